@@ -1,0 +1,329 @@
+"""Benchmark: how long does a quick `vpslog log` entry take, end to end?
+
+Logging a session must feel instant, so this times the whole `vpslog log`
+process (interpreter start, imports, database write) and sets it against
+references measured in the same run on the same machine:
+
+* `python -c pass` - the floor for any Python CLI on this interpreter;
+* the sqlite3 shell inserting one row - the floor for the database write;
+* jrnl making a one-line entry and Watson's `watson add` - comparable
+  Python CLIs, each installed in its own virtualenv under the cache dir
+  (created on first run with `python -m venv` and pip; a tool that cannot
+  be installed is skipped with a note).
+
+The aim is for vpslog to be faster than jrnl and within 1.3x of Watson.
+
+Run from the repository root, with `vpslog` installed (standard library only):
+
+    python bench/quick_entry.py [--runs N] [--vpslog PATH] [--cache-dir DIR]
+
+Every tool works on scratch data in a temporary directory; the commands are
+run in interleaved rounds, after one untimed warm-up run each, and the table
+gives the median and minimum wall time of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RUN_TIMEOUT_S = 60
+AIM = "faster than jrnl and within 1.3x of Watson"
+WATSON_AIM_RATIO = 1.3
+
+VPSLOG_SETUP = [
+    ["init"],
+    ["site", "add", "S1", "--name", "Site one"],
+    ["specialist", "add", "PS1", "--site", "S1", "--trained", "2026-01-05"],
+    ["participant", "add", "P-0001", "--site", "S1", "--enrolled", "2026-01-10",
+     "--arm", "vps", "--consent", "2026-01-10"],
+    ["config", "set", "specialist", "PS1"],
+]
+VPSLOG_LOG = ["log", "P-0001", "45m", "-d", "2026-03-02", "-c", "career,hope",
+              "-s", "emotional", "-m", "in-person", "-t", "individual",
+              "-n", "bench note"]
+
+SQLITE_SCHEMA = """
+CREATE TABLE session (
+    id INTEGER PRIMARY KEY,
+    participant_id TEXT NOT NULL,
+    specialist_id TEXT NOT NULL,
+    session_date TEXT NOT NULL,
+    duration_min INTEGER NOT NULL,
+    content TEXT NOT NULL,
+    support TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    session_type TEXT NOT NULL,
+    note TEXT,
+    created_at TEXT NOT NULL
+);
+"""
+SQLITE_INSERT = (
+    "INSERT INTO session (participant_id, specialist_id, session_date, "
+    "duration_min, content, support, mode, session_type, note, created_at) "
+    "VALUES ('P-0001', 'PS1', '2026-03-02', 45, 'career,hope', 'emotional', "
+    "'in-person', 'individual', 'bench note', datetime('now'));"
+)
+
+
+class BenchError(SystemExit):
+    """Abort the benchmark with a message (exit status 1)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"quick_entry: {message}")
+
+
+@dataclass
+class Bench:
+    label: str
+    argv: list[str]
+    env: dict[str, str] | None = None
+    times_ms: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times_ms)
+
+    @property
+    def best(self) -> float:
+        return min(self.times_ms)
+
+
+def run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"`{shlex.join(argv)}` did not finish in {RUN_TIMEOUT_S} s") from None
+
+
+def failure(argv: list[str], proc: subprocess.CompletedProcess[str]) -> str:
+    message = f"`{shlex.join(argv)}` exited with status {proc.returncode}"
+    for name, text in (("stderr", proc.stderr), ("stdout", proc.stdout)):
+        if text.strip():
+            message += f"\n--- {name} ---\n{text.strip()}"
+    return message
+
+
+def run_checked(argv: list[str], env: dict[str, str] | None = None) -> None:
+    proc = run(argv, env)
+    if proc.returncode != 0:
+        raise BenchError(failure(argv, proc))
+
+
+def try_warm_up(bench: Bench) -> Bench | None:
+    """Run a reference once untimed; skip it (with a note) if it fails or prompts."""
+    proc = run(bench.argv, bench.env)
+    if proc.returncode == 0:
+        return bench
+    print(f"note: skipping {bench.label}: {failure(bench.argv, proc)}")
+    return None
+
+
+def time_once(bench: Bench) -> None:
+    start = time.perf_counter()
+    proc = run(bench.argv, bench.env)
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    if proc.returncode != 0:
+        raise BenchError(f"timed run of {bench.label} failed: {failure(bench.argv, proc)}")
+    bench.times_ms.append(elapsed_ms)
+
+
+def isolated_env(home: Path, **extra: str) -> dict[str, str]:
+    """The current environment, with HOME and XDG dirs moved into `home`."""
+    home.mkdir(parents=True)
+    return dict(os.environ, HOME=str(home),
+                XDG_CONFIG_HOME=str(home / ".config"),
+                XDG_DATA_HOME=str(home / ".local" / "share"),
+                **extra)
+
+
+def find_vpslog(explicit: str | None) -> str:
+    if explicit:
+        if not Path(explicit).is_file():
+            raise BenchError(f"--vpslog {explicit}: no such file")
+        return explicit
+    beside = Path(sys.executable).parent / "vpslog"
+    if beside.is_file():
+        return str(beside)
+    on_path = shutil.which("vpslog")
+    if on_path is None:
+        raise BenchError("vpslog not found next to the interpreter nor on PATH; "
+                         "install the package (pip install -e .) or pass --vpslog PATH")
+    return on_path
+
+
+def prepare_vpslog(exe: str, tmp: Path) -> Bench:
+    env = dict(os.environ, VPSLOG_DB=str(tmp / "bench.db"),
+               VPSLOG_CONFIG_DIR=str(tmp / "config"))
+    for args in VPSLOG_SETUP:
+        run_checked([exe, *args], env)
+    bench = Bench("vpslog log", [exe, *VPSLOG_LOG], env)
+    run_checked(bench.argv, env)  # warm-up
+    return bench
+
+
+def prepare_baseline() -> Bench:
+    bench = Bench("python -c pass", [sys.executable, "-c", "pass"])
+    run_checked(bench.argv)  # warm-up
+    return bench
+
+
+def prepare_sqlite(tmp: Path) -> Bench | None:
+    exe = shutil.which("sqlite3")
+    if exe is None:
+        print("note: skipping sqlite3 insert: no `sqlite3` shell on PATH")
+        return None
+    db = tmp / "sqlite-ref.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(SQLITE_SCHEMA)
+    conn.close()
+    return try_warm_up(Bench("sqlite3 insert", [exe, str(db), SQLITE_INSERT]))
+
+
+def ensure_venv(cache: Path, package: str) -> tuple[Path, str] | None:
+    """The virtualenv with `package` under `cache` (created if needed) and its version."""
+    venv = cache / package
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"setting up {venv} (first run only) ...", flush=True)
+        for argv in ([sys.executable, "-m", "venv", str(venv)],
+                     [str(python), "-m", "pip", "install", "--quiet", package]):
+            proc = subprocess.run(argv, capture_output=True, text=True)
+            if proc.returncode != 0:
+                shutil.rmtree(venv, ignore_errors=True)
+                print(f"note: skipping {package}: could not install it: {failure(argv, proc)}")
+                return None
+    proc = run([str(python), "-c",
+                f"from importlib.metadata import version; print(version({package!r}))"])
+    if proc.returncode != 0:
+        print(f"note: skipping {package}: its virtualenv {venv} is broken "
+              f"(delete it to rebuild): {proc.stderr.strip()}")
+        return None
+    return venv, proc.stdout.strip()
+
+
+def prepare_jrnl(cache: Path, tmp: Path) -> Bench | None:
+    installed = ensure_venv(cache, "jrnl")
+    if installed is None:
+        return None
+    venv, version = installed
+    env = isolated_env(tmp / "jrnl-home")
+    journal = tmp / "jrnl-home" / "journal.txt"
+    journal.touch()
+    config_dir = tmp / "jrnl-home" / ".config" / "jrnl"
+    config_dir.mkdir(parents=True)
+    # jrnl asks set-up questions when it has no config file; this one has the
+    # keys of jrnl.config.get_default_config, with an unencrypted journal.
+    (config_dir / "jrnl.yaml").write_text(
+        f"version: '{version}'\n"
+        "journals:\n"
+        f"  default:\n    journal: {journal}\n"
+        "editor: ''\n"
+        "encrypt: false\n"
+        "template: false\n"
+        "default_hour: 9\n"
+        "default_minute: 0\n"
+        "timeformat: '%F %r'\n"
+        "tagsymbols: '#@'\n"
+        "highlight: false\n"
+        "linewrap: 79\n"
+        "indent_character: '|'\n"
+        "colors:\n  body: none\n  date: none\n  tags: none\n  title: none\n",
+        encoding="utf-8",
+    )
+    bench = Bench(f"jrnl {version} one-line entry",
+                  [str(venv / "bin" / "jrnl"), "bench note @career."], env)
+    return try_warm_up(bench)
+
+
+def prepare_watson(cache: Path, tmp: Path) -> Bench | None:
+    installed = ensure_venv(cache, "td-watson")
+    if installed is None:
+        return None
+    venv, version = installed
+    home = tmp / "watson-home"
+    env = isolated_env(home, WATSON_DIR=str(home / "watson"))
+    bench = Bench(f"watson add (td-watson {version})",
+                  [str(venv / "bin" / "watson"), "add", "-f", "10:00", "-t", "11:00",
+                   "project", "+tag"], env)
+    return try_warm_up(bench)
+
+
+def machine_info() -> str:
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"Python {platform.python_version()} ({platform.python_implementation()}, "
+            f"{sys.executable})\n"
+            f"Machine: {platform.platform()}, {platform.machine()}, nproc={nproc}")
+
+
+def ratio_line(name: str, vpslog: Bench, ref: Bench | None, aim: float | None) -> str:
+    if ref is None:
+        return f"  vpslog / {name:<15} n/a (reference skipped)"
+    ratio = vpslog.median / ref.median
+    line = f"  vpslog / {name:<15} {ratio:6.2f}x"
+    if aim is not None:
+        line += f"   aim < {aim:.1f}x: {'met' if ratio < aim else 'NOT met'}"
+    return line
+
+
+def report(baseline: Bench, sqlite_ref: Bench | None, jrnl: Bench | None,
+           watson: Bench | None, vpslog: Bench, runs: int) -> None:
+    benches = [b for b in (baseline, sqlite_ref, jrnl, watson, vpslog) if b is not None]
+    width = max(len(b.label) for b in benches)
+    print(f"\nWall time of the whole process, {runs} runs each (ms):\n")
+    print(f"  {'command':<{width}}  {'median':>8}  {'min':>8}  {'x python -c pass':>16}")
+    for b in benches:
+        print(f"  {b.label:<{width}}  {b.median:8.1f}  {b.best:8.1f}  "
+              f"{b.median / baseline.median:16.2f}")
+    print()
+    print(ratio_line("Watson", vpslog, watson, WATSON_AIM_RATIO))
+    print(ratio_line("jrnl", vpslog, jrnl, 1.0))
+    print(ratio_line("sqlite3 insert", vpslog, sqlite_ref, None))
+    print(f"\nAim: {AIM}.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15,
+                        help="timed runs of each command (at least 10; default 15)")
+    parser.add_argument("--vpslog", metavar="PATH",
+                        help="vpslog executable (default: next to this Python, else on PATH)")
+    parser.add_argument("--cache-dir", type=Path,
+                        default=Path.home() / ".cache" / "vpslog-bench",
+                        help="where the jrnl and Watson virtualenvs live "
+                             "(default: ~/.cache/vpslog-bench)")
+    args = parser.parse_args()
+    if args.runs < 10:
+        parser.error("--runs must be at least 10")
+
+    print(machine_info())
+    vpslog_exe = find_vpslog(args.vpslog)
+    with tempfile.TemporaryDirectory(prefix="vpslog-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        vpslog = prepare_vpslog(vpslog_exe, tmp)
+        baseline = prepare_baseline()
+        sqlite_ref = prepare_sqlite(tmp)
+        jrnl = prepare_jrnl(args.cache_dir, tmp)
+        watson = prepare_watson(args.cache_dir, tmp)
+        benches = [b for b in (baseline, sqlite_ref, jrnl, watson, vpslog) if b is not None]
+        print(f"timing {len(benches)} commands x {args.runs} runs ...", flush=True)
+        for _ in range(args.runs):  # interleaved, so drift hits all commands alike
+            for bench in benches:
+                time_once(bench)
+    report(baseline, sqlite_ref, jrnl, watson, vpslog, args.runs)
+
+
+if __name__ == "__main__":
+    main()

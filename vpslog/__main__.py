@@ -1,0 +1,3 @@
+from vpslog.cli import run
+
+run()

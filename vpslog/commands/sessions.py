@@ -1,0 +1,83 @@
+"""`vpslog sessions`, `show`, `void` and `history`."""
+
+from typing import Annotated, Optional
+
+import typer
+
+from vpslog.commands.common import FormatOption, parse_day, program, say
+from vpslog.completion import complete_participant
+from vpslog.render import Format, emit, emit_record
+
+COLUMNS = ("id", "date", "participant_id", "specialist_id", "minutes", "type", "mode",
+           "components", "supports", "phase", "clinical", "voided")
+"""Listing columns: free-text notes are shown only by `vpslog show`."""
+
+
+def sessions(
+    ctx: typer.Context,
+    participant: Annotated[Optional[str], typer.Option("--participant", autocompletion=complete_participant)] = None,
+    specialist: Annotated[Optional[str], typer.Option("--specialist")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="From this date (inclusive).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Up to this date (inclusive).")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include voided sessions.")] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """List sessions, newest first."""
+    with program(ctx) as prog:
+        rows = prog.store.sessions(
+            participant=prog.resolve("participant", participant.upper()) if participant else None,
+            specialist=prog.resolve("specialist", specialist) if specialist else None,
+            since=_iso(parse_day(since, prog.today)), until=_iso(parse_day(until, prog.today)),
+            limit=limit, include_voided=all_)
+    rows = [_listed(row, short=fmt is Format.table) for row in rows]
+    emit(rows, COLUMNS, fmt, "sessions")
+
+
+def show(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="ID")],
+         fmt: FormatOption = Format.table) -> None:
+    """One session in full, with its note."""
+    with program(ctx) as prog:
+        row = prog.session(session_id)
+    emit_record(_listed(row, short=False) | {"note": row["note"]}, fmt, f"session {row['id'][:8]}")
+
+
+def void(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="ID")],
+         reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")]) -> None:
+    """Void a wrong session: it stays in the store and its history, hidden from lists."""
+    with program(ctx) as prog:
+        session = prog.void_session(session_id, reason)
+    say(f"voided session {session.id[:8]}")
+
+
+def history(ctx: typer.Context, record: Annotated[str, typer.Argument(metavar="ID")],
+            fmt: FormatOption = Format.table) -> None:
+    """The audit history of a session (id prefix), participant, specialist or site."""
+    with program(ctx) as prog:
+        entries = prog.history(record)
+    columns = ("seq", "at", "actor", "action", "changes", "reason")
+    emit([{**e, "changes": _changes(e)} for e in entries], columns, fmt, f"history of {record}")
+
+
+def _iso(day):
+    return day.isoformat() if day else None
+
+
+def _listed(row: dict, short: bool) -> dict:
+    row = {**row, "clinical": bool(row["clinical"]), "voided": bool(row["voided"])}
+    for key in ("components", "supports"):
+        row[key] = row[key].replace(";", ", " if short else ";")
+    if short:
+        row["id"] = row["id"][:8]
+    return row
+
+
+def _changes(entry: dict) -> str:
+    """`field: before -> after` for each field an audit entry touched."""
+    import json
+
+    before = json.loads(entry["before"]) if entry["before"] else {}
+    after = json.loads(entry["after"]) if entry["after"] else {}
+    if not before:
+        return f"created ({len(after)} fields)"
+    return "; ".join(f"{k}: {before.get(k)} -> {after.get(k)}" for k in after)

@@ -1,0 +1,212 @@
+"""The library core: the program's records and the rules for changing them.
+
+`Program` knows nothing of the terminal; the CLI, the tests and a notebook all
+drive it the same way. Each change runs in one store transaction that also
+appends its audit entry, so a refusal leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from vpslog import config
+from vpslog.curriculum import Catalog
+from vpslog.errors import InputError
+from vpslog.models import Participant, Record, Session, Site, Specialist, describe
+from vpslog.store import Store
+
+
+def build(model: type[Record], data: dict, catalog: Catalog) -> Record:
+    """Validate `data` as `model` against the curriculum, as one clear refusal."""
+    try:
+        return model.model_validate(data, context={"catalog": catalog})
+    except ValidationError as exc:
+        raise InputError(describe(exc)) from None
+
+
+class Program:
+    """A VPS program's store, seen through its curriculum and its rules."""
+
+    def __init__(self, store: Store, catalog: Catalog, actor: str, today: date | None = None):
+        self.store = store
+        self.catalog = catalog
+        self.actor = actor
+        self.today = today or date.today()
+
+    @classmethod
+    def open(cls, db: Path, *, create: bool = False, settings: dict | None = None) -> Program:
+        settings = config.load() if settings is None else settings
+        secret = config.ensure_secret() if create else config.read_secret()
+        store = Store.open(db, secret, create=create)
+        return cls(store, Catalog(), config.actor(settings))
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- sites, specialists, participants ------------------------------------
+
+    def add_site(self, site_id: str, name: str) -> Site:
+        site = build(Site, {"id": site_id, "name": name}, self.catalog)
+        with self.store.transaction():
+            self._refuse_existing("site", site.id)
+            self.store.insert("site", site, actor=self.actor)
+        return site
+
+    def add_specialist(self, specialist_id: str, site: str, name: str | None = None,
+                       trained_on: date | None = None) -> Specialist:
+        with self.store.transaction():
+            data = {"id": specialist_id, "site_id": self.resolve("site", site),
+                    "name": name, "trained_on": trained_on}
+            specialist = build(Specialist, data, self.catalog)
+            self._refuse_existing("specialist", specialist.id)
+            self.store.insert("specialist", specialist, actor=self.actor)
+        return specialist
+
+    def add_participant(self, participant_id: str, site: str, enrolled_on: date, **fields) -> Participant:
+        with self.store.transaction():
+            data = {"id": participant_id, "site_id": self.resolve("site", site), "enrolled_on": enrolled_on, **fields}
+            participant = build(Participant, data, self.catalog)
+            self._refuse_existing("participant", participant.id)
+            self._refuse_future(participant.enrolled_on, "enrollment date")
+            self.store.insert("participant", participant, actor=self.actor)
+        return participant
+
+    def edit_participant(self, participant: str, changes: dict, reason: str) -> Participant:
+        """Change any enrollment or demographic field, with the reason in the audit."""
+        with self.store.transaction():
+            row = self.store.get("participant", self.resolve("participant", participant))
+            if "site_id" in changes:
+                changes["site_id"] = self.resolve("site", changes["site_id"])
+            updated = build(Participant, {**row, **changes}, self.catalog)
+            self._refuse_future(updated.enrolled_on, "enrollment date")
+            first = self.store.participant_summary(updated.id)["first_session"]
+            if first and updated.enrolled_on.isoformat() > first:
+                raise InputError(f"{updated.id} has a session on {first}, before the new enrollment date {updated.enrolled_on}")
+            self.store.update("participant", updated, actor=self.actor, reason=_reason(reason))
+        return updated
+
+    def exit_participant(self, participant: str, on: date, reason: str) -> Participant:
+        with self.store.transaction():
+            row = self.store.get("participant", self.resolve("participant", participant))
+            if row["status"] == "exited":
+                raise InputError(f"{row['id']} already exited on {row['exited_on']}")
+            self._refuse_future(on, "exit date")
+            last = self.store.last_session_date(row["id"])
+            if last and last > on.isoformat():
+                raise InputError(f"{row['id']} has a session on {last}, after the exit date {on}")
+            updated = build(Participant, {**row, "status": "exited", "exited_on": on,
+                                          "exit_reason": _reason(reason)}, self.catalog)
+            self.store.update("participant", updated, actor=self.actor, reason=reason, action="exit")
+        return updated
+
+    # -- sessions --------------------------------------------------------------
+
+    def log_session(self, participant: str, *, specialist: str | None, minutes: int, on: date,
+                    type: str, mode: str, components=(), supports=(), phase: str | None = None,
+                    note: str | None = None, clinical: bool = False, start_time: time | None = None,
+                    location: str | None = None, entered_at: datetime | None = None,
+                    session_id: str | None = None) -> Session:
+        """Record one session; refused (nothing written) if any rule is broken.
+
+        `entered_at` defaults to now and `session_id` to a random one; a bulk
+        load (the demo) gives its own to stay deterministic.
+        """
+        data = {
+            "id": session_id or uuid.uuid4().hex, "entered_at": entered_at or datetime.now(UTC).replace(microsecond=0),
+            "entered_by": self.actor, "minutes": minutes, "date": on, "type": type, "mode": mode,
+            "components": tuple(components), "supports": tuple(supports), "phase": phase,
+            "note": note, "clinical": clinical, "start_time": start_time, "location": location,
+        }
+        with self.store.transaction():
+            data["participant_id"] = self.resolve("participant", participant.upper())
+            data["specialist_id"] = self._specialist(specialist)
+            session = build(Session, data, self.catalog)
+            self._check_session(session)
+            self.store.insert("session", session, actor=self.actor)
+        return session
+
+    def amend_session(self, session_id: str, changes: dict, reason: str) -> Session:
+        with self.store.transaction():
+            row = self._live_session(session_id)
+            if "participant_id" in changes:
+                changes["participant_id"] = self.resolve("participant", changes["participant_id"].upper())
+            if "specialist_id" in changes:
+                changes["specialist_id"] = self._specialist(changes["specialist_id"])
+            session = build(Session, {**row, **changes}, self.catalog)
+            self._check_session(session)
+            self.store.update("session", session, actor=self.actor, reason=_reason(reason))
+        return session
+
+    def void_session(self, session_id: str, reason: str) -> Session:
+        """A wrong session is voided, never deleted: it stays in the store and its history."""
+        with self.store.transaction():
+            row = self._live_session(session_id)
+            session = build(Session, {**row, "voided": True, "void_reason": _reason(reason)}, self.catalog)
+            self.store.update("session", session, actor=self.actor, reason=reason, action="void")
+        return session
+
+    def session(self, session_id: str) -> dict:
+        return self.store.get("session", self.resolve("session", session_id.lower()))
+
+    def participant(self, participant: str) -> dict:
+        return self.store.get("participant", self.resolve("participant", participant.upper()))
+
+    def history(self, record: str) -> list[dict]:
+        """Audit entries of a session (by id prefix) or of a participant, specialist or site."""
+        for table, what in (("session", "session"), ("participant", "participant"),
+                            ("specialist", "specialist"), ("site", "site")):
+            key = record.lower() if table == "session" else record
+            try:
+                record_id = self.resolve(table, key.upper() if table == "participant" else key)
+            except InputError:
+                continue
+            return list(self.store.audit_entries(table, record_id))
+        raise InputError(f"no session, participant, specialist or site matches {record!r}")
+
+    # -- rules -----------------------------------------------------------------
+
+    def resolve(self, table: str, text: str) -> str:
+        return self.store.resolve(table, text, table)
+
+    def _specialist(self, specialist: str | None) -> str:
+        if not specialist:
+            raise InputError("no specialist given: pass --specialist ID, or set a default with "
+                             "`vpslog config set specialist ID`")
+        specialist_id = self.resolve("specialist", specialist)
+        if not self.store.get("specialist", specialist_id)["active"]:
+            raise InputError(f"specialist {specialist_id} is not active")
+        return specialist_id
+
+    def _live_session(self, session_id: str) -> dict:
+        row = self.store.get("session", self.resolve("session", session_id.lower()))
+        if row["voided"]:
+            raise InputError(f"session {row['id'][:8]} is voided and cannot change")
+        return row
+
+    def _check_session(self, session: Session) -> None:
+        """A session falls between enrollment and today, and not after an exit."""
+        person = self.store.get("participant", session.participant_id)
+        self._refuse_future(session.date, "session date")
+        if session.date.isoformat() < person["enrolled_on"]:
+            raise InputError(f"session date {session.date} is before {person['id']} enrolled on {person['enrolled_on']}")
+        if person["status"] == "exited" and session.date.isoformat() > person["exited_on"]:
+            raise InputError(f"{person['id']} exited on {person['exited_on']}; "
+                             f"no session can be logged after that (session date {session.date})")
+
+    def _refuse_future(self, day: date, what: str) -> None:
+        if day > self.today:
+            raise InputError(f"{what} {day} is in the future (today is {self.today})")
+
+    def _refuse_existing(self, table: str, record_id: str) -> None:
+        if self.store.get(table, record_id):
+            raise InputError(f"{table} {record_id} already exists")
+
+
+def _reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise InputError("a reason is required: say why with --reason")
+    return reason.strip()

@@ -1,0 +1,38 @@
+"""The one exception hierarchy of the core, and the exit codes it maps to.
+
+Deep code raises; ``cli.py`` prints the message once and exits with the code.
+Messages are written for the user and never carry a session note.
+"""
+
+EXIT_OK = 0
+EXIT_REFUSED = 1  # the input was understood and refused (bad date, unknown code, ...)
+EXIT_USAGE = 2  # the command line itself was wrong (typer/click usage errors)
+EXIT_STORE = 3  # the store is missing, newer than this vpslog, locked or corrupt
+EXIT_FIDELITY = 4  # `fidelity --strict` found a failing rule
+EXIT_INTERNAL = 70  # a bug: rerun with --debug for the traceback
+
+
+class VpslogError(Exception):
+    """A problem to report to the user in one line."""
+
+    exit_code = EXIT_REFUSED
+
+
+class InputError(VpslogError):
+    """Input that was understood and refused; nothing was written."""
+
+
+class NotFoundError(InputError):
+    """An id or code that names nothing in the store or the curriculum."""
+
+
+class DataFileError(InputError):
+    """A malformed file under schemas/ (curriculum, eligibility, rules)."""
+
+
+class UsageError(VpslogError):
+    exit_code = EXIT_USAGE
+
+
+class StoreError(VpslogError):
+    exit_code = EXIT_STORE

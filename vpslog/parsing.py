@@ -1,0 +1,117 @@
+"""Pure parsers for what people type: durations, dates, codes and id prefixes.
+
+Nothing here touches the store or the terminal, so each function is
+property-tested on its own (tests/test_parsing.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from difflib import SequenceMatcher
+
+from vpslog.errors import InputError, NotFoundError
+
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)(?:m|min)?)?$")
+_CLOCK = re.compile(r"^(?P<h>\d+):(?P<m>[0-5]\d)$")
+_DAYS_AGO = re.compile(r"^-(?P<n>\d+)d$")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DURATION_FORMS = "minutes (45, 45m), hours (1h, 1h15m) or h:mm (1:15)"
+DATE_FORMS = "today, yesterday, a weekday (monday), -3d or YYYY-MM-DD"
+
+
+def parse_duration(text: str) -> int:
+    """Minutes in `45`, `45m`, `1h`, `1h15m` or `1:15`; bounds are the model's job."""
+    raw = text.strip().lower()
+    match = _CLOCK.match(raw) or (_DURATION.match(raw) if raw else None)
+    if not match or not any(match.groupdict().values()):
+        raise InputError(f"duration {text!r} not understood: use {DURATION_FORMS}")
+    return int(match["h"] or 0) * 60 + int(match["m"] or 0)
+
+
+def format_duration(minutes: int) -> str:
+    """The inverse of parse_duration, in its most compact `1h15m` form."""
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest}m"
+    return f"{hours}h{rest}m" if rest else f"{hours}h"
+
+
+def parse_date(text: str, today: date) -> date:
+    """A date relative to `today`: a weekday name means the most recent one
+    strictly before today (a session is logged after it happened)."""
+    raw = text.strip().lower()
+    if raw == "today":
+        return today
+    if raw == "yesterday":
+        return today - timedelta(days=1)
+    if ago := _DAYS_AGO.match(raw):
+        return today - timedelta(days=int(ago["n"]))
+    if len(raw) >= 3:
+        for index, name in enumerate(WEEKDAYS):
+            if name.startswith(raw):
+                back = (today.weekday() - index) % 7 or 7
+                return today - timedelta(days=back)
+    if len(raw) == 10:  # fromisoformat alone would also take 20261120
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise InputError(f"date {text!r} not understood: use {DATE_FORMS}")
+
+
+def split_codes(values: Iterable[str]) -> list[str]:
+    """Codes from repeated flags and comma lists, lower-cased, in order, once each."""
+    seen: dict[str, None] = {}
+    for value in values:
+        for part in value.split(","):
+            if code := part.strip().lower():
+                seen.setdefault(code, None)
+    return list(seen)
+
+
+def resolve_code(text: str, known: Sequence[str], what: str) -> str:
+    """The one known code that `text` is or uniquely begins (case-insensitive)."""
+    wanted = text.strip().lower()
+    if wanted in known:
+        return wanted
+    return pick_prefix(wanted, [code for code in known if code.startswith(wanted)], known, what)
+
+
+def resolve_codes(values: Iterable[str], known: Sequence[str], what: str) -> tuple[str, ...]:
+    resolved = [resolve_code(code, known, what) for code in split_codes(values)]
+    return tuple(dict.fromkeys(resolved))
+
+
+def pick_prefix(text: str, matches: Sequence[str], universe: Sequence[str], what: str) -> str:
+    """The single match for a typed prefix, or an error that helps the user.
+
+    `matches` are the candidates that begin with `text`; `universe` is what is
+    offered as "did you mean" when nothing matches (it may be a sample).
+    """
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(sorted(matches)[:5]) + (", ..." if len(matches) > 5 else "")
+        raise InputError(f"{what} {text!r} is ambiguous: it could be {shown}")
+    raise NotFoundError(f"unknown {what} {text!r}{did_you_mean(text, universe)}")
+
+
+def did_you_mean(text: str, candidates: Iterable[str]) -> str:
+    """`; did you mean X?` for close candidates, else the accepted values when few."""
+    pool = list(candidates)
+    wanted = text.lower()
+
+    def likeness(candidate: str) -> float:  # a typo in a whole code, or in its beginning
+        candidate = candidate.lower()
+        return max(SequenceMatcher(None, wanted, candidate).ratio(),
+                   SequenceMatcher(None, wanted, candidate[: len(wanted)]).ratio() - 0.05)
+
+    scored = sorted(((likeness(c), c) for c in pool), reverse=True)
+    close = [c for score, c in scored[:3] if score >= 0.7]
+    if close:
+        return f"; did you mean {' or '.join(close)}?"
+    if 0 < len(pool) <= 20:
+        return f"; accepted: {', '.join(pool)}"
+    return ""

@@ -1,0 +1,377 @@
+"""The only module that speaks SQL: connect, migrate, write with audit, query.
+
+One SQLite file. Every connection enforces foreign keys, runs in WAL mode with
+synchronous=FULL and waits up to 10 s for a lock. Every read-then-write runs
+inside BEGIN IMMEDIATE, so concurrent writers queue instead of losing work.
+Writes go through `insert`/`update`, which append the audit entry in the same
+transaction. sqlite-utils serves the read side (listings, counts, schema).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vpslog.audit import CHAINED, GENESIS, entry_hash, first_break, text_digest
+from vpslog.errors import InputError, StoreError
+from vpslog.parsing import pick_prefix
+
+BUSY_TIMEOUT_MS = 10_000
+TABLES = ("site", "specialist", "participant", "session", "supervision", "milestone")
+NOTE_FIELDS = frozenset({"note", "detail"})
+"""Free text kept only in its own row: the audit trail records a keyed digest."""
+
+_DATE = "CHECK ({0} IS NULL OR date({0}) IS {0})"
+_FLAG = "CHECK ({0} IN (0, 1))"
+_ENTERED = f"""
+  entered_at TEXT NOT NULL,
+  entered_by TEXT NOT NULL,
+  voided INTEGER NOT NULL DEFAULT 0 {_FLAG.format('voided')},
+  void_reason TEXT,
+  CHECK (voided = 0 OR void_reason IS NOT NULL)"""
+
+MIGRATIONS: list[list[str]] = [
+    [  # version 1
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
+        "CREATE TABLE site (id TEXT PRIMARY KEY, name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200)) STRICT",
+        f"""CREATE TABLE specialist (
+  id TEXT PRIMARY KEY,
+  site_id TEXT NOT NULL REFERENCES site(id),
+  name TEXT,
+  trained_on TEXT {_DATE.format('trained_on')},
+  active INTEGER NOT NULL DEFAULT 1 {_FLAG.format('active')}
+) STRICT""",
+        f"""CREATE TABLE participant (
+  id TEXT PRIMARY KEY,
+  site_id TEXT NOT NULL REFERENCES site(id),
+  enrolled_on TEXT NOT NULL {_DATE.format('enrolled_on')},
+  arm TEXT CHECK (arm IN ('vps', 'control')),
+  consent_on TEXT {_DATE.format('consent_on')},
+  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'exited')),
+  exited_on TEXT {_DATE.format('exited_on')} CHECK (exited_on >= enrolled_on),
+  exit_reason TEXT,
+  age INTEGER CHECK (age BETWEEN 16 AND 120),
+  birth_year INTEGER CHECK (birth_year BETWEEN 1900 AND 2100),
+  gender TEXT, race TEXT, residence TEXT, marital TEXT, education TEXT,
+  working INTEGER {_FLAG.format('working')},
+  ssdi_ssi INTEGER {_FLAG.format('ssdi_ssi')},
+  psych_meds INTEGER {_FLAG.format('psych_meds')},
+  CHECK ((status = 'exited') = (exited_on IS NOT NULL)),
+  CHECK (age IS NULL OR birth_year IS NULL)
+) STRICT""",
+        f"""CREATE TABLE session (
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  participant_id TEXT NOT NULL REFERENCES participant(id),
+  specialist_id TEXT NOT NULL REFERENCES specialist(id),
+  date TEXT NOT NULL {_DATE.format('date')},
+  start_time TEXT,
+  minutes INTEGER NOT NULL CHECK (minutes BETWEEN 1 AND 480),
+  type TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  location TEXT,
+  components TEXT NOT NULL DEFAULT '',
+  supports TEXT NOT NULL DEFAULT '',
+  phase TEXT,
+  clinical INTEGER NOT NULL DEFAULT 0 {_FLAG.format('clinical')},
+  note TEXT,{_ENTERED}
+) STRICT""",
+        "CREATE INDEX session_by_participant ON session (participant_id, date)",
+        "CREATE INDEX session_by_specialist ON session (specialist_id, date)",
+        f"""CREATE TABLE supervision (
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  specialist_id TEXT NOT NULL REFERENCES specialist(id),
+  supervisor TEXT NOT NULL,
+  date TEXT NOT NULL {_DATE.format('date')},
+  minutes INTEGER NOT NULL CHECK (minutes BETWEEN 1 AND 480),
+  "group" INTEGER NOT NULL DEFAULT 0 {_FLAG.format('"group"')},
+  topics TEXT NOT NULL DEFAULT '',
+  note TEXT,{_ENTERED}
+) STRICT""",
+        "CREATE INDEX supervision_by_specialist ON supervision (specialist_id, date)",
+        f"""CREATE TABLE milestone (
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  participant_id TEXT NOT NULL REFERENCES participant(id),
+  date TEXT NOT NULL {_DATE.format('date')},
+  kind TEXT NOT NULL,
+  detail TEXT,{_ENTERED}
+) STRICT""",
+        "CREATE INDEX milestone_by_participant ON milestone (participant_id, date)",
+        """CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  tbl TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  before TEXT CHECK (before IS NULL OR json_valid(before)),
+  after TEXT CHECK (after IS NULL OR json_valid(after)),
+  reason TEXT,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE
+) STRICT""",
+        "CREATE INDEX audit_by_record ON audit (tbl, record_id)",
+        """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+        """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` readable by its owner only, and any missing folder 0700."""
+    missing = [p for p in reversed(path.parents) if not p.exists()]
+    for folder in missing:
+        folder.mkdir(mode=0o700)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+
+
+def to_row(record) -> dict:
+    """A model as a row: code lists joined with `;`, booleans as 0/1."""
+    row = record.model_dump(mode="json")
+    return {k: ";".join(v) if isinstance(v, list) else int(v) if isinstance(v, bool) else v for k, v in row.items()}
+
+
+class Store:
+    """An open vpslog store. Create with `Store.open`; close when done."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, secret: bytes | None):
+        self.path = path
+        self.conn = conn
+        self._secret = secret
+
+    # -- opening -----------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, secret: bytes | None = None, *, create: bool = False) -> Store:
+        """Open (and migrate) the store at `path`; `create` makes a new 0600 file."""
+        path = Path(path)
+        if not path.exists():
+            if not create:
+                raise StoreError(f"no store at {path}: create one with `vpslog init` (or choose another with --db)")
+            create_private_file(path)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a vpslog store: {exc}") from None
+        store = cls(path, conn, secret)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def migrate(self) -> None:
+        """Bring an older store up to SCHEMA_VERSION in one transaction; refuse a newer one."""
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this vpslog understands "
+                f"({SCHEMA_VERSION}): upgrade vpslog"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    self.conn.execute(statement)
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if version == 0:
+                self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
+
+    def others_can_read(self) -> bool:
+        return bool(self.path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+
+    @property
+    def db(self):
+        """A sqlite-utils view of the same connection, for the read side."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
+
+    # -- transactions and writes -------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back whole on any error.
+
+        Inside an open transaction it joins that one, so a bulk job (the demo,
+        an import) can wrap many changes into a single all-or-nothing commit.
+        """
+        if self.conn.in_transaction:
+            yield
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path} is busy or unwritable: {exc}") from None
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def secret(self) -> bytes:
+        if self._secret is None:
+            raise StoreError("the project secret is missing, so the audit trail cannot be written or checked")
+        return self._secret
+
+    def insert(self, table: str, record, *, actor: str, reason: str | None = None, action: str = "insert") -> None:
+        row = to_row(record)
+        columns = ", ".join(f'"{c}"' for c in row)
+        marks = ", ".join("?" for _ in row)
+        self._write(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', list(row.values()))
+        self._audit(action, table, row["id"], None, row, actor, reason)
+
+    def update(self, table: str, record, *, actor: str, reason: str | None, action: str = "amend") -> None:
+        """Replace a row with `record`; the audit keeps only the fields that changed."""
+        row = to_row(record)
+        before = self.get(table, row["id"])
+        changed = {k: v for k, v in row.items() if before[k] != v}
+        if not changed:
+            raise InputError(f"nothing to change in {table} {row['id'][:8]}: give at least one new value")
+        sets = ", ".join(f'"{c}" = ?' for c in changed)
+        self._write(f'UPDATE "{table}" SET {sets} WHERE id = ?', [*changed.values(), row["id"]])
+        self._audit(action, table, row["id"], {k: before[k] for k in changed}, changed, actor, reason)
+
+    def _write(self, sql: str, params: list) -> None:
+        try:
+            self.conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise InputError(f"the store refused the record: {exc}") from None
+
+    def _audit(self, action, table, record_id, before, after, actor, reason) -> None:
+        secret = self.secret()
+
+        def image(row):
+            if row is None:
+                return None
+            row = {k: text_digest(secret, v) if k in NOTE_FIELDS and v else v for k, v in row.items()}
+            return json.dumps(row, sort_keys=True, ensure_ascii=False)
+
+        head = self.audit_head()
+        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        values = [seq, _now(), actor, action, table, record_id, image(before), image(after), reason, prev_hash]
+        digest = entry_hash(secret, values)
+        self.conn.execute(f"INSERT INTO audit ({', '.join(CHAINED)}, hash) VALUES ({', '.join('?' * 11)})", [*values, digest])
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('audit_head', ?)", (f"{seq}:{digest}",))
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- reads ---------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def audit_head(self) -> tuple[int, str] | None:
+        head = self.meta("audit_head")
+        if head is None:
+            return None
+        seq, digest = head.split(":")
+        return int(seq), digest
+
+    def get(self, table: str, record_id: str) -> dict | None:
+        row = self.conn.execute(f'SELECT * FROM "{table}" WHERE id = ?', (record_id,)).fetchone()
+        return dict(row) if row else None
+
+    def resolve(self, table: str, text: str, what: str) -> str:
+        """The id that `text` is, or uniquely begins; else a helpful refusal."""
+        if self.conn.execute(f'SELECT 1 FROM "{table}" WHERE id = ?', (text,)).fetchone():
+            return text
+        matches = [r[0] for r in self.conn.execute(
+            f'SELECT id FROM "{table}" WHERE id >= ? AND id < ? ORDER BY id LIMIT 6', (text, text + "\U0010ffff"))]
+        universe = [] if matches else [r[0] for r in self.conn.execute(f'SELECT id FROM "{table}" ORDER BY id LIMIT 5000')]
+        return pick_prefix(text, matches, universe, what)
+
+    def count(self, table: str) -> int:
+        return self.conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+
+    def record_counts(self) -> dict[str, int]:
+        return {table: self.count(table) for table in TABLES}
+
+    def rows(self, table: str, order: str = "id") -> list[dict]:
+        return list(self.db.query(f'SELECT * FROM "{table}" ORDER BY {order}'))
+
+    def participants(self, site: str | None = None, status: str | None = None) -> list[dict]:
+        sql, params = _where({"site_id = ?": site, "status = ?": status})
+        return list(self.db.query(f"SELECT * FROM participant{sql} ORDER BY id", params))
+
+    def participant_summary(self, participant_id: str) -> dict:
+        """Session counts and first/last contact of one participant (voided excluded)."""
+        row = self.conn.execute(
+            """SELECT count(*) AS sessions,
+                      coalesce(sum(type = 'individual'), 0) AS individual,
+                      coalesce(sum(minutes), 0) AS minutes,
+                      min(date) AS first_session, max(date) AS last_session
+               FROM session WHERE participant_id = ? AND voided = 0""",
+            (participant_id,),
+        ).fetchone()
+        return dict(row)
+
+    def last_session_date(self, participant_id: str) -> str | None:
+        return self.participant_summary(participant_id)["last_session"]
+
+    def sessions(
+        self,
+        *,
+        participant: str | None = None,
+        specialist: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+        include_voided: bool = False,
+    ) -> list[dict]:
+        """Sessions newest first, filtered; voided ones only when asked."""
+        sql, params = _where({
+            "participant_id = ?": participant,
+            "specialist_id = ?": specialist,
+            "date >= ?": since,
+            "date <= ?": until,
+            "voided = 0": None if include_voided else True,
+        })
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        return list(self.db.query(f"SELECT * FROM session{sql} ORDER BY date DESC, entered_at DESC{tail}", params))
+
+    def audit_entries(self, table: str | None = None, record_id: str | None = None) -> Iterator[dict]:
+        sql, params = _where({"tbl = ?": table, "record_id = ?": record_id})
+        cursor = self.conn.execute(f"SELECT * FROM audit{sql} ORDER BY seq", params)
+        return (dict(row) for row in cursor)
+
+    def verify_audit(self) -> str | None:
+        """None when the whole chain verifies, else why it breaks at the first bad entry."""
+        return first_break(self.secret(), self.audit_entries(), self.audit_head())
+
+
+def _where(conditions: dict[str, object]) -> tuple[str, list]:
+    """A WHERE clause from `{"col = ?": value}`; None values are left out, and
+    a condition without a placeholder is included when its value is true."""
+    parts, params = [], []
+    for condition, value in conditions.items():
+        if value is None or value is False:
+            continue
+        parts.append(condition)
+        if "?" in condition:
+            params.append(value)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
