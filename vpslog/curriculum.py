@@ -1,7 +1,9 @@
-"""Loads schemas/curriculum.toml and schemas/participants.toml into a typed Catalog.
+"""Loads schemas/curriculum.toml and schemas/participants.toml into a Catalog.
 
 The codes a session may carry live in those files, never in code, so a program
-can add its own. A malformed file is refused with its path and the key.
+can add its own. A malformed file is refused with its path and the key. The
+checks are plain Python on purpose: building pydantic models for these files
+cost ~70 ms on every `vpslog log`, more than the rest of the command.
 """
 
 from __future__ import annotations
@@ -11,98 +13,88 @@ import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vpslog.errors import DataFileError
 
-Code = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=40)]
+CODE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 DEMOGRAPHICS = ("gender", "race", "residence", "marital", "education")
+CHOICE = {"code": "code", "description": "text?"}
+CURRICULUM = {
+    "group": {"code": "code", "name": "text"},
+    "component": {"code": "code", "name": "text", "group": "code", "vocational": "bool", "description": "text"},
+    "support_type": CHOICE,
+    "phase": CHOICE,
+    "session_type": CHOICE,
+    "mode": CHOICE,
+    "supervision_topic": CHOICE,
+    "milestone_kind": CHOICE,
+}
+"""Each list of curriculum.toml, and the keys (with their kinds) of its entries."""
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Invalid(Exception):
+    """A problem at a key of a data file; `_load` adds the file's path."""
 
 
-class Choice(_Spec):
-    code: Code
-    description: str = ""
+def _check_value(where: str, kind: str, value) -> None:
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _Invalid(f"{where}: input should be a valid boolean (true or false)")
+    elif not isinstance(value, str) or (kind == "code" and not CODE.match(value)):
+        wanted = "a code of lower-case words joined by dashes" if kind == "code" else "a string"
+        raise _Invalid(f"{where}: string should match pattern: {wanted} (got {value!r})")
 
 
-class Group(_Spec):
-    code: Code
-    name: str
+def _check_entries(section: str, entries, keys: dict[str, str]) -> list[dict]:
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise _Invalid(f"{section}: needs at least one [[{section}]] entry")
+    for index, entry in enumerate(entries):
+        for key in entry.keys() - keys.keys():
+            raise _Invalid(f"{section}[{index}].{key}: unknown key")
+        for key, kind in keys.items():
+            if key not in entry:
+                if not kind.endswith("?"):
+                    raise _Invalid(f"{section}[{index}].{key}: field required")
+                continue
+            _check_value(f"{section}[{index}].{key}", kind.rstrip("?"), entry[key])
+    codes = [entry["code"] for entry in entries]
+    if duplicates := sorted({c for c in codes if codes.count(c) > 1}):
+        raise _Invalid(f"{section}: duplicate {section.replace('_', ' ')} code {', '.join(duplicates)}")
+    return entries
 
 
-class Component(_Spec):
-    code: Code
-    name: str
-    group: Code
-    vocational: bool
-    description: str
+def _check_curriculum(data: dict) -> dict:
+    for key in data.keys() - CURRICULUM.keys():
+        raise _Invalid(f"{key}: unknown key")
+    for section, keys in CURRICULUM.items():
+        if section not in data:
+            raise _Invalid(f"{section}: field required")
+        _check_entries(section, data[section], keys)
+    groups = [g["code"] for g in data["group"]]
+    for index, component in enumerate(data["component"]):
+        if component["group"] not in groups:
+            raise _Invalid(f"component[{index}].group: unknown group {component['group']!r}; "
+                           f"accepted: {', '.join(groups)}")
+    return data
 
 
-def _unique(items: list, what: str) -> list:
-    codes = [item.code for item in items]
-    duplicates = sorted({c for c in codes if codes.count(c) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate {what} code {', '.join(duplicates)}")
-    return items
-
-
-class Curriculum(_Spec):
-    group: list[Group] = Field(min_length=1)
-    component: list[Component] = Field(min_length=1)
-    support_type: list[Choice] = Field(min_length=1)
-    phase: list[Choice] = Field(min_length=1)
-    session_type: list[Choice] = Field(min_length=1)
-    mode: list[Choice] = Field(min_length=1)
-    supervision_topic: list[Choice] = Field(min_length=1)
-    milestone_kind: list[Choice] = Field(min_length=1)
-
-    @field_validator("*")
-    @classmethod
-    def codes_are_unique(cls, items: list, info) -> list:
-        return _unique(items, info.field_name.replace("_", " "))
-
-    @model_validator(mode="after")
-    def components_name_known_groups(self) -> "Curriculum":
-        groups = [g.code for g in self.group]
-        for index, component in enumerate(self.component):
-            if component.group not in groups:
-                raise ValueError(
-                    f"component[{index}].group: unknown group {component.group!r}; "
-                    f"accepted: {', '.join(groups)}"
-                )
-        return self
-
-
-class IdRule(_Spec):
-    pattern: str
-    example: str
-
-    @field_validator("pattern")
-    @classmethod
-    def compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        return pattern
-
-
-class Participants(_Spec):
-    id: IdRule
-    demographics: dict[str, list[Code]]
-
-    @field_validator("demographics")
-    @classmethod
-    def every_characteristic_listed(cls, lists: dict[str, list[str]]) -> dict[str, list[str]]:
-        missing = [name for name in DEMOGRAPHICS if not lists.get(name)]
-        if missing:
-            raise ValueError(f"needs a non-empty list for {', '.join(missing)}")
-        return lists
+def _check_participants(data: dict) -> dict:
+    rule = data.get("id")
+    if not isinstance(rule, dict) or not isinstance(rule.get("pattern"), str) or not isinstance(rule.get("example"), str):
+        raise _Invalid("id: needs pattern and example strings")
+    try:
+        re.compile(rule["pattern"])
+    except re.error as exc:
+        raise _Invalid(f"id.pattern: not a regular expression: {exc}") from None
+    lists = data.get("demographics")
+    if not isinstance(lists, dict):
+        raise _Invalid("demographics: field required")
+    for name in DEMOGRAPHICS:
+        if not isinstance(lists.get(name), list) or not lists[name]:
+            raise _Invalid(f"demographics.{name}: needs a non-empty list of codes")
+        for index, code in enumerate(lists[name]):
+            _check_value(f"demographics.{name}[{index}]", "code", code)
+    return data
 
 
 def schemas_dir() -> Path:
@@ -113,22 +105,15 @@ def schemas_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "schemas"
 
 
-def _load(path: Path, model: type[_Spec]) -> _Spec:
+def _load(path: Path, check) -> dict:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return check(tomllib.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise DataFileError(f"{path}: file not found (set VPSLOG_SCHEMAS to the folder that holds it)") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataFileError(f"{path}: not valid TOML: {exc}") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]).replace(".[", "[")
-        problem = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            problem = "unknown key"
-        raise DataFileError(f"{path}: {key or 'top level'}: {problem}") from None
+    except _Invalid as exc:
+        raise DataFileError(f"{path}: {exc}") from None
 
 
 class Catalog:
@@ -136,23 +121,27 @@ class Catalog:
 
     def __init__(self, folder: Path | None = None):
         self.folder = folder or schemas_dir()
-        self.curriculum: Curriculum = _load(self.folder / "curriculum.toml", Curriculum)
-        self.participants: Participants = _load(self.folder / "participants.toml", Participants)
+        self.curriculum: dict = _load(self.folder / "curriculum.toml", _check_curriculum)
+        self.participants: dict = _load(self.folder / "participants.toml", _check_participants)
 
     @cached_property
     def components(self) -> tuple[str, ...]:
-        return tuple(c.code for c in self.curriculum.component)
+        return self.codes("component")
 
     @cached_property
     def vocational_components(self) -> frozenset[str]:
-        return frozenset(c.code for c in self.curriculum.component if c.vocational)
+        return frozenset(c["code"] for c in self.curriculum["component"] if c["vocational"])
 
     def codes(self, kind: str) -> tuple[str, ...]:
         """Codes of one list: support_type, phase, session_type, mode, ... or a demographic."""
         if kind in DEMOGRAPHICS:
-            return tuple(self.participants.demographics[kind])
-        return tuple(item.code for item in getattr(self.curriculum, kind))
+            return tuple(self.participants["demographics"][kind])
+        return tuple(item["code"] for item in self.curriculum[kind])
 
     @cached_property
     def participant_pattern(self) -> re.Pattern[str]:
-        return re.compile(self.participants.id.pattern)
+        return re.compile(self.participants["id"]["pattern"])
+
+    @property
+    def participant_example(self) -> str:
+        return self.participants["id"]["example"]

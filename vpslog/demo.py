@@ -52,10 +52,11 @@ def build_demo(prog: Program, seed: int = 1, participants: int = 88, days: int =
             specialists[site_id].append(f"PS{index + 1:02d}")
         summary.sites, summary.specialists = len(SITES), len(letters)
 
-        for number in range(1, participants + 1):
+        arms = ["vps", "control"] * (participants // 2) + ["vps"] * (participants % 2)
+        rng.shuffle(arms)
+        for number, arm in enumerate(arms, start=1):
             site_id = SITES[number % 2][0]
             enrolled = start + timedelta(days=rng.randint(0, days - 60))
-            arm = "vps" if rng.random() < 0.5 else "control"
             age_or_year = {"age": rng.randint(19, 64)} if rng.random() < 0.8 else {"birth_year": today.year - rng.randint(20, 64)}
             person = prog.add_participant(
                 f"P-{number:04d}", site_id, enrolled, arm=arm, consent_on=enrolled,
@@ -64,15 +65,21 @@ def build_demo(prog: Program, seed: int = 1, participants: int = 88, days: int =
                 education=rng.choice(codes("education")), working=rng.random() < 0.2,
                 ssdi_ssi=rng.random() < 0.6, psych_meds=rng.random() < 0.8, **age_or_year)
             summary.participants[arm] = summary.participants.get(arm, 0) + 1
-            if arm == "control" and rng.random() > 0.03:
-                continue  # control participants get services as usual, not VPS (rarely, a mistake)
+            if arm == "control" and rng.random() > 0.03:  # services as usual, not VPS (rarely, a mistake)
+                left = enrolled + timedelta(days=rng.randint(30, 200))
+                if rng.random() < 0.1 and left < today:
+                    prog.exit_participant(person.id, left, rng.choice(EXIT_REASONS))
+                    summary.exits += 1
+                continue
             specialist = rng.choice(specialists[site_id])
             engagement = rng.choice((4, 6, 9, 12, 16, 22, 30))  # mean days between contacts varies widely
             day, last = enrolled + timedelta(days=rng.randint(0, 10)), None
-            stop = min(today, enrolled + timedelta(days=rng.randint(90, 400)))
+            leaves = rng.random() < 0.12
+            yesterday = today - timedelta(days=1)  # entries up to today's midnight keep the demo deterministic
+            stop = min(yesterday, enrolled + timedelta(days=rng.randint(30, 200))) if leaves else yesterday
             while day <= stop:
                 kind = "no-show" if rng.random() < 0.12 else ("collateral" if rng.random() < 0.05 else "individual")
-                lag = rng.choice((0, 0, 0, 0, 1, 1, 2, 5, 9)) if rng.random() < 0.97 else 20
+                lag = rng.choice((0, 0, 0, 1, 1, 2)) if rng.random() < 0.96 else rng.randint(4, 20)
                 entered = datetime.combine(day + timedelta(days=lag), time(17, rng.randint(0, 59)), UTC)
                 chosen = rng.sample(vocational, rng.randint(0, 2)) + rng.sample(other, rng.randint(1, 2))
                 prog.log_session(
@@ -81,7 +88,7 @@ def build_demo(prog: Program, seed: int = 1, participants: int = 88, days: int =
                     components=() if kind == "no-show" else chosen,
                     supports=rng.sample(codes("support_type"), rng.randint(1, 2)),
                     phase=rng.choice(codes("phase")), clinical=rng.random() < 0.005,
-                    entered_at=min(entered, datetime.now(UTC)).replace(microsecond=0),
+                    entered_at=min(entered, datetime.combine(today, time(0), UTC)),
                     session_id=f"{rng.getrandbits(128):032x}")
                 summary.sessions[kind] = summary.sessions.get(kind, 0) + 1
                 summary.late_entries += lag > 3
@@ -89,7 +96,7 @@ def build_demo(prog: Program, seed: int = 1, participants: int = 88, days: int =
                 summary.last_date = max(summary.last_date or day, day)
                 last = day
                 day += timedelta(days=max(1, int(rng.expovariate(1 / engagement))))
-            if last and stop < today and rng.random() < 0.25:
+            if last and leaves and stop < yesterday:
                 prog.exit_participant(person.id, stop, rng.choice(EXIT_REASONS))
                 summary.exits += 1
         prog.store.set_meta("demo", str(seed))

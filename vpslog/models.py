@@ -55,10 +55,9 @@ def _split_codes(value):
 def _participant_id(value: str, info: ValidationInfo) -> str:
     catalog = (info.context or {}).get("catalog")
     if catalog is not None and not catalog.participant_pattern.fullmatch(value):
-        example = catalog.participants.id.example
         raise ValueError(
-            f"{value!r} is not a study code: use a pseudonymous code like {example} "
-            f"(pattern {catalog.participants.id.pattern}), never a name"
+            f"{value!r} is not a study code: use a pseudonymous code like {catalog.participant_example} "
+            f"(pattern {catalog.participant_pattern.pattern}), never a name"
         )
     return value
 
@@ -212,13 +211,16 @@ RECORDS: dict[str, type[Record]] = {
 def describe(exc: ValidationError) -> str:
     """The first problem of a ValidationError as one line, never echoing free text."""
     error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"])
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
     bounds = {"greater_than_equal": "must be at least {ge}", "less_than_equal": "must be at most {le}"}
     if error["type"] in bounds:
         message = bounds[error["type"]].format(**error["ctx"])
+    elif error["type"] == "extra_forbidden":
+        message = "unknown key"
     else:
         message = error["msg"].removeprefix("Value error, ")
         message = message[0].lower() + message[1:]
-    shown = field.split(".")[0] not in SENSITIVE and error["type"] not in ("value_error", "missing")
-    got = f" (got {error['input']!r})" if shown and not isinstance(error["input"], dict) else ""
+    shown = (field.split(".")[0] not in SENSITIVE and error["type"] not in ("value_error", "missing", "extra_forbidden")
+             and not isinstance(error["input"], dict))
+    got = f" (got {error['input']!r})" if shown else ""
     return f"{field}: {message}{got}" if field else message

@@ -108,8 +108,8 @@ def did_you_mean(text: str, candidates: Iterable[str]) -> str:
         return max(SequenceMatcher(None, wanted, candidate).ratio(),
                    SequenceMatcher(None, wanted, candidate[: len(wanted)]).ratio() - 0.05)
 
-    scored = sorted(((likeness(c), c) for c in pool), reverse=True)
-    close = [c for score, c in scored[:3] if score >= 0.7]
+    scored = sorted(((likeness(c), c) for c in pool), key=lambda sc: (-sc[0], sc[1]))
+    close = [c for score, c in scored[:3] if score >= 0.6]
     if close:
         return f"; did you mean {' or '.join(close)}?"
     if 0 < len(pool) <= 20:

@@ -1,0 +1,70 @@
+"""`vpslog demo`: a realistic synthetic program, deterministic, never over real data."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+from conftest import snapshot
+
+
+def _rows(db):
+    conn = sqlite3.connect(db)
+    try:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall()
+                for t in ("site", "specialist", "participant", "session")}
+    finally:
+        conn.close()
+
+
+def test_demo_builds_a_realistic_program_and_summarises_it(cli, env):
+    result = cli.ok("demo")
+    assert f"demo program (seed 1) in {env}" in result.stdout
+    conn = sqlite3.connect(env)
+    one = lambda sql: conn.execute(sql).fetchone()  # noqa: E731
+    assert one("SELECT count(*) FROM site")[0] == 2
+    assert one("SELECT count(*) FROM specialist")[0] == 6
+    arms = dict(conn.execute("SELECT arm, count(*) FROM participant GROUP BY arm").fetchall())
+    assert sum(arms.values()) >= 80 and min(arms.values()) >= 30
+    first, last = map(date.fromisoformat, one("SELECT min(date), max(date) FROM session"))
+    assert (last - first).days >= 182
+    assert one("SELECT count(*) FROM participant WHERE status = 'exited'")[0] >= 3
+    late = one("SELECT count(*) FROM session WHERE julianday(substr(entered_at, 1, 10)) - julianday(date) > 3")[0]
+    total = one("SELECT count(*) FROM session")[0]
+    assert 0 < late < total * 0.1
+    gaps = conn.execute("SELECT participant_id, count(*) FROM session GROUP BY participant_id").fetchall()
+    assert len({n for _, n in gaps}) > 10  # irregular: participants differ widely
+    conn.close()
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+def test_demo_is_deterministic_for_a_seed(cli, env, tmp_path):
+    cli.ok("demo", "--seed", "7")
+    first = _rows(env)
+    cli.ok("--db", str(tmp_path / "other.db"), "demo", "--seed", "7")
+    assert _rows(tmp_path / "other.db") == first
+    cli.ok("--db", str(tmp_path / "third.db"), "demo", "--seed", "8")
+    assert _rows(tmp_path / "third.db")["session"] != first["session"]
+
+
+def test_demo_rebuilds_an_earlier_demo_store(cli, env):
+    cli.ok("demo", "--seed", "3")
+    result = cli.ok("demo", "--seed", "3")
+    assert "replacing the earlier demo program" in result.stdout
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+def test_demo_refuses_a_store_with_real_records_unless_forced(cli, program_db):
+    before = snapshot(program_db)
+    result = cli("demo")
+    assert result.exit_code == 1
+    assert "already holds 5 records that are not demo data; use another --db, or --force" in result.stderr
+    assert snapshot(program_db) == before
+
+
+def test_forced_demo_that_clashes_with_real_ids_writes_nothing(cli, program_db):
+    cli.ok("site", "add", "NORTH", "--name", "A real site called north")
+    before = snapshot(program_db)
+    result = cli("demo", "--force")
+    assert result.exit_code == 1 and "site NORTH already exists" in result.stderr
+    assert snapshot(program_db) == before

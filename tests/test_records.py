@@ -1,0 +1,130 @@
+"""Sites, specialists and participants: adding, listing, correcting, exiting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import days_ago, snapshot
+
+
+def test_specialist_list_in_every_format(cli, program_db):
+    rows = json.loads(cli.ok("specialist", "list", "--format", "json").stdout)
+    assert rows == [
+        {"id": "PS1", "site_id": "S1", "name": None, "trained_on": days_ago(200), "active": True},
+        {"id": "PS2", "site_id": "S1", "name": "Specialist B", "trained_on": None, "active": True},
+    ]
+    assert cli.ok("specialist", "list", "--format", "csv").stdout.splitlines()[0] == "id,site_id,name,trained_on,active"
+    assert "Specialist B" in cli.ok("specialist", "list").stdout
+    assert json.loads(cli.ok("site", "list", "--format", "json").stdout) == [{"id": "S1", "name": "Site one"}]
+
+
+def test_participant_add_with_demographics_and_show(cli, program_db):
+    cli.ok("participant", "add", "P-0003", "--site", "S1", "--enrolled", days_ago(10), "--arm", "control",
+           "--consent", days_ago(11), "--age", "34", "--gender", "nonbinary", "--race", "multiracial",
+           "--residence", "independent", "--marital", "single", "--education", "high-school-or-more",
+           "--working", "--no-ssdi-ssi", "--psych-meds")
+    shown = json.loads(cli.ok("participant", "show", "P-0003", "--format", "json").stdout)
+    assert shown | {} == shown and {k: shown[k] for k in (
+        "arm", "age", "gender", "race", "residence", "marital", "education", "working", "ssdi_ssi", "psych_meds",
+        "sessions", "status")} == {
+        "arm": "control", "age": 34, "gender": "nonbinary", "race": "multiracial", "residence": "independent",
+        "marital": "single", "education": "high-school-or-more", "working": True, "ssdi_ssi": False,
+        "psych_meds": True, "sessions": 0, "status": "active"}
+
+
+def test_participant_list_json_shows_every_field_including_the_arm(cli, program_db):
+    rows = json.loads(cli.ok("participant", "list", "--format", "json").stdout)
+    assert [(r["id"], r["arm"]) for r in rows] == [("P-0001", "vps"), ("P-0002", "control")]
+    assert "birth_year" in rows[0] and "exit_reason" in rows[0]
+    assert "P-0002" in cli.ok("participant", "list").stdout
+
+
+PARTICIPANT_REFUSALS = [
+    (["participant", "add", "Jane Doe", "--site", "S1", "--enrolled", "2026-01-01"],
+     "error: id: 'JANE DOE' is not a study code: use a pseudonymous code like P-0017"),
+    (["participant", "add", "P-0009", "--site", "S9", "--enrolled", "2026-01-01"],
+     "error: unknown site 'S9'; accepted: S1"),
+    (["participant", "add", "P-0001", "--site", "S1", "--enrolled", "2026-01-01"],
+     "error: participant P-0001 already exists"),
+    (["participant", "add", "P-0009", "--site", "S1", "--enrolled", "2999-01-01"],
+     "error: enrollment date 2999-01-01 is in the future"),
+    (["participant", "add", "P-0009", "--site", "S1", "--enrolled", "2026-01-01", "--gender", "femal"],
+     "error: gender: unknown gender 'femal'; did you mean female or male?"),
+    (["participant", "add", "P-0009", "--site", "S1", "--enrolled", "2026-01-01", "--age", "40", "--birth-year", "1980"],
+     "error: give the age at enrollment or the birth year, not both"),
+    (["participant", "add", "P-0009", "--site", "S1", "--enrolled", "2026-01-01", "--age", "7"],
+     "error: age: must be at least 16 (got 7)"),
+    (["participant", "exit", "P-0001", "--on", "2999-01-01", "--reason", "moved"],
+     "error: exit date 2999-01-01 is in the future"),
+    (["participant", "edit", "P-0001", "--reason", "fix", "--marital", "complicated"],
+     "error: marital: unknown marital status 'complicated'; accepted: single, married"),
+    (["site", "add", "S1", "--name", "Again"], "error: site S1 already exists"),
+    (["specialist", "add", "PS3", "--site", "S2"], "error: unknown site 'S2'; accepted: S1"),
+    (["specialist", "add", "PS 3", "--site", "S1"], "error: id: string should match pattern"),
+]
+
+
+@pytest.mark.parametrize("args,message", PARTICIPANT_REFUSALS, ids=[" ".join(a[:2]) + str(i) for i, (a, _) in enumerate(PARTICIPANT_REFUSALS)])
+def test_record_commands_refuse_bad_input_and_write_nothing(cli, program_db, args, message):
+    before = snapshot(program_db)
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message), result.stderr
+    assert snapshot(program_db) == before
+
+
+def test_participant_edit_changes_fields_with_a_reason(cli, program_db):
+    cli.ok("participant", "edit", "P-0002", "--arm", "vps", "--gender", "female", "--reason", "data entry error")
+    shown = json.loads(cli.ok("participant", "show", "P-0002", "--format", "json").stdout)
+    assert (shown["arm"], shown["gender"]) == ("vps", "female")
+    history = json.loads(cli.ok("history", "P-0002", "--format", "json").stdout)
+    assert history[-1]["action"] == "amend" and history[-1]["reason"] == "data entry error"
+    assert "arm: control -> vps" in history[-1]["changes"]
+
+
+def test_participant_edit_swaps_age_for_birth_year(cli, program_db):
+    cli.ok("participant", "edit", "P-0001", "--age", "40", "--reason", "baseline form")
+    cli.ok("participant", "edit", "P-0001", "--birth-year", "1985", "--reason", "exact year known")
+    shown = json.loads(cli.ok("participant", "show", "P-0001", "--format", "json").stdout)
+    assert (shown["age"], shown["birth_year"]) == (None, 1985)
+
+
+def test_participant_edit_refuses_moving_enrollment_after_a_session(cli, program_db):
+    cli.ok("log", "P-0001", "45", "-d", days_ago(100))
+    before = snapshot(program_db)
+    result = cli("participant", "edit", "P-0001", "--enrolled", days_ago(90), "--reason", "x")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: P-0001 has a session on {days_ago(100)}, before the new enrollment date {days_ago(90)}\n"
+    assert snapshot(program_db) == before
+
+
+def test_participant_exit_records_date_and_reason_once(cli, program_db):
+    cli.ok("log", "P-0001", "45", "-d", days_ago(20))
+    result = cli("participant", "exit", "P-0001", "--on", days_ago(30), "--reason", "moved")
+    assert result.exit_code == 1 and f"has a session on {days_ago(20)}, after the exit date" in result.stderr
+    cli.ok("participant", "exit", "P-0001", "--on", days_ago(15), "--reason", "moved")
+    shown = json.loads(cli.ok("participant", "show", "P-0001", "--format", "json").stdout)
+    assert (shown["status"], shown["exited_on"], shown["exit_reason"]) == ("exited", days_ago(15), "moved")
+    result = cli("participant", "exit", "P-0001", "--on", days_ago(1), "--reason", "again")
+    assert result.exit_code == 1 and result.stderr == f"error: P-0001 already exited on {days_ago(15)}\n"
+    assert [r["id"] for r in json.loads(cli.ok("participant", "list", "--status", "active", "--format", "json").stdout)] == ["P-0002"]
+
+
+def test_config_refuses_unknown_keys_and_values(cli, program_db):
+    result = cli("config", "set", "specalist", "PS1")
+    assert result.exit_code == 2 and "unknown config key 'specalist'; did you mean specialist?" in result.stderr
+    result = cli("config", "set", "mode", "carrier-pigeon")
+    assert result.exit_code == 1 and "unknown mode 'carrier-pigeon'" in result.stderr
+    result = cli("config", "set", "specialist", "PS7")
+    assert result.exit_code == 1 and "unknown specialist 'PS7'" in result.stderr
+    shown = json.loads(cli.ok("config", "show", "--format", "json").stdout)
+    assert {r["key"]: r["value"] for r in shown}["specialist"] == "PS1"
+
+
+def test_debug_shows_the_traceback_that_is_otherwise_hidden(cli, program_db):
+    result = cli("log", "P-0099", "45")
+    assert "Traceback" not in result.output
+    result = cli("--debug", "log", "P-0099", "45")
+    assert result.exit_code != 0 and result.exception is not None

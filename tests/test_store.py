@@ -1,0 +1,199 @@
+"""The store: a real SQLite file that is private, strict, migrated and audited."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from conftest import snapshot
+from vpslog import store as store_module
+from vpslog.errors import StoreError
+from vpslog.store import SCHEMA_VERSION, Store
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_init_creates_a_private_store_secret_and_folders(cli, env):
+    result = cli.ok("init")
+    assert result.stdout.startswith(f"created store at {env}")
+    config = env.parent.parent / "config"
+    assert mode(env) == 0o600
+    assert mode(env.parent) == 0o700
+    assert mode(config / "secret") == 0o600
+    assert mode(config) == 0o700
+    assert cli.ok("init").stdout.startswith(f"store already exists at {env}")
+
+
+def test_the_wal_file_of_an_open_store_is_private_too(program_db):
+    store = Store.open(program_db, b"k" * 32)
+    try:
+        store.conn.execute("SELECT count(*) FROM session").fetchone()
+        with store.transaction():
+            store.set_meta("touched", "yes")
+        wal = program_db.with_name(program_db.name + "-wal")
+        assert wal.exists() and mode(wal) == 0o600
+        assert mode(program_db.with_name(program_db.name + "-shm")) == 0o600
+    finally:
+        store.close()
+
+
+def test_every_connection_enforces_keys_wal_full_sync_and_waits_for_locks(program_db):
+    store = Store.open(program_db)
+    try:
+        pragma = lambda name: store.conn.execute(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
+        assert pragma("foreign_keys") == 1
+        assert pragma("journal_mode") == "wal"
+        assert pragma("synchronous") == 2  # FULL
+        assert pragma("busy_timeout") >= 5000
+        assert pragma("user_version") == SCHEMA_VERSION
+    finally:
+        store.close()
+
+
+def test_tables_are_strict_and_constrained(program_db):
+    conn = sqlite3.connect(program_db)
+    conn.execute("PRAGMA foreign_keys = ON")
+    try:
+        strict = {row[1] for row in conn.execute("PRAGMA table_list") if row[5] == 1}
+        assert {"site", "specialist", "participant", "session", "supervision", "milestone", "audit"} <= strict
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            conn.execute("INSERT INTO specialist (id, site_id) VALUES ('X', 'nowhere')")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE participant SET enrolled_on = '2026-13-01'")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE participant SET arm = 'placebo'")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE participant SET status = 'exited'")  # without an exit date
+    finally:
+        conn.close()
+
+
+def test_a_store_from_a_newer_vpslog_is_refused(cli, program_db):
+    conn = sqlite3.connect(program_db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    result = cli("sessions")
+    assert result.exit_code == 3
+    assert f"has schema version {SCHEMA_VERSION + 1}, newer than this vpslog understands" in result.stderr
+
+
+def test_an_older_store_is_migrated_in_one_transaction(tmp_path, monkeypatch):
+    """A migration that fails half-way leaves the file exactly as it was."""
+    broken = [list(MIGRATION) for MIGRATION in store_module.MIGRATIONS]
+    broken[-1].append("CREATE TABLE site (id TEXT)")  # fails: site exists by then
+    monkeypatch.setattr(store_module, "MIGRATIONS", broken)
+    path = tmp_path / "old.db"
+    with pytest.raises(sqlite3.OperationalError, match="already exists"):
+        Store.open(path, create=True)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    conn.close()
+    monkeypatch.undo()
+    store = Store.open(path)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    store.close()
+
+
+def test_opening_a_store_others_can_read_warns_with_the_fix(cli, program_db):
+    os.chmod(program_db, 0o644)
+    result = cli.ok("sessions")
+    assert f"warning: {program_db} can be read by other users; fix with: chmod 600 {program_db}*" in result.stderr
+
+
+def test_a_file_that_is_not_a_store_is_refused_as_a_store_problem(cli, env):
+    env.parent.mkdir(parents=True)
+    env.write_bytes(b"this is not sqlite at all, just text" * 100)
+    result = cli("sessions")
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"error: {env} is not a vpslog store")
+
+
+def test_every_write_appends_an_audit_entry(cli, program_db):
+    conn = sqlite3.connect(program_db)
+    actions = conn.execute("SELECT action, tbl, record_id, actor FROM audit ORDER BY seq").fetchall()
+    conn.close()
+    assert [(a, t, r) for a, t, r, _ in actions] == [
+        ("insert", "site", "S1"), ("insert", "specialist", "PS1"), ("insert", "specialist", "PS2"),
+        ("insert", "participant", "P-0001"), ("insert", "participant", "P-0002")]
+
+
+def test_the_audit_table_refuses_update_and_delete(cli, program_db):
+    conn = sqlite3.connect(program_db)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE audit SET actor = 'someone' WHERE seq = 1")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM audit WHERE seq = 1")
+    finally:
+        conn.close()
+
+
+def _tamper(db, *statements):
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("DROP TRIGGER audit_no_delete")
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def test_audit_verify_passes_on_an_untouched_trail(cli, program_db):
+    cli.ok("log", "P-0001", "45", "-n", "note")
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified: 6 entries")
+
+
+def test_audit_verify_names_an_edited_entry(cli, program_db):
+    _tamper(program_db, "UPDATE audit SET actor = 'someone else' WHERE seq = 3")
+    result = cli("audit", "verify")
+    assert result.exit_code == 3
+    assert result.stderr == ("error: audit trail broken: audit entry 3 (insert specialist PS2) was changed "
+                             "after it was written: its content does not match its hash\n")
+
+
+def test_audit_verify_names_a_removed_entry(cli, program_db):
+    _tamper(program_db, "DELETE FROM audit WHERE seq = 2")
+    result = cli("audit", "verify")
+    assert result.exit_code == 3
+    assert "audit entry 2 is missing: the chain jumps from 1 to 3" in result.stderr
+
+
+def test_audit_verify_detects_a_truncated_tail(cli, program_db):
+    _tamper(program_db, "DELETE FROM audit WHERE seq >= 4")
+    result = cli("audit", "verify")
+    assert result.exit_code == 3
+    assert "the audit trail ends at entry 3 but the store's head records entry 5" in result.stderr
+
+
+def test_audit_verify_needs_the_right_secret(cli, program_db, env):
+    (env.parent.parent / "config" / "secret").write_text("ab" * 32 + "\n")
+    result = cli("audit", "verify")
+    assert result.exit_code == 3 and "audit entry 1 (insert site S1) was changed" in result.stderr
+
+
+def test_notes_are_kept_out_of_the_audit_trail(cli, program_db):
+    cli.ok("log", "P-0001", "45", "-n", "a very private sentence")
+    conn = sqlite3.connect(program_db)
+    dump = "\n".join(str(row) for row in conn.execute("SELECT * FROM audit"))
+    conn.close()
+    assert "a very private sentence" not in dump and '"note": "hmac:' in dump
+
+
+def test_a_missing_secret_refuses_writes_without_writing(cli, program_db, env):
+    (env.parent.parent / "config" / "secret").unlink()
+    before = snapshot(program_db)
+    result = cli("log", "P-0001", "45")
+    assert result.exit_code == 3 and "project secret is missing" in result.stderr
+    assert snapshot(program_db) == before
+
+
+def test_store_open_without_create_refuses_a_missing_file(tmp_path):
+    with pytest.raises(StoreError, match="no store at"):
+        Store.open(tmp_path / "none.db")
+    assert not (tmp_path / "none.db").exists()
