@@ -74,9 +74,14 @@ def snapshot(db: Path) -> dict[str, list[tuple]]:
 
 
 def session_rows(db: Path) -> list[sqlite3.Row]:
+    return table_rows(db, "session")
+
+
+def table_rows(db: Path, table: str) -> list[sqlite3.Row]:
+    """The rows of a table of logged events (session, supervision, milestone), oldest first."""
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:
-        return conn.execute("SELECT * FROM session ORDER BY date, entered_at").fetchall()
+        return conn.execute(f'SELECT * FROM "{table}" ORDER BY date, entered_at').fetchall()
     finally:
         conn.close()

@@ -197,3 +197,21 @@ def test_store_open_without_create_refuses_a_missing_file(tmp_path):
     with pytest.raises(StoreError, match="no store at"):
         Store.open(tmp_path / "none.db")
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_version_1_store_is_migrated_to_the_current_schema_keeping_its_records(cli, tmp_path):
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    for statement in store_module.MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO site VALUES ('S1', 'Site one')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = Store.open(path)
+    try:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert {"screening", "allocation"} <= set(store.db.table_names())
+        assert store.rows("site") == [{"id": "S1", "name": "Site one"}]
+    finally:
+        store.close()

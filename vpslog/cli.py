@@ -62,7 +62,8 @@ def main(
 
 
 def _register() -> None:
-    from vpslog.commands import audit, config, demo, init, log, participant, schema, sessions, site, specialist
+    from vpslog.commands import audit, config, demo, enroll, init, log, participant, schema, sessions, site, specialist
+    from vpslog.commands import milestone, supervision
 
     app.command("init")(init.init)
     app.command("log")(log.log)
@@ -71,9 +72,14 @@ def _register() -> None:
     app.command("show")(sessions.show)
     app.command("void")(sessions.void)
     app.command("history")(sessions.history)
+    app.command("milestone")(milestone.milestone)
+    app.command("milestones")(milestone.milestones)
+    app.command("screen")(enroll.screen)
+    app.command("enroll")(enroll.enroll)
     app.command("demo")(demo.demo)
     app.add_typer(site.app, name="site")
     app.add_typer(specialist.app, name="specialist")
+    app.add_typer(supervision.app, name="supervision")
     app.add_typer(participant.app, name="participant")
     app.add_typer(config.app, name="config")
     app.add_typer(audit.app, name="audit")

@@ -16,7 +16,18 @@ from pydantic import ValidationError
 from vpslog import config
 from vpslog.curriculum import Catalog
 from vpslog.errors import InputError
-from vpslog.models import Participant, Record, Session, Site, Specialist, describe
+from vpslog.models import (
+    Allocation,
+    Milestone,
+    Participant,
+    Record,
+    Screening,
+    Session,
+    Site,
+    Specialist,
+    Supervision,
+    describe,
+)
 from vpslog.store import Store
 
 
@@ -103,6 +114,53 @@ class Program:
             self.store.update("participant", updated, actor=self.actor, reason=reason, action="exit")
         return updated
 
+    # -- screening and enrollment ----------------------------------------------
+
+    def screen(self, participant: str, on: date, answers: dict[str, bool]) -> Screening:
+        """Store a screening with its result, its reasons and the rules version."""
+        from vpslog.eligibility import assess, load_criteria
+
+        criteria = load_criteria(self.catalog.folder)
+        if missing := [c for c in criteria.ids if c not in answers]:
+            raise InputError(f"no answer for {', '.join(missing)}: every criterion needs yes or no")
+        eligible, reasons = assess(criteria, answers)
+        with self.store.transaction():
+            person = self._active(participant)
+            self._refuse_future(on, "screening date")
+            screening = build(Screening, {
+                "id": uuid.uuid4().hex, "participant_id": person["id"], "date": on, "answers": answers,
+                "eligible": eligible, "reasons": "; ".join(reasons), "rules_version": criteria.version,
+                "entered_at": _now(), "entered_by": self.actor}, self.catalog)
+            self.store.insert("screening", screening, actor=self.actor)
+        return screening
+
+    def enroll(self, participant: str, consent_on: date, arm: str | None = None) -> Participant:
+        """Record consent and the arm: given, or (arm=None) randomized by permuted blocks per site."""
+        from vpslog.randomization import allocate
+
+        with self.store.transaction():
+            person = self._active(participant)
+            if person["arm"]:
+                raise InputError(f"{person['id']} is already allocated to the {person['arm']} arm")
+            screening = self.store.latest_screening(person["id"])
+            if screening is None:
+                raise InputError(f"{person['id']} has no screening: run `vpslog screen {person['id']}` first")
+            if not screening["eligible"]:
+                raise InputError(f"{person['id']} was not eligible at screening on {screening['date']}: "
+                                 f"{screening['reasons']}")
+            self._refuse_future(consent_on, "consent date")
+            if arm is None:
+                number = self.store.allocations_at(person["site_id"]) + 1
+                allocation = build(Allocation, {
+                    "id": uuid.uuid4().hex, "participant_id": person["id"], "site_id": person["site_id"],
+                    "number": number, "arm": allocate(self.store.secret(), person["site_id"], number),
+                    "allocated_at": _now()}, self.catalog)
+                self.store.insert("allocation", allocation, actor=self.actor, action="randomize")
+                arm = allocation.arm
+            updated = build(Participant, {**person, "arm": arm, "consent_on": consent_on}, self.catalog)
+            self.store.update("participant", updated, actor=self.actor, reason=None, action="enroll")
+        return updated
+
     # -- sessions --------------------------------------------------------------
 
     def log_session(self, participant: str, *, specialist: str | None, minutes: int, on: date,
@@ -116,8 +174,7 @@ class Program:
         load (the demo) gives its own to stay deterministic.
         """
         data = {
-            "id": session_id or uuid.uuid4().hex, "entered_at": entered_at or datetime.now(UTC).replace(microsecond=0),
-            "entered_by": self.actor, "minutes": minutes, "date": on, "type": type, "mode": mode,
+            **self._entered(session_id, entered_at), "minutes": minutes, "date": on, "type": type, "mode": mode,
             "components": tuple(components), "supports": tuple(supports), "phase": phase,
             "note": note, "clinical": clinical, "start_time": start_time, "location": location,
         }
@@ -149,6 +206,30 @@ class Program:
             self.store.update("session", session, actor=self.actor, reason=reason, action="void")
         return session
 
+    def log_supervision(self, specialist: str, *, supervisor: str | None, minutes: int, on: date,
+                        group: bool = False, topics=(), note: str | None = None) -> Supervision:
+        """Record a supervision meeting of a specialist; refused (nothing written) if any rule is broken."""
+        if not supervisor or not supervisor.strip():
+            raise InputError("no supervisor given: pass --supervisor NAME")
+        data = {**self._entered(), "supervisor": supervisor, "minutes": minutes, "date": on,
+                "group": group, "topics": tuple(topics), "note": note}
+        with self.store.transaction():
+            data["specialist_id"] = self._specialist(specialist)
+            supervision = build(Supervision, data, self.catalog)
+            self._refuse_future(supervision.date, "supervision date")
+            self.store.insert("supervision", supervision, actor=self.actor)
+        return supervision
+
+    def log_milestone(self, participant: str, kind: str, *, on: date, detail: str | None = None) -> Milestone:
+        """Record a vocational milestone, dated between the participant's enrollment and today."""
+        data = {**self._entered(), "kind": kind, "date": on, "detail": detail}
+        with self.store.transaction():
+            person = self.participant(participant)
+            milestone = build(Milestone, {**data, "participant_id": person["id"]}, self.catalog)
+            self._check_dated(person, milestone.date, "milestone date")
+            self.store.insert("milestone", milestone, actor=self.actor)
+        return milestone
+
     def session(self, session_id: str) -> dict:
         return self.store.get("session", self.resolve("session", session_id.lower()))
 
@@ -156,21 +237,26 @@ class Program:
         return self.store.get("participant", self.resolve("participant", participant.upper()))
 
     def history(self, record: str) -> list[dict]:
-        """Audit entries of a session (by id prefix) or of a participant, specialist or site."""
-        for table, what in (("session", "session"), ("participant", "participant"),
-                            ("specialist", "specialist"), ("site", "site")):
-            key = record.lower() if table == "session" else record
+        """Audit entries of a session, supervision or milestone (by id prefix) or of a
+        participant, specialist or site."""
+        for table in (*_LOGGED, "participant", "specialist", "site"):
+            key = record.lower() if table in _LOGGED else record
             try:
                 record_id = self.resolve(table, key.upper() if table == "participant" else key)
             except InputError:
                 continue
             return list(self.store.audit_entries(table, record_id))
-        raise InputError(f"no session, participant, specialist or site matches {record!r}")
+        raise InputError(f"no session, supervision, milestone, participant, specialist or site matches {record!r}")
 
     # -- rules -----------------------------------------------------------------
 
     def resolve(self, table: str, text: str) -> str:
         return self.store.resolve(table, text, table)
+
+    def _entered(self, record_id: str | None = None, entered_at: datetime | None = None) -> dict:
+        """What every logged event carries: its id (random unless given), when and by whom it was entered."""
+        return {"id": record_id or uuid.uuid4().hex, "entered_by": self.actor,
+                "entered_at": entered_at or _now()}
 
     def _specialist(self, specialist: str | None) -> str:
         if not specialist:
@@ -190,12 +276,22 @@ class Program:
     def _check_session(self, session: Session) -> None:
         """A session falls between enrollment and today, and not after an exit."""
         person = self.store.get("participant", session.participant_id)
-        self._refuse_future(session.date, "session date")
-        if session.date.isoformat() < person["enrolled_on"]:
-            raise InputError(f"session date {session.date} is before {person['id']} enrolled on {person['enrolled_on']}")
+        self._check_dated(person, session.date, "session date")
         if person["status"] == "exited" and session.date.isoformat() > person["exited_on"]:
             raise InputError(f"{person['id']} exited on {person['exited_on']}; "
                              f"no session can be logged after that (session date {session.date})")
+
+    def _active(self, participant: str) -> dict:
+        row = self.store.get("participant", self.resolve("participant", participant.upper()))
+        if row["status"] != "active":
+            raise InputError(f"{row['id']} exited on {row['exited_on']}")
+        return row
+
+    def _check_dated(self, person: dict, day: date, what: str) -> None:
+        """A participant's session or milestone falls between enrollment and today."""
+        self._refuse_future(day, what)
+        if day.isoformat() < person["enrolled_on"]:
+            raise InputError(f"{what} {day} is before {person['id']} enrolled on {person['enrolled_on']}")
 
     def _refuse_future(self, day: date, what: str) -> None:
         if day > self.today:
@@ -204,6 +300,14 @@ class Program:
     def _refuse_existing(self, table: str, record_id: str) -> None:
         if self.store.get(table, record_id):
             raise InputError(f"{table} {record_id} already exists")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+_LOGGED = ("session", "supervision", "milestone")
+"""Tables of logged events, whose ids are random lower-case hex (a prefix is enough)."""
 
 
 def _reason(reason: str) -> str:

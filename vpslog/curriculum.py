@@ -32,48 +32,50 @@ CURRICULUM = {
 """Each list of curriculum.toml, and the keys (with their kinds) of its entries."""
 
 
-class _Invalid(Exception):
-    """A problem at a key of a data file; `_load` adds the file's path."""
+class Invalid(Exception):
+    """A problem at a key of a data file; `load_data_file` adds the file's path."""
 
 
-def _check_value(where: str, kind: str, value) -> None:
+def check_value(where: str, kind: str, value) -> None:
     if kind == "bool":
         if not isinstance(value, bool):
-            raise _Invalid(f"{where}: input should be a valid boolean (true or false)")
+            raise Invalid(f"{where}: input should be a valid boolean (true or false)")
     elif not isinstance(value, str) or (kind == "code" and not CODE.match(value)):
         wanted = "a code of lower-case words joined by dashes" if kind == "code" else "a string"
-        raise _Invalid(f"{where}: string should match pattern: {wanted} (got {value!r})")
+        raise Invalid(f"{where}: string should match pattern: {wanted} (got {value!r})")
 
 
-def _check_entries(section: str, entries, keys: dict[str, str]) -> list[dict]:
+def check_entries(section: str, entries, keys: dict[str, str], unique: str = "code") -> list[dict]:
+    """Each entry of a `[[section]]` list has exactly `keys` (kind `code`, `text`,
+    `bool`; a `?` marks an optional one), and its `unique` key is unique."""
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-        raise _Invalid(f"{section}: needs at least one [[{section}]] entry")
+        raise Invalid(f"{section}: needs at least one [[{section}]] entry")
     for index, entry in enumerate(entries):
         for key in entry.keys() - keys.keys():
-            raise _Invalid(f"{section}[{index}].{key}: unknown key")
+            raise Invalid(f"{section}[{index}].{key}: unknown key")
         for key, kind in keys.items():
             if key not in entry:
                 if not kind.endswith("?"):
-                    raise _Invalid(f"{section}[{index}].{key}: field required")
+                    raise Invalid(f"{section}[{index}].{key}: field required")
                 continue
-            _check_value(f"{section}[{index}].{key}", kind.rstrip("?"), entry[key])
-    codes = [entry["code"] for entry in entries]
+            check_value(f"{section}[{index}].{key}", kind.rstrip("?"), entry[key])
+    codes = [entry[unique] for entry in entries]
     if duplicates := sorted({c for c in codes if codes.count(c) > 1}):
-        raise _Invalid(f"{section}: duplicate {section.replace('_', ' ')} code {', '.join(duplicates)}")
+        raise Invalid(f"{section}: duplicate {section.replace('_', ' ')} {unique} {', '.join(duplicates)}")
     return entries
 
 
 def _check_curriculum(data: dict) -> dict:
     for key in data.keys() - CURRICULUM.keys():
-        raise _Invalid(f"{key}: unknown key")
+        raise Invalid(f"{key}: unknown key")
     for section, keys in CURRICULUM.items():
         if section not in data:
-            raise _Invalid(f"{section}: field required")
-        _check_entries(section, data[section], keys)
+            raise Invalid(f"{section}: field required")
+        check_entries(section, data[section], keys)
     groups = [g["code"] for g in data["group"]]
     for index, component in enumerate(data["component"]):
         if component["group"] not in groups:
-            raise _Invalid(f"component[{index}].group: unknown group {component['group']!r}; "
+            raise Invalid(f"component[{index}].group: unknown group {component['group']!r}; "
                            f"accepted: {', '.join(groups)}")
     return data
 
@@ -81,19 +83,19 @@ def _check_curriculum(data: dict) -> dict:
 def _check_participants(data: dict) -> dict:
     rule = data.get("id")
     if not isinstance(rule, dict) or not isinstance(rule.get("pattern"), str) or not isinstance(rule.get("example"), str):
-        raise _Invalid("id: needs pattern and example strings")
+        raise Invalid("id: needs pattern and example strings")
     try:
         re.compile(rule["pattern"])
     except re.error as exc:
-        raise _Invalid(f"id.pattern: not a regular expression: {exc}") from None
+        raise Invalid(f"id.pattern: not a regular expression: {exc}") from None
     lists = data.get("demographics")
     if not isinstance(lists, dict):
-        raise _Invalid("demographics: field required")
+        raise Invalid("demographics: field required")
     for name in DEMOGRAPHICS:
         if not isinstance(lists.get(name), list) or not lists[name]:
-            raise _Invalid(f"demographics.{name}: needs a non-empty list of codes")
+            raise Invalid(f"demographics.{name}: needs a non-empty list of codes")
         for index, code in enumerate(lists[name]):
-            _check_value(f"demographics.{name}[{index}]", "code", code)
+            check_value(f"demographics.{name}[{index}]", "code", code)
     return data
 
 
@@ -105,14 +107,15 @@ def schemas_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "schemas"
 
 
-def _load(path: Path, check) -> dict:
+def load_data_file(path: Path, check) -> dict:
+    """Parse a TOML file of schemas/ and `check` it, as one DataFileError naming the file."""
     try:
         return check(tomllib.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise DataFileError(f"{path}: file not found (set VPSLOG_SCHEMAS to the folder that holds it)") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataFileError(f"{path}: not valid TOML: {exc}") from None
-    except _Invalid as exc:
+    except Invalid as exc:
         raise DataFileError(f"{path}: {exc}") from None
 
 
@@ -121,8 +124,8 @@ class Catalog:
 
     def __init__(self, folder: Path | None = None):
         self.folder = folder or schemas_dir()
-        self.curriculum: dict = _load(self.folder / "curriculum.toml", _check_curriculum)
-        self.participants: dict = _load(self.folder / "participants.toml", _check_participants)
+        self.curriculum: dict = load_data_file(self.folder / "curriculum.toml", _check_curriculum)
+        self.participants: dict = load_data_file(self.folder / "participants.toml", _check_participants)
 
     @cached_property
     def components(self) -> tuple[str, ...]:

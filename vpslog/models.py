@@ -181,6 +181,38 @@ class Milestone(Entered):
     detail: FreeText | None = None
 
 
+def _json_object(value):
+    """The store keeps a mapping as JSON text; accept that as well as a dict."""
+    import json
+
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class Screening(Record):
+    """An eligibility screening: the answers, the result, and the rules version it used."""
+
+    id: RecordId
+    participant_id: ParticipantId
+    date: date
+    answers: Annotated[dict[str, bool], BeforeValidator(_json_object)]
+    eligible: bool
+    reasons: Annotated[str, Field(max_length=2000)] = Field("", description="Why not eligible, `; `-joined.")
+    rules_version: Text
+    entered_at: datetime
+    entered_by: Text
+
+
+class Allocation(Record):
+    """A randomized allocation: the n-th at its site, by permuted blocks."""
+
+    id: RecordId
+    participant_id: ParticipantId
+    site_id: LocalId
+    number: int = Field(ge=1, description="Allocation number within the site, from 1.")
+    arm: Literal["vps", "control"]
+    allocated_at: datetime
+
+
 class AuditEntry(Record):
     """One append-only, hash-chained line of the audit trail."""
 
@@ -204,6 +236,8 @@ RECORDS: dict[str, type[Record]] = {
     "session": Session,
     "supervision": Supervision,
     "milestone": Milestone,
+    "screening": Screening,
+    "allocation": Allocation,
     "audit": AuditEntry,
 }
 

@@ -23,7 +23,7 @@ from vpslog.errors import InputError, StoreError
 from vpslog.parsing import pick_prefix
 
 BUSY_TIMEOUT_MS = 10_000
-TABLES = ("site", "specialist", "participant", "session", "supervision", "milestone")
+TABLES = ("site", "specialist", "participant", "session", "supervision", "milestone", "screening", "allocation")
 NOTE_FIELDS = frozenset({"note", "detail"})
 """Free text kept only in its own row: the audit trail records a keyed digest."""
 
@@ -121,6 +121,29 @@ BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
         """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
     ],
+    [  # version 2: eligibility screening and randomized allocation
+        f"""CREATE TABLE screening (
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  participant_id TEXT NOT NULL REFERENCES participant(id),
+  date TEXT NOT NULL {_DATE.format('date')},
+  answers TEXT NOT NULL CHECK (json_valid(answers)),
+  eligible INTEGER NOT NULL {_FLAG.format('eligible')},
+  reasons TEXT NOT NULL DEFAULT '',
+  rules_version TEXT NOT NULL,
+  entered_at TEXT NOT NULL,
+  entered_by TEXT NOT NULL
+) STRICT""",
+        "CREATE INDEX screening_by_participant ON screening (participant_id, date)",
+        """CREATE TABLE allocation (
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  participant_id TEXT NOT NULL UNIQUE REFERENCES participant(id),
+  site_id TEXT NOT NULL REFERENCES site(id),
+  number INTEGER NOT NULL CHECK (number >= 1),
+  arm TEXT NOT NULL CHECK (arm IN ('vps', 'control')),
+  allocated_at TEXT NOT NULL,
+  UNIQUE (site_id, number)
+) STRICT""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -140,9 +163,19 @@ def create_private_file(path: Path) -> None:
 
 
 def to_row(record) -> dict:
-    """A model as a row: code lists joined with `;`, booleans as 0/1."""
+    """A model as a row: code lists joined with `;`, booleans as 0/1, mappings as JSON."""
     row = record.model_dump(mode="json")
-    return {k: ";".join(v) if isinstance(v, list) else int(v) if isinstance(v, bool) else v for k, v in row.items()}
+    return {k: _column(v) for k, v in row.items()}
+
+
+def _column(value):
+    if isinstance(value, list):
+        return ";".join(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 class Store:
@@ -330,6 +363,15 @@ class Store:
         ).fetchone()
         return dict(row)
 
+    def latest_screening(self, participant_id: str) -> dict | None:
+        row = self.conn.execute(
+            "SELECT * FROM screening WHERE participant_id = ? ORDER BY date DESC, entered_at DESC LIMIT 1",
+            (participant_id,)).fetchone()
+        return dict(row) if row else None
+
+    def allocations_at(self, site_id: str) -> int:
+        return self.conn.execute("SELECT count(*) FROM allocation WHERE site_id = ?", (site_id,)).fetchone()[0]
+
     def last_session_date(self, participant_id: str) -> str | None:
         return self.participant_summary(participant_id)["last_session"]
 
@@ -344,15 +386,31 @@ class Store:
         include_voided: bool = False,
     ) -> list[dict]:
         """Sessions newest first, filtered; voided ones only when asked."""
+        return self._logged("session", {"participant_id = ?": participant, "specialist_id = ?": specialist},
+                            since, until, limit, include_voided)
+
+    def supervisions(self, *, specialist: str | None = None, since: str | None = None, until: str | None = None,
+                     limit: int | None = None, include_voided: bool = False) -> list[dict]:
+        """Supervision meetings newest first, filtered; voided ones only when asked."""
+        return self._logged("supervision", {"specialist_id = ?": specialist}, since, until, limit, include_voided)
+
+    def milestones(self, *, participant: str | None = None, since: str | None = None, until: str | None = None,
+                   limit: int | None = None, include_voided: bool = False) -> list[dict]:
+        """Vocational milestones newest first, filtered; voided ones only when asked."""
+        return self._logged("milestone", {"participant_id = ?": participant}, since, until, limit, include_voided)
+
+    def _logged(self, table: str, conditions: dict, since: str | None, until: str | None,
+                limit: int | None, include_voided: bool) -> list[dict]:
+        """Rows of a table of logged events (dated, voidable) newest first, filtered by `conditions`
+        and the dates `since`..`until` (both included)."""
         sql, params = _where({
-            "participant_id = ?": participant,
-            "specialist_id = ?": specialist,
+            **conditions,
             "date >= ?": since,
             "date <= ?": until,
             "voided = 0": None if include_voided else True,
         })
         tail = f" LIMIT {int(limit)}" if limit else ""
-        return list(self.db.query(f"SELECT * FROM session{sql} ORDER BY date DESC, entered_at DESC{tail}", params))
+        return list(self.db.query(f'SELECT * FROM "{table}"{sql} ORDER BY date DESC, entered_at DESC{tail}', params))
 
     def audit_entries(self, table: str | None = None, record_id: str | None = None) -> Iterator[dict]:
         sql, params = _where({"tbl = ?": table, "record_id = ?": record_id})

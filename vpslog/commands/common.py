@@ -15,6 +15,8 @@ import typer
 from vpslog.render import Format
 
 FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
+Since = Annotated[str | None, typer.Option("--since", help="From this date (inclusive).")]
+Until = Annotated[str | None, typer.Option("--until", help="Up to this date (inclusive).")]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ def parse_day(text: str | None, today: date | None = None) -> date | None:
     from vpslog.parsing import parse_date
 
     return None if text is None else parse_date(text, today or date.today())
+
+
+def iso_day(text: str | None, today: date) -> str | None:
+    """A typed date (`-30d`, `monday`, `2026-03-01`) as the ISO text the store compares."""
+    day = parse_day(text, today)
+    return day.isoformat() if day else None
 
 
 def say(message: str) -> None:

@@ -1,0 +1,170 @@
+"""Eligibility screening, enrollment with consent, and randomized allocation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import days_ago, snapshot
+from vpslog.curriculum import schemas_dir
+from vpslog.randomization import allocate, site_sequence
+
+YES = ["smi", "wants-peer-support", "vocational-goal", "data-collection"]
+NO = ["in-peer-support", "cannot-consent"]
+
+
+def answers(**override) -> list[str]:
+    given = {**{k: "yes" for k in YES}, **{k: "no" for k in NO}, **override}
+    return [arg for key, value in given.items() for arg in ("--answer", f"{key.replace('_', '-')}={value}")]
+
+
+@pytest.fixture
+def newcomers(cli, program_db):
+    """Three participants without an arm yet."""
+    for n in (3, 4, 5):
+        cli.ok("participant", "add", f"P-000{n}", "--site", "S1", "--enrolled", days_ago(20))
+    return program_db
+
+
+def screenings(db):
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM screening ORDER BY entered_at, rowid")]
+    finally:
+        conn.close()
+
+
+def test_screen_stores_answers_result_and_rules_version(cli, newcomers):
+    result = cli.ok("screen", "P-0003", "-d", days_ago(19), *answers())
+    [row] = screenings(newcomers)
+    assert result.stdout == f"P-0003 is eligible (screened {days_ago(19)}, rules {row['rules_version']})\n"
+    assert json.loads(row["answers"]) == {"smi": True, "wants-peer-support": True, "vocational-goal": True,
+                                          "data-collection": True, "in-peer-support": False, "cannot-consent": False}
+    assert (row["eligible"], row["reasons"], row["date"]) == (1, "", days_ago(19))
+    assert len(row["rules_version"]) == 16
+
+
+def test_screen_gives_every_reason_for_an_ineligible_result(cli, newcomers):
+    result = cli.ok("screen", "P-0003", *answers(vocational_goal="no", in_peer_support="yes"))
+    assert "is not eligible" in result.stdout
+    assert result.stdout.rstrip().endswith(
+        "not interested in pursuing a vocational goal; already actively involved in peer support services")
+    assert screenings(newcomers)[0]["eligible"] == 0
+
+
+def test_screen_asks_each_question_when_no_answers_are_given(cli, newcomers):
+    result = cli.ok("screen", "P-0003", input="y\ny\ny\ny\nn\nn\n")
+    assert "Is the person interested in receiving peer support?" in result.stdout
+    assert "P-0003 is eligible" in result.stdout
+
+
+def test_the_rules_version_follows_the_content_of_the_file(cli, newcomers, tmp_path, monkeypatch):
+    cli.ok("screen", "P-0003", *answers())
+    folder = tmp_path / "schemas"
+    shutil.copytree(schemas_dir(), folder)
+    path = folder / "eligibility.toml"
+    path.write_text(path.read_text().replace("periodic data collection?", "data collection every 3 months?"))
+    monkeypatch.setenv("VPSLOG_SCHEMAS", str(folder))
+    cli.ok("screen", "P-0004", *answers())
+    first, second = screenings(newcomers)
+    assert first["rules_version"] != second["rules_version"]
+
+
+SCREEN_REFUSALS = [
+    (["screen", "P-0003", "--answer", "smi=yes"],
+     "error: no answer for wants-peer-support, vocational-goal, data-collection, in-peer-support, cannot-consent: "
+     "every criterion needs yes or no"),
+    (["screen", "P-0003", *answers(), "--answer", "smj=yes"], "error: unknown criterion 'smj'; did you mean smi?"),
+    (["screen", "P-0003", *answers(smi="maybe")], "error: answer 'maybe' not understood: use yes or no"),
+    (["screen", "P-0003", "--answer", "smi"], "error: --answer 'smi' not understood: use ID=yes or ID=no"),
+    (["screen", "P-0099", *answers()], "error: unknown participant 'P-0099'"),
+    (["screen", "P-0003", "-d", "2999-01-01", *answers()], "error: screening date 2999-01-01 is in the future"),
+]
+
+
+@pytest.mark.parametrize("args,message", SCREEN_REFUSALS, ids=range(len(SCREEN_REFUSALS)))
+def test_screen_refuses_bad_answers_and_writes_nothing(cli, newcomers, args, message):
+    before = snapshot(newcomers)
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message), result.stderr
+    assert snapshot(newcomers) == before
+
+
+def test_enroll_refuses_without_a_passing_screening_or_consent(cli, newcomers):
+    before = snapshot(newcomers)
+    result = cli("enroll", "P-0003", "--consent", days_ago(5), "--arm", "vps")
+    assert result.exit_code == 1 and result.stderr == "error: P-0003 has no screening: run `vpslog screen P-0003` first\n"
+    assert snapshot(newcomers) == before
+    cli.ok("screen", "P-0003", "-d", days_ago(6), *answers(smi="no"))
+    before = snapshot(newcomers)
+    result = cli("enroll", "P-0003", "--consent", days_ago(5), "--randomize")
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: P-0003 was not eligible at screening on {days_ago(6)}: "
+                             "no serious mental illness sufficient for public mental health services\n")
+    result = cli("enroll", "P-0003", "--randomize")
+    assert result.exit_code == 2 and "--consent" in result.output
+    assert snapshot(newcomers) == before
+
+
+def test_enroll_needs_exactly_one_of_arm_or_randomize(cli, newcomers):
+    cli.ok("screen", "P-0003", *answers())
+    before = snapshot(newcomers)
+    for extra in ([], ["--arm", "vps", "--randomize"]):
+        result = cli("enroll", "P-0003", "--consent", days_ago(1), *extra)
+        assert result.exit_code == 2
+        assert result.stderr == "error: give exactly one of --arm vps|control or --randomize\n"
+    assert snapshot(newcomers) == before
+
+
+def test_enroll_with_an_arm_records_consent_and_is_audited(cli, newcomers):
+    cli.ok("screen", "P-0003", *answers())
+    result = cli.ok("enroll", "P-0003", "--consent", days_ago(2), "--arm", "control")
+    assert result.stdout == f"P-0003 enrolled (consent {days_ago(2)}), assigned to the control arm\n"
+    person = json.loads(cli.ok("participant", "show", "P-0003", "--format", "json").stdout)
+    assert (person["arm"], person["consent_on"]) == ("control", days_ago(2))
+    history = json.loads(cli.ok("history", "P-0003", "--format", "json").stdout)
+    assert history[-1]["action"] == "enroll"
+    result = cli("enroll", "P-0003", "--consent", days_ago(2), "--arm", "vps")
+    assert result.exit_code == 1 and result.stderr == "error: P-0003 is already allocated to the control arm\n"
+
+
+def test_randomize_follows_the_secret_sequence_of_the_site_and_audits_it(cli, newcomers, env):
+    secret = bytes.fromhex((env.parent.parent / "config" / "secret").read_text().strip())
+    arms = []
+    for n in (3, 4, 5):
+        cli.ok("screen", f"P-000{n}", *answers())
+        out = cli.ok("enroll", f"P-000{n}", "--consent", days_ago(1), "--randomize").stdout
+        arms.append(out.rstrip().split(" the ")[1].split(" ")[0])
+    assert arms == [allocate(secret, "S1", k) for k in (1, 2, 3)]
+    conn = sqlite3.connect(env)
+    rows = conn.execute("SELECT participant_id, number, arm FROM allocation ORDER BY number").fetchall()
+    audited = conn.execute("SELECT count(*) FROM audit WHERE action = 'randomize'").fetchone()[0]
+    conn.close()
+    assert rows == [("P-0003", 1, arms[0]), ("P-0004", 2, arms[1]), ("P-0005", 3, arms[2])]
+    assert audited == 3
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+@given(st.binary(min_size=32, max_size=32), st.text(min_size=1, max_size=8), st.integers(1, 60))
+def test_every_completed_block_is_balanced(secret, site, n):
+    """Permuted blocks of 2 and 4: the arms never differ by more than 2."""
+    sequence = site_sequence(secret, site)
+    counts = Counter(next(sequence) for _ in range(n))
+    assert abs(counts["vps"] - counts["control"]) <= 2
+    assert set(counts) <= {"vps", "control"}
+
+
+def test_sites_have_their_own_sequences_and_secrets_matter():
+    secret = b"s" * 32
+    first = [allocate(secret, "NORTH", k) for k in range(1, 41)]
+    assert first == [allocate(secret, "NORTH", k) for k in range(1, 41)]
+    assert first != [allocate(secret, "SOUTH", k) for k in range(1, 41)]
+    assert first != [allocate(b"t" * 32, "NORTH", k) for k in range(1, 41)]

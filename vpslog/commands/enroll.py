@@ -1,0 +1,73 @@
+"""`vpslog screen` (eligibility) and `vpslog enroll` (consent and arm)."""
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from vpslog.commands.common import parse_day, program, say
+from vpslog.completion import complete_participant
+
+IdArg = Annotated[str, typer.Argument(metavar="PARTICIPANT", autocompletion=complete_participant)]
+
+
+def screen(
+    ctx: typer.Context,
+    participant: IdArg,
+    date: Annotated[Optional[str], typer.Option("-d", "--date", help="Screening date (default today).")] = None,
+    answer: Annotated[Optional[list[str]], typer.Option(
+        "--answer", help="ID=yes|no for every criterion of schemas/eligibility.toml (else you are asked).")] = None,
+) -> None:
+    """Screen a participant against the eligibility criteria and store the result."""
+    from vpslog.eligibility import load_criteria
+
+    with program(ctx) as prog:
+        criteria = load_criteria(prog.catalog.folder)
+        answers = _given(answer, criteria.ids) if answer else {
+            c.id: typer.confirm(f"{c.id}: {c.question}") for c in criteria.items}
+        screening = prog.screen(participant, parse_day(date, prog.today) or prog.today, answers)
+    if screening.eligible:
+        say(f"{screening.participant_id} is eligible (screened {screening.date}, rules {screening.rules_version})")
+    else:
+        say(f"{screening.participant_id} is not eligible (screened {screening.date}, rules "
+            f"{screening.rules_version}): {screening.reasons}")
+
+
+def _given(pairs: list[str], ids: tuple[str, ...]) -> dict[str, bool]:
+    from vpslog.eligibility import parse_answer
+    from vpslog.errors import InputError
+    from vpslog.parsing import did_you_mean
+
+    answers = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().lower()
+        if not sep:
+            raise InputError(f"--answer {pair!r} not understood: use ID=yes or ID=no")
+        if key not in ids:
+            raise InputError(f"unknown criterion {key!r}{did_you_mean(key, ids)}")
+        answers[key] = parse_answer(value)
+    return answers
+
+
+class Arm(str, Enum):
+    vps = "vps"
+    control = "control"
+
+
+def enroll(
+    ctx: typer.Context,
+    participant: IdArg,
+    consent: Annotated[str, typer.Option("--consent", help="Date consent was given.")],
+    arm: Annotated[Optional[Arm], typer.Option("--arm", help="Assign this arm.")] = None,
+    randomize: Annotated[bool, typer.Option("--randomize", help="Allocate by permuted blocks per site.")] = False,
+) -> None:
+    """Enroll a screened, eligible participant: consent and arm (given or randomized)."""
+    from vpslog.errors import UsageError
+
+    if (arm is None) == (not randomize):
+        raise UsageError("give exactly one of --arm vps|control or --randomize")
+    with program(ctx) as prog:
+        person = prog.enroll(participant, parse_day(consent, prog.today), arm.value if arm else None)
+    how = "randomized to" if randomize else "assigned to"
+    say(f"{person.id} enrolled (consent {person.consent_on}), {how} the {person.arm} arm")
