@@ -5,7 +5,14 @@ process (interpreter start, imports, database write) and sets it against
 references measured in the same run on the same machine:
 
 * `python -c pass` - the floor for any Python CLI on this interpreter;
-* the sqlite3 shell inserting one row - the floor for the database write;
+* the sqlite3 shell inserting one row into the `session` table of a copy of
+  the vpslog store (same schema, constraints and WAL mode, with
+  `PRAGMA foreign_keys=ON` as vpslog sets) - the floor for the database write;
+* a "typer+pydantic floor": a throwaway app, written into the temporary
+  directory at run time and run with vpslog's interpreter, whose `log`
+  command has the same parameters as `vpslog log` and builds and validates
+  one small pydantic model of the session, writing nothing - the floor for
+  any CLI built on this framework, so the rest is vpslog's own work;
 * jrnl making a one-line entry and Watson's `watson add` - comparable
   Python CLIs, each installed in its own virtualenv under the cache dir
   (created on first run with `python -m venv` and pip; a tool that cannot
@@ -54,27 +61,95 @@ VPSLOG_LOG = ["log", "P-0001", "45m", "-d", "2026-03-02", "-c", "career,hope",
               "-s", "emotional", "-m", "in-person", "-t", "individual",
               "-n", "bench note"]
 
-SQLITE_SCHEMA = """
-CREATE TABLE session (
-    id INTEGER PRIMARY KEY,
-    participant_id TEXT NOT NULL,
-    specialist_id TEXT NOT NULL,
-    session_date TEXT NOT NULL,
-    duration_min INTEGER NOT NULL,
-    content TEXT NOT NULL,
-    support TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    session_type TEXT NOT NULL,
-    note TEXT,
-    created_at TEXT NOT NULL
-);
-"""
+# The row `vpslog log` above writes (vpslog joins code lists with ';'), with
+# a fresh 32-hex id, inserted into the real `session` table.
 SQLITE_INSERT = (
-    "INSERT INTO session (participant_id, specialist_id, session_date, "
-    "duration_min, content, support, mode, session_type, note, created_at) "
-    "VALUES ('P-0001', 'PS1', '2026-03-02', 45, 'career,hope', 'emotional', "
-    "'in-person', 'individual', 'bench note', datetime('now'));"
+    "INSERT INTO session (id, participant_id, specialist_id, date, minutes, type, "
+    "mode, components, supports, note, entered_at, entered_by) "
+    "VALUES (lower(hex(randomblob(16))), 'P-0001', 'PS1', '2026-03-02', 45, "
+    "'individual', 'in-person', 'career-exploration;hope', 'emotional', 'bench note', "
+    "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'PS1');"
 )
+
+# The typer+pydantic floor: written to the temporary directory and run with
+# vpslog's interpreter. Its `log` takes the parameters of `vpslog log` (under
+# a callback, so the argv is the same) and validates one pydantic v2 model.
+FLOOR_APP = '''\
+"""Throwaway typer+pydantic floor app written by bench/quick_entry.py."""
+import re
+import uuid
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Optional
+
+import typer
+from pydantic import BaseModel, Field
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+class Session(BaseModel):
+    id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    participant_id: str = Field(pattern=r"^P-[0-9]{4}$")
+    specialist_id: str = Field(min_length=1, max_length=40)
+    date: date
+    start_time: time | None = None
+    minutes: int = Field(ge=1, le=480)
+    type: str
+    mode: str
+    location: str | None = None
+    components: tuple[str, ...] = ()
+    supports: tuple[str, ...] = ()
+    phase: str | None = None
+    clinical: bool = False
+    note: str | None = None
+    entered_at: datetime
+    entered_by: str
+
+
+@app.callback()
+def main(db: Annotated[Optional[str], typer.Option("--db", envvar="VPSLOG_DB")] = None,
+         debug: Annotated[bool, typer.Option("--debug")] = False) -> None:
+    """Floor app."""
+
+
+def _split(values):
+    return tuple(v for value in values or () for v in value.split(",") if v)
+
+
+@app.command("log")
+def log(
+    participant: Annotated[Optional[str], typer.Argument()] = None,
+    duration: Annotated[Optional[str], typer.Argument()] = None,
+    date_: Annotated[Optional[str], typer.Option("-d", "--date")] = None,
+    mode: Annotated[Optional[str], typer.Option("-m", "--mode")] = None,
+    type_: Annotated[Optional[str], typer.Option("-t", "--type")] = None,
+    codes: Annotated[Optional[list[str]], typer.Option("-c", "--codes")] = None,
+    support: Annotated[Optional[list[str]], typer.Option("-s", "--support")] = None,
+    phase: Annotated[Optional[str], typer.Option("-p", "--phase")] = None,
+    note: Annotated[Optional[str], typer.Option("-n", "--note")] = None,
+    edit: Annotated[bool, typer.Option("-e", "--edit")] = False,
+    specialist: Annotated[Optional[str], typer.Option("--specialist")] = None,
+    clinical: Annotated[Optional[bool], typer.Option("--clinical/--no-clinical")] = None,
+    at: Annotated[Optional[str], typer.Option("--at")] = None,
+    location: Annotated[Optional[str], typer.Option("--location")] = None,
+    interactive: Annotated[bool, typer.Option("-i", "--interactive")] = False,
+) -> None:
+    """Validate one session and insert nothing."""
+    match = re.fullmatch(r"(?:(\\d+)h)?(?:(\\d+)m?)?", duration or "")
+    minutes = int(match[1] or 0) * 60 + int(match[2] or 0) if match else 0
+    session = Session(
+        id=uuid.uuid4().hex, participant_id=(participant or "").upper(),
+        specialist_id=specialist or "PS1", date=date_ or date.today(), start_time=at,
+        minutes=minutes, type=type_ or "individual", mode=mode or "in-person",
+        location=location, components=_split(codes), supports=_split(support), phase=phase,
+        clinical=bool(clinical), note=note, entered_by=specialist or "PS1",
+        entered_at=datetime.now(UTC).replace(microsecond=0))
+    print(f"validated session {session.id[:8]}: {session.participant_id} {session.date} "
+          f"{session.minutes} min {session.type} {session.mode} (nothing written)")
+
+
+app()
+'''
 
 
 class BenchError(SystemExit):
@@ -164,8 +239,12 @@ def find_vpslog(explicit: str | None) -> str:
     return on_path
 
 
+def vpslog_store(tmp: Path) -> Path:
+    return tmp / "bench.db"
+
+
 def prepare_vpslog(exe: str, tmp: Path) -> Bench:
-    env = dict(os.environ, VPSLOG_DB=str(tmp / "bench.db"),
+    env = dict(os.environ, VPSLOG_DB=str(vpslog_store(tmp)),
                VPSLOG_CONFIG_DIR=str(tmp / "config"))
     for args in VPSLOG_SETUP:
         run_checked([exe, *args], env)
@@ -181,15 +260,37 @@ def prepare_baseline() -> Bench:
 
 
 def prepare_sqlite(tmp: Path) -> Bench | None:
+    """The sqlite3 shell writing a session row into a copy of the vpslog store.
+
+    Call after prepare_vpslog: the copy (made with SQLite's backup API, so it
+    is consistent and keeps WAL mode) has the same schema, site, specialist
+    and participant, and vpslog's own store is left alone.
+    """
     exe = shutil.which("sqlite3")
     if exe is None:
         print("note: skipping sqlite3 insert: no `sqlite3` shell on PATH")
         return None
     db = tmp / "sqlite-ref.db"
-    conn = sqlite3.connect(db)
-    conn.executescript(SQLITE_SCHEMA)
-    conn.close()
-    return try_warm_up(Bench("sqlite3 insert", [exe, str(db), SQLITE_INSERT]))
+    source = sqlite3.connect(vpslog_store(tmp))
+    target = sqlite3.connect(db)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    argv = [exe, "-bail", "-cmd", "PRAGMA foreign_keys=ON", str(db), SQLITE_INSERT]
+    return try_warm_up(Bench("sqlite3 insert", argv))
+
+
+def prepare_floor(vpslog_exe: str, tmp: Path) -> Bench | None:
+    """The typer+pydantic floor app, run with the interpreter next to vpslog."""
+    python = Path(vpslog_exe).parent / "python"
+    if not python.is_file():
+        print(f"note: skipping typer+pydantic floor: no python next to {vpslog_exe}")
+        return None
+    app = tmp / "typer_floor.py"
+    app.write_text(FLOOR_APP, encoding="utf-8")
+    return try_warm_up(Bench("typer+pydantic floor", [str(python), str(app), *VPSLOG_LOG]))
 
 
 def ensure_venv(cache: Path, package: str) -> tuple[Path, str] | None:
@@ -270,17 +371,17 @@ def machine_info() -> str:
 
 def ratio_line(name: str, vpslog: Bench, ref: Bench | None, aim: float | None) -> str:
     if ref is None:
-        return f"  vpslog / {name:<15} n/a (reference skipped)"
+        return f"  vpslog / {name:<20} n/a (reference skipped)"
     ratio = vpslog.median / ref.median
-    line = f"  vpslog / {name:<15} {ratio:6.2f}x"
+    line = f"  vpslog / {name:<20} {ratio:6.2f}x   ({vpslog.median - ref.median:+7.1f} ms)"
     if aim is not None:
         line += f"   aim < {aim:.1f}x: {'met' if ratio < aim else 'NOT met'}"
     return line
 
 
-def report(baseline: Bench, sqlite_ref: Bench | None, jrnl: Bench | None,
-           watson: Bench | None, vpslog: Bench, runs: int) -> None:
-    benches = [b for b in (baseline, sqlite_ref, jrnl, watson, vpslog) if b is not None]
+def report(baseline: Bench, sqlite_ref: Bench | None, floor: Bench | None,
+           jrnl: Bench | None, watson: Bench | None, vpslog: Bench, runs: int) -> None:
+    benches = [b for b in (baseline, sqlite_ref, floor, jrnl, watson, vpslog) if b is not None]
     width = max(len(b.label) for b in benches)
     print(f"\nWall time of the whole process, {runs} runs each (ms):\n")
     print(f"  {'command':<{width}}  {'median':>8}  {'min':>8}  {'x python -c pass':>16}")
@@ -291,6 +392,7 @@ def report(baseline: Bench, sqlite_ref: Bench | None, jrnl: Bench | None,
     print(ratio_line("Watson", vpslog, watson, WATSON_AIM_RATIO))
     print(ratio_line("jrnl", vpslog, jrnl, 1.0))
     print(ratio_line("sqlite3 insert", vpslog, sqlite_ref, None))
+    print(ratio_line("typer+pydantic floor", vpslog, floor, None))
     print(f"\nAim: {AIM}.")
 
 
@@ -309,20 +411,24 @@ def main() -> None:
         parser.error("--runs must be at least 10")
 
     print(machine_info())
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set: modules with no cached bytecode "
+              "(e.g. an editable vpslog never run before) are compiled on every run")
     vpslog_exe = find_vpslog(args.vpslog)
     with tempfile.TemporaryDirectory(prefix="vpslog-bench-") as tmp_name:
         tmp = Path(tmp_name)
         vpslog = prepare_vpslog(vpslog_exe, tmp)
         baseline = prepare_baseline()
         sqlite_ref = prepare_sqlite(tmp)
+        floor = prepare_floor(vpslog_exe, tmp)
         jrnl = prepare_jrnl(args.cache_dir, tmp)
         watson = prepare_watson(args.cache_dir, tmp)
-        benches = [b for b in (baseline, sqlite_ref, jrnl, watson, vpslog) if b is not None]
+        benches = [b for b in (baseline, sqlite_ref, floor, jrnl, watson, vpslog) if b is not None]
         print(f"timing {len(benches)} commands x {args.runs} runs ...", flush=True)
         for _ in range(args.runs):  # interleaved, so drift hits all commands alike
             for bench in benches:
                 time_once(bench)
-    report(baseline, sqlite_ref, jrnl, watson, vpslog, args.runs)
+    report(baseline, sqlite_ref, floor, jrnl, watson, vpslog, args.runs)
 
 
 if __name__ == "__main__":

@@ -62,8 +62,10 @@ def main(
 
 
 def _register() -> None:
-    from vpslog.commands import audit, config, demo, enroll, init, log, participant, schema, sessions, site, specialist
-    from vpslog.commands import milestone, supervision
+    from vpslog.commands import (
+        audit, config, demo, enroll, fidelity, init, log, milestone, participant, schema, sessions, site,
+        specialist, supervision,
+    )
 
     app.command("init")(init.init)
     app.command("log")(log.log)
@@ -76,6 +78,8 @@ def _register() -> None:
     app.command("milestones")(milestone.milestones)
     app.command("screen")(enroll.screen)
     app.command("enroll")(enroll.enroll)
+    app.command("fidelity")(fidelity.fidelity)
+    app.command("due")(fidelity.due)
     app.command("demo")(demo.demo)
     app.add_typer(site.app, name="site")
     app.add_typer(specialist.app, name="specialist")

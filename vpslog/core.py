@@ -134,8 +134,10 @@ class Program:
             self.store.insert("screening", screening, actor=self.actor)
         return screening
 
-    def enroll(self, participant: str, consent_on: date, arm: str | None = None) -> Participant:
-        """Record consent and the arm: given, or (arm=None) randomized by permuted blocks per site."""
+    def enroll(self, participant: str, consent_on: date, arm: str | None = None,
+               sequence_key: bytes | None = None) -> Participant:
+        """Record consent and the arm: given, or (arm=None) randomized by permuted blocks per
+        site from the sequence keyed with the project secret (the demo gives its own key)."""
         from vpslog.randomization import allocate
 
         with self.store.transaction():
@@ -153,7 +155,7 @@ class Program:
                 number = self.store.allocations_at(person["site_id"]) + 1
                 allocation = build(Allocation, {
                     "id": uuid.uuid4().hex, "participant_id": person["id"], "site_id": person["site_id"],
-                    "number": number, "arm": allocate(self.store.secret(), person["site_id"], number),
+                    "number": number, "arm": allocate(sequence_key or self.store.secret(), person["site_id"], number),
                     "allocated_at": _now()}, self.catalog)
                 self.store.insert("allocation", allocation, actor=self.actor, action="randomize")
                 arm = allocation.arm

@@ -37,7 +37,10 @@ class Invalid(Exception):
 
 
 def check_value(where: str, kind: str, value) -> None:
-    if kind == "bool":
+    if kind == "table":
+        if not isinstance(value, dict):
+            raise Invalid(f"{where}: must be a table")
+    elif kind == "bool":
         if not isinstance(value, bool):
             raise Invalid(f"{where}: input should be a valid boolean (true or false)")
     elif not isinstance(value, str) or (kind == "code" and not CODE.match(value)):
@@ -107,8 +110,9 @@ def schemas_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "schemas"
 
 
-def load_data_file(path: Path, check) -> dict:
-    """Parse a TOML file of schemas/ and `check` it, as one DataFileError naming the file."""
+def load_data_file(path: Path, check):
+    """Parse a TOML file of schemas/ and return what `check` makes of it; any
+    problem becomes one DataFileError naming the file and the key."""
     try:
         return check(tomllib.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
@@ -130,6 +134,10 @@ class Catalog:
     @cached_property
     def components(self) -> tuple[str, ...]:
         return self.codes("component")
+
+    @cached_property
+    def component_groups(self) -> dict[str, str]:
+        return {c["code"]: c["group"] for c in self.curriculum["component"]}
 
     @cached_property
     def vocational_components(self) -> frozenset[str]:

@@ -1,4 +1,4 @@
-"""One renderer per output format for listings: table (rich), json, csv.
+"""One renderer per output format for listings: table (rich), json, csv, markdown.
 
 json is one array of objects whose keys are the listing's columns, in order,
 so scripts can rely on them; csv has the same columns as its header.
@@ -17,6 +17,7 @@ class Format(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    markdown = "markdown"
 
 
 def emit(rows: Sequence[dict], columns: Sequence[str], fmt: Format, title: str | None = None) -> None:
@@ -28,6 +29,8 @@ def emit(rows: Sequence[dict], columns: Sequence[str], fmt: Format, title: str |
         writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
+    elif fmt is Format.markdown:
+        _markdown(records, columns, title)
     else:
         _table(records, columns, title)
 
@@ -39,7 +42,7 @@ def emit_record(record: dict, fmt: Format, title: str | None = None) -> None:
     elif fmt is Format.csv:
         emit([record], list(record), fmt)
     else:
-        _table([{"field": k, "value": v} for k, v in record.items()], ("field", "value"), title)
+        emit([{"field": k, "value": v} for k, v in record.items()], ("field", "value"), fmt, title)
 
 
 def _cell(value) -> str:
@@ -48,6 +51,15 @@ def _cell(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+def _markdown(records: list[dict], columns: Sequence[str], title: str | None) -> None:
+    lines = [f"### {title}", ""] if title else []
+    lines.append("| " + " | ".join(c.removesuffix("_id").replace("_", " ") for c in columns) + " |")
+    lines.append("|" + "---|" * len(columns))
+    for record in records:
+        lines.append("| " + " | ".join(_cell(record[c]).replace("|", "\\|") for c in columns) + " |")
+    sys.stdout.write("\n".join(lines) + "\n\n")
 
 
 def _table(records: list[dict], columns: Sequence[str], title: str | None) -> None:

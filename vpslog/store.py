@@ -417,9 +417,81 @@ class Store:
         cursor = self.conn.execute(f"SELECT * FROM audit{sql} ORDER BY seq", params)
         return (dict(row) for row in cursor)
 
+    # -- fidelity: streams and aggregates as of a date ------------------------
+
+    @staticmethod
+    def _scope(as_of: str, site: str | None, participant: str | None, specialist: str | None) -> dict:
+        """Conditions (over participant p) for the participants a fidelity check covers."""
+        return {
+            "p.enrolled_on <= ?": as_of,
+            "p.site_id = ?": site,
+            "p.id = ?": participant,
+            "p.id IN (SELECT participant_id FROM session WHERE specialist_id = ? AND voided = 0)": specialist,
+        }
+
+    def fidelity_participants(self, as_of: str, site=None, participant=None, specialist=None) -> list[tuple]:
+        """(id, site, arm, enrolled, consent, exited, first eligible screening) as days, by id."""
+        sql, params = _where(self._scope(as_of, site, participant, specialist))
+        return self.conn.execute(
+            f"""SELECT p.id, p.site_id, p.arm, {_day('p.enrolled_on')}, {_day('p.consent_on')},
+                       CASE WHEN p.exited_on <= ? THEN {_day('p.exited_on')} END,
+                       (SELECT min({_day('date')}) FROM screening
+                        WHERE participant_id = p.id AND eligible = 1 AND date <= ?)
+                FROM participant p{sql} ORDER BY p.id""", [as_of, as_of, *params]).fetchall()
+
+    def fidelity_sessions(self, as_of: str, vocational, site=None, participant=None, specialist=None):
+        """Every non-voided session dated on or before `as_of`, ordered by participant and
+        date, as fidelity.kinds.Contact fields; a cursor, so memory stays flat."""
+        codes = [f";{code};" for code in vocational]
+        flag = " OR ".join("instr(';' || s.components || ';', ?) > 0" for _ in codes) or "0"
+        sql, params = _where({"s.voided = 0": True, "s.date <= ?": as_of, **self._scope(as_of, site, participant, specialist)})
+        return self.conn.execute(
+            f"""SELECT s.participant_id, s.id, s.date, {_day('s.date')}, s.type, s.components, s.specialist_id,
+                       s.clinical, {_day('substr(s.entered_at, 1, 10)')}, ({flag})
+                FROM session s JOIN participant p ON p.id = s.participant_id{sql}
+                ORDER BY s.participant_id, s.date""", [*codes, *params])
+
+    def fidelity_specialists(self, as_of: str, site=None, specialist=None) -> list[tuple]:
+        """(id, site, trained, first session, last session) as days, by id."""
+        sql, params = _where({"sp.site_id = ?": site, "sp.id = ?": specialist})
+        return self.conn.execute(
+            f"""SELECT sp.id, sp.site_id, CASE WHEN sp.trained_on <= ? THEN {_day('sp.trained_on')} END,
+                       {_day('min(s.date)')}, {_day('max(s.date)')}
+                FROM specialist sp LEFT JOIN session s ON s.specialist_id = sp.id AND s.voided = 0 AND s.date <= ?
+                {sql} GROUP BY sp.id ORDER BY sp.id""", [as_of, as_of, *params]).fetchall()
+
+    def individual_supervision_days(self, as_of: str) -> list[tuple[str, int]]:
+        return self.conn.execute(
+            f"""SELECT specialist_id, {_day('date')} FROM supervision
+                WHERE "group" = 0 AND voided = 0 AND date <= ? ORDER BY specialist_id, date""", [as_of]).fetchall()
+
+    def caseloads(self, as_of: str, window_days: int) -> dict[str, int]:
+        """Active participants (as of the date) seen by each specialist in the last `window_days` days."""
+        rows = self.conn.execute(
+            """SELECT s.specialist_id, count(DISTINCT s.participant_id)
+               FROM session s JOIN participant p ON p.id = s.participant_id
+               WHERE s.voided = 0 AND s.date <= ? AND s.date > date(?, ?)
+                 AND p.enrolled_on <= ? AND (p.exited_on IS NULL OR p.exited_on > ?)
+               GROUP BY s.specialist_id""", [as_of, as_of, f"-{window_days} days", as_of, as_of]).fetchall()
+        return dict(rows)
+
+    def caseload_of(self, specialist_id: str, as_of: str) -> set[str]:
+        """Active participants (as of the date) whose latest session was with this specialist."""
+        rows = self.conn.execute(
+            """SELECT s.participant_id FROM session s JOIN participant p ON p.id = s.participant_id
+               WHERE s.voided = 0 AND s.date <= ? AND p.enrolled_on <= ? AND (p.exited_on IS NULL OR p.exited_on > ?)
+               GROUP BY s.participant_id HAVING max(s.date) = max(CASE WHEN s.specialist_id = ? THEN s.date END)""",
+            [as_of, as_of, as_of, specialist_id]).fetchall()
+        return {row[0] for row in rows}
+
     def verify_audit(self) -> str | None:
         """None when the whole chain verifies, else why it breaks at the first bad entry."""
         return first_break(self.secret(), self.audit_entries(), self.audit_head())
+
+
+def _day(column: str) -> str:
+    """SQL for a date column as a proleptic ordinal, Python's `date.toordinal()`."""
+    return f"CAST(julianday({column}) - 1721424.5 AS INTEGER)"
 
 
 def _where(conditions: dict[str, object]) -> tuple[str, list]:

@@ -15,6 +15,9 @@ def demo(
     """Build a realistic synthetic VPS program in the store (default store unless --db)."""
     from vpslog.demo import build_demo
     from vpslog.errors import InputError
+    from vpslog.fidelity import evaluate, load_rules
+    from vpslog.fidelity.report import render_summary
+    from vpslog.render import Format
 
     path = ctx.find_root().obj.db_path
     if path.exists():
@@ -32,10 +35,15 @@ def demo(
         summary = build_demo(prog, seed=seed)
         counts = prog.store.record_counts()
         head = prog.store.audit_head()
+        report = evaluate(prog.store, prog.catalog, load_rules(prog.catalog), prog.today)
     arms = ", ".join(f"{n} {arm}" for arm, n in sorted(summary.participants.items()))
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.sessions.items()))
     say(f"demo program (seed {seed}) in {path}")
-    say(f"  {counts['site']} sites, {counts['specialist']} specialists, {counts['participant']} participants ({arms})")
+    say(f"  {counts['site']} sites, {counts['specialist']} specialists; {summary.screened} screened, "
+        f"{sum(summary.participants.values())} enrolled and randomized ({arms})")
     say(f"  {counts['session']} sessions ({kinds}) from {summary.first_date} to {summary.last_date}")
-    say(f"  {summary.exits} exits, {summary.late_entries} sessions entered more than 3 days late")
-    say(f"  {head[0]} audit entries; try: vpslog --db {path} sessions --limit 5")
+    say(f"  {summary.supervisions} supervisions, {summary.milestones} milestones, {summary.exits} exits, "
+        f"{summary.late_entries} sessions entered more than 3 days late, {head[0]} audit entries")
+    say("")
+    render_summary(report, Format.table)
+    say(f"next: vpslog --db {path} fidelity   (or: due --specialist PS01, sessions --limit 5)")

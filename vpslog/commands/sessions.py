@@ -52,7 +52,7 @@ def void(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="
 
 def history(ctx: typer.Context, record: Annotated[str, typer.Argument(metavar="ID")],
             fmt: FormatOption = Format.table) -> None:
-    """The audit history of a session (id prefix), participant, specialist or site."""
+    """The audit history of a session, supervision or milestone (id prefix), participant, specialist or site."""
     with program(ctx) as prog:
         entries = prog.history(record)
     columns = ("seq", "at", "actor", "action", "changes", "reason")

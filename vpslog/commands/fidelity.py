@@ -1,0 +1,69 @@
+"""`vpslog fidelity` (the supervisor's report) and `vpslog due` (who needs a contact)."""
+
+from typing import Annotated, Optional
+
+import typer
+
+from vpslog.commands.common import FormatOption, parse_day, program
+from vpslog.completion import complete_participant
+from vpslog.render import Format
+
+AsOf = Annotated[Optional[str], typer.Option("--as-of", help="Evaluate as of this date (default today).")]
+
+
+def fidelity(
+    ctx: typer.Context,
+    as_of: AsOf = None,
+    site: Annotated[Optional[str], typer.Option("--site", help="Only this site.")] = None,
+    specialist: Annotated[Optional[str], typer.Option("--specialist", help="Only this specialist and the participants they saw.")] = None,
+    participant: Annotated[Optional[str], typer.Option("--participant", autocompletion=complete_participant)] = None,
+    explain: Annotated[Optional[str], typer.Option("--explain", metavar="RULE", help="Evidence for every subject of one rule.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 4 when a fail-severity rule fails.")] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Check the program against the fidelity rules in schemas/fidelity.toml."""
+    from vpslog.errors import EXIT_FIDELITY
+    from vpslog.fidelity import evaluate, load_rules
+    from vpslog.fidelity.report import explain as explain_rule
+    from vpslog.fidelity.report import render
+
+    with program(ctx) as prog:
+        book = load_rules(prog.catalog)
+        if explain:
+            book.get(explain)  # refuse an unknown rule before the work
+        report = evaluate(
+            prog.store, prog.catalog, book, parse_day(as_of, prog.today) or prog.today,
+            site=prog.resolve("site", site) if site else None,
+            specialist=prog.resolve("specialist", specialist) if specialist else None,
+            participant=prog.resolve("participant", participant.upper()) if participant else None)
+    if explain:
+        explain_rule(report, explain, fmt)
+    else:
+        render(report, fmt)
+    if strict and report.failed:
+        raise typer.Exit(EXIT_FIDELITY)
+
+
+def due(
+    ctx: typer.Context,
+    specialist: Annotated[Optional[str], typer.Option("--specialist", help="Whose caseload (default: config).")] = None,
+    as_of: AsOf = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Active participants of a caseload who are overdue for a contact or off track for the dose."""
+    from vpslog import config
+    from vpslog.errors import InputError
+    from vpslog.fidelity import evaluate, load_rules
+    from vpslog.fidelity.due import due_list
+    from vpslog.render import emit
+
+    with program(ctx) as prog:
+        chosen = specialist or config.load().get("specialist")
+        if not chosen:
+            raise InputError("whose caseload? pass --specialist ID or set `vpslog config set specialist ID`")
+        chosen = prog.resolve("specialist", chosen)
+        day = parse_day(as_of, prog.today) or prog.today
+        report = evaluate(prog.store, prog.catalog, load_rules(prog.catalog), day, specialist=chosen)
+        rows = due_list(report, prog.store.caseload_of(chosen, day.isoformat()))
+    emit(rows, ("participant", "last_contact", "days_since", "needed", "why"), fmt,
+         f"due for {chosen} as of {day}")

@@ -1,0 +1,292 @@
+"""The rule kinds: small pure functions from a subject's facts to an outcome.
+
+A kind never opens the store. Days are proleptic ordinals (`date.toordinal()`),
+so a difference of days is a subtraction. Each kind returns None when it does
+not apply to the subject (e.g. the dose rule for a control-arm participant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import NamedTuple
+
+
+class Contact(NamedTuple):
+    """One non-voided session, as the fidelity pass reads it."""
+
+    participant: str
+    id: str
+    date: str
+    day: int
+    type: str
+    components: str  # `;`-joined codes
+    specialist: str
+    clinical: int
+    entered_day: int
+    vocational: int  # 1 when any component is vocational
+
+
+@dataclass(slots=True)
+class ParticipantFacts:
+    id: str
+    site: str
+    arm: str | None
+    enrolled_day: int
+    consent_day: int | None
+    exited_day: int | None  # only when the exit is on or before the as-of date
+    screened_day: int | None  # first eligible screening on or before the as-of date
+    sessions: list[Contact] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SpecialistFacts:
+    id: str
+    site: str
+    trained_day: int | None
+    first_day: int | None = None
+    last_day: int | None = None
+    supervision_days: list[int] = field(default_factory=list)  # individual supervision, sorted
+    caseload: dict[int, int] = field(default_factory=dict)  # window days -> active participants seen
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str  # pass, bad (becomes the rule's severity), or pending
+    evidence: str
+    numbers: dict = field(default_factory=dict)
+
+
+def day_text(day: int) -> str:
+    return date.fromordinal(day).isoformat()
+
+
+def _span(days: list[int]) -> str:
+    return f"{day_text(days[0])} … {day_text(days[-1])}" if days else ""
+
+
+def _applies(person: ParticipantFacts, params: dict) -> bool:
+    arms = params.get("arms")
+    return not arms or person.arm in arms
+
+
+def _counted(person: ParticipantFacts, params: dict) -> list[Contact]:
+    types = params["session_types"]
+    return [s for s in person.sessions if s.type in types]
+
+
+# -- participant kinds --------------------------------------------------------
+
+
+def dose_window(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outcome | None:
+    """At least `min_sessions` counted sessions in some window of `window_days`
+    consecutive days, both ends included. Not reached while enrolled fewer than
+    `window_days` days before the as-of date and still active: pending."""
+    if not _applies(person, params):
+        return None
+    need, width = params["min_sessions"], params["window_days"]
+    days = [s.day for s in _counted(person, params)]
+    what = "/".join(params["session_types"])
+    best, best_span, reached, start = 0, [], None, 0
+    for end, day in enumerate(days):
+        while day - days[start] >= width:
+            start += 1
+        if end - start + 1 > best:
+            best, best_span = end - start + 1, days[start:end + 1]
+        if reached is None and end - start + 1 >= need:
+            reached = day
+    numbers = {"sessions": len(days), "best_window": best, "needed": need}
+    evidence = f"{best} {what} sessions in the best {width}-day window (needs {need})"
+    if best_span:
+        evidence += f": {_span(best_span)}"
+    if reached is not None:
+        numbers["reached_on"] = day_text(reached)
+        return Outcome("pass", f"{evidence}; reached on {day_text(reached)}", numbers)
+    if person.exited_day is None and as_of - person.enrolled_day < width:
+        recent = [d for d in days if d > as_of - width]
+        window_start = recent[0] if recent else as_of
+        deadline = window_start + width - 1
+        missing = need - len(recent)
+        elapsed = as_of - window_start + 1
+        projected = len(recent) + len(recent) / elapsed * (deadline - as_of) if recent else 0
+        numbers |= {"missing": missing, "deadline": day_text(deadline), "on_track": projected >= need}
+        return Outcome("pending", f"{evidence}; {missing} more {what} sessions by {day_text(deadline)}", numbers)
+    return Outcome("bad", evidence, numbers)
+
+
+def max_gap(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outcome | None:
+    """No gap over `max_days` between consecutive contact dates while active;
+    for an active participant the open gap up to the as-of date counts too."""
+    if not _applies(person, params):
+        return None
+    limit = params["max_days"]
+    days = sorted({s.day for s in _counted(person, params)})
+    end = person.exited_day if person.exited_day is not None else as_of
+    if not days:
+        waited = end - person.enrolled_day
+        evidence = f"no contact since enrollment on {day_text(person.enrolled_day)} ({waited} days; limit {limit})"
+        numbers = {"longest_gap": waited, "last_contact": None, "days_since_last": waited}
+        return Outcome("bad" if waited > limit else "pending", evidence, numbers)
+    gap, start, stop = 0, days[0], days[0]
+    for a, b in zip(days, days[1:]):
+        if b - a > gap:
+            gap, start, stop = b - a, a, b
+    label = day_text(stop)
+    if person.exited_day is None and as_of - days[-1] > gap:
+        gap, start, stop, label = as_of - days[-1], days[-1], as_of, f"{day_text(as_of)}, no contact since"
+    numbers = {"longest_gap": gap, "last_contact": day_text(days[-1]),
+               "days_since_last": (as_of - days[-1]) if person.exited_day is None else None}
+    evidence = f"longest gap {gap} days ({day_text(start)} → {label}; limit {limit})"
+    return Outcome("bad" if gap > limit else "pass", evidence, numbers)
+
+
+def consent_before_first(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outcome | None:
+    """Consent, and an eligible screening when required, dated on or before the first session."""
+    if not person.sessions:
+        return None
+    first = person.sessions[0].day
+    problems = []
+    if person.consent_day is None:
+        problems.append("no consent date")
+    elif person.consent_day > first:
+        problems.append(f"consent dated {day_text(person.consent_day)}")
+    if params["require_screening"]:
+        if person.screened_day is None or person.screened_day > first:
+            problems.append("no eligible screening on or before it")
+    if problems:
+        return Outcome("bad", f"first session {day_text(first)}: {'; '.join(problems)}")
+    return Outcome("pass", f"consent {day_text(person.consent_day)} on or before the first session {day_text(first)}")
+
+
+def arm_integrity(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outcome | None:
+    """Participants of the given arms receive no sessions of the given types."""
+    if not _applies(person, params):
+        return None
+    wrong = _counted(person, params)
+    if wrong:
+        shown = ", ".join(s.date for s in wrong[:5]) + (" …" if len(wrong) > 5 else "")
+        return Outcome("bad", f"{len(wrong)} VPS sessions for a {person.arm}-arm participant: {shown}",
+                       {"sessions": len(wrong)})
+    return Outcome("pass", f"no VPS sessions for a {person.arm}-arm participant")
+
+
+def vocational_run(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outcome | None:
+    """No run of more than `max_run` consecutive counted sessions without a vocational component."""
+    if not _applies(person, params):
+        return None
+    limit, run, worst, worst_span = params["max_run"], [], 0, []
+    for session in _counted(person, params):
+        run = [] if session.vocational else run + [session.day]
+        if len(run) > worst:
+            worst, worst_span = len(run), run
+    if worst > limit:
+        return Outcome("bad", f"a run of {worst} sessions without vocational content ({_span(worst_span)}; limit {limit})",
+                       {"longest_run": worst})
+    return Outcome("pass", f"longest run without vocational content: {worst} sessions (limit {limit})",
+                   {"longest_run": worst})
+
+
+def coverage(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outcome | None:
+    """Every component group within the first `first_sessions` counted sessions,
+    and each required component at least once; pending while fewer sessions."""
+    if not _applies(person, params):
+        return None
+    sessions, first_n = _counted(person, params), params["first_sessions"]
+    group_of = catalog.component_groups
+    early = {group_of.get(code) for s in sessions[:first_n] for code in s.components.split(";") if code}
+    ever = {code for s in sessions for code in s.components.split(";") if code}
+    missing_groups = [g for g in catalog.codes("group") if g not in early]
+    missing_parts = [c for c in params["required_components"] if c not in ever]
+    if not missing_groups and not missing_parts:
+        return Outcome("pass", f"all component groups within the first {min(len(sessions), first_n)} sessions; "
+                               f"{', '.join(params['required_components'])} addressed")
+    gaps = ([f"groups not covered: {', '.join(missing_groups)}"] if missing_groups else []) + (
+        [f"never addressed: {', '.join(missing_parts)}"] if missing_parts else [])
+    if len(sessions) < first_n and person.exited_day is None:
+        return Outcome("pending", f"{len(sessions)} of the first {first_n} sessions so far; " + "; ".join(gaps))
+    return Outcome("bad", f"first {first_n} sessions: " + "; ".join(gaps))
+
+
+# -- session kinds --------------------------------------------------------------
+
+
+def no_clinical(session: Contact, params: dict) -> Outcome | None:
+    if session.clinical:
+        return Outcome("bad", f"clinical service recorded in the session of {session.date} ({session.participant})")
+    return None  # a pass: session results are kept only when they need attention
+
+
+def entry_lag(session: Contact, params: dict) -> Outcome | None:
+    lag = session.entered_day - session.day
+    if lag > params["max_days"]:
+        return Outcome("bad", f"session of {session.date} ({session.participant}) entered {lag} days later "
+                              f"(limit {params['max_days']})", {"days": lag})
+    return None
+
+
+# -- specialist kinds --------------------------------------------------------------
+
+
+def trained_before(person: SpecialistFacts, params: dict, as_of: int, catalog) -> Outcome | None:
+    """The training date is on or before the first session delivered."""
+    if person.first_day is None:
+        return None
+    first = day_text(person.first_day)
+    if person.trained_day is None or person.trained_day > as_of:
+        return Outcome("bad", f"no training date, first session {first}")
+    if person.trained_day > person.first_day:
+        return Outcome("bad", f"trained on {day_text(person.trained_day)}, after the first session on {first}")
+    return Outcome("pass", f"trained on {day_text(person.trained_day)}, first session {first}")
+
+
+def supervision_cadence(person: SpecialistFacts, params: dict, as_of: int, catalog) -> Outcome | None:
+    """Individual supervision at least every `max_days` days while delivering:
+    the stretches between supervisions are clipped to the first and last session."""
+    if person.first_day is None:
+        return None
+    limit, first, last = params["max_days"], person.first_day, person.last_day
+    points = [first, *(d for d in person.supervision_days if first < d < last), last]
+    start, end = max(zip(points, points[1:]), key=lambda p: p[1] - p[0])
+    held = sum(1 for d in person.supervision_days if first <= d <= last)
+    evidence = (f"{held} individual supervisions while delivering ({day_text(first)} … {day_text(last)}); "
+                f"longest stretch without one {end - start} days ({day_text(start)} → {day_text(end)}; limit {limit})")
+    return Outcome("bad" if end - start > limit else "pass", evidence, {"longest_gap": end - start, "supervisions": held})
+
+
+def caseload(person: SpecialistFacts, params: dict, as_of: int, catalog) -> Outcome | None:
+    """At most `max_participants` active participants seen in the last `window_days` days."""
+    if person.first_day is None:
+        return None
+    limit, window = params["max_participants"], params["window_days"]
+    count = person.caseload.get(window, 0)
+    evidence = f"{count} active participants seen in the last {window} days (limit {limit})"
+    return Outcome("bad" if count > limit else "pass", evidence, {"caseload": count})
+
+
+@dataclass(frozen=True)
+class Kind:
+    scope: str
+    check: Callable
+    params: dict  # parameter name -> default; the default's type is the accepted type
+
+
+KINDS: dict[str, Kind] = {
+    "dose_window": Kind("participant", dose_window, {
+        "min_sessions": 10, "window_days": 182, "session_types": ["individual"], "arms": []}),
+    "max_gap": Kind("participant", max_gap, {
+        "max_days": 30, "session_types": ["individual", "group", "collateral", "no-show"], "arms": []}),
+    "consent_before_first": Kind("participant", consent_before_first, {"require_screening": True}),
+    "arm_integrity": Kind("participant", arm_integrity, {
+        "arms": ["control"], "session_types": ["individual", "group"]}),
+    "vocational_run": Kind("participant", vocational_run, {
+        "max_run": 4, "session_types": ["individual", "group"], "arms": []}),
+    "coverage": Kind("participant", coverage, {
+        "first_sessions": 10, "required_components": ["role-modeling"], "session_types": ["individual", "group"],
+        "arms": []}),
+    "no_clinical": Kind("session", no_clinical, {}),
+    "entry_lag": Kind("session", entry_lag, {"max_days": 3}),
+    "trained_before": Kind("specialist", trained_before, {}),
+    "supervision_cadence": Kind("specialist", supervision_cadence, {"max_days": 30}),
+    "caseload": Kind("specialist", caseload, {"max_participants": 20, "window_days": 90}),
+}
