@@ -1,0 +1,324 @@
+"""Fidelity rules on hand-built stores: the edge cases the counting conventions define."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from vpslog.core import Program
+from vpslog.curriculum import Catalog, schemas_dir
+from vpslog.errors import DataFileError
+from vpslog.fidelity import evaluate, load_rules
+
+ELIGIBLE = {"smi": True, "wants-peer-support": True, "vocational-goal": True, "data-collection": True,
+            "in-peer-support": False, "cannot-consent": False}
+D0 = date(2026, 1, 1)
+
+
+def d(offset: int) -> date:
+    return D0 + timedelta(days=offset)
+
+
+@pytest.fixture
+def prog(env):
+    prog = Program.open(env, create=True)
+    prog.today = date(2026, 11, 27)
+    prog.add_site("S1", "Site one")
+    prog.add_specialist("PS1", "S1", trained_on=d(-30))
+    yield prog
+    prog.close()
+
+
+def enrol(prog, pid, on=D0, arm="vps", screen=True):
+    prog.add_participant(pid, "S1", on)
+    if screen:
+        prog.screen(pid, on, ELIGIBLE)
+        prog.enroll(pid, on, arm)
+
+
+def log(prog, pid, *days, type="individual", components=("job-search", "role-modeling"), lag=0, specialist="PS1"):
+    return [prog.log_session(pid, specialist=specialist, minutes=45, on=day, type=type, mode="in-person",
+                             components=components, entered_at=datetime.combine(day + timedelta(days=lag),
+                                                                              datetime.min.time(), UTC))
+            for day in days]
+
+
+def results(prog, as_of, **filters):
+    report = evaluate(prog.store, prog.catalog, load_rules(prog.catalog), as_of, **filters)
+    return {(r.rule, r.subject): r for r in report.results}, report
+
+
+def test_ten_sessions_inside_182_days_pass_and_the_same_spread_over_183_fail(prog):
+    enrol(prog, "P-0001")
+    enrol(prog, "P-0002")
+    inside = [d(0), *(d(20 * k) for k in range(1, 9)), d(181)]  # first and last 181 days apart
+    log(prog, "P-0001", *inside)
+    log(prog, "P-0002", *inside[:-1], d(182))  # 182 days apart: 183 calendar days
+    found, _ = results(prog, d(300))
+    dose = found["adequate-dose", "P-0001"]
+    assert dose.status == "pass"
+    assert dose.evidence == ("10 individual sessions in the best 182-day window (needs 10): "
+                             "2026-01-01 … 2026-07-01; reached on 2026-07-01")
+    assert found["adequate-dose", "P-0002"].status == "fail"
+    assert found["adequate-dose", "P-0002"].evidence.startswith("9 individual sessions in the best 182-day window")
+
+
+def test_a_voided_session_that_would_have_made_the_dose_does_not(prog):
+    enrol(prog, "P-0001")
+    sessions = log(prog, "P-0001", *(d(10 * k) for k in range(10)))
+    assert results(prog, d(300))[0]["adequate-dose", "P-0001"].status == "pass"
+    prog.void_session(sessions[4].id, "logged for the wrong person")
+    assert results(prog, d(300))[0]["adequate-dose", "P-0001"].status == "fail"
+
+
+def test_only_individual_sessions_count_toward_dose_but_no_shows_count_for_continuity(prog):
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", *(d(10 * k) for k in range(9)))
+    log(prog, "P-0001", d(95), type="no-show", components=())
+    found, _ = results(prog, d(100))
+    assert found["adequate-dose", "P-0001"].numbers["best_window"] == 9
+    assert found["continuity", "P-0001"].status == "pass"
+
+
+def test_an_unfinished_dose_is_pending_with_what_is_needed_by_when(prog):
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", d(5), d(12), d(19))
+    dose = results(prog, d(100))[0]["adequate-dose", "P-0001"]
+    assert dose.status == "pending"
+    assert dose.evidence.endswith(f"7 more individual sessions by {d(5 + 181)}")
+    assert (dose.numbers["missing"], dose.numbers["deadline"], dose.numbers["on_track"]) == (7, d(186).isoformat(), False)
+    assert results(prog, d(182))[0]["adequate-dose", "P-0001"].status == "fail"  # enrolled 182 days ago
+
+
+def test_a_gap_of_exactly_the_limit_passes_and_one_day_more_fails(prog):
+    for pid in ("P-0001", "P-0002"):
+        enrol(prog, pid)
+    log(prog, "P-0001", d(0), d(30))
+    log(prog, "P-0002", d(0), d(31))
+    found, _ = results(prog, d(31))
+    assert found["continuity", "P-0001"].status == "pass"
+    assert found["continuity", "P-0002"].status == "fail"
+    assert found["continuity", "P-0002"].evidence == "longest gap 31 days (2026-01-01 → 2026-02-01; limit 30)"
+
+
+def test_continuity_counts_the_open_gap_only_while_active(prog):
+    for pid in ("P-0001", "P-0002"):
+        enrol(prog, pid)
+        log(prog, pid, d(0), d(10))
+    prog.exit_participant("P-0002", d(10), "moved away")
+    found, _ = results(prog, d(60))
+    assert found["continuity", "P-0001"].status == "fail"
+    assert "no contact since" in found["continuity", "P-0001"].evidence
+    assert found["continuity", "P-0002"].status == "pass"
+
+
+def test_a_control_participant_with_one_vps_session_fails_arm_integrity(prog):
+    enrol(prog, "P-0001", arm="control")
+    enrol(prog, "P-0002", arm="control")
+    log(prog, "P-0001", d(3))
+    found, _ = results(prog, d(10))
+    assert found["arm-integrity", "P-0001"].status == "fail"
+    assert found["arm-integrity", "P-0001"].evidence == "1 VPS sessions for a control-arm participant: 2026-01-04"
+    assert found["arm-integrity", "P-0002"].status == "pass"
+    assert ("adequate-dose", "P-0001") not in found  # dose is for the vps arm
+
+
+def test_a_first_session_one_day_before_training_fails(prog):
+    prog.add_specialist("PS2", "S1", trained_on=d(11))
+    prog.add_specialist("PS3", "S1", trained_on=d(10))
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", d(10), specialist="PS2")
+    log(prog, "P-0001", d(10), specialist="PS3")
+    found, _ = results(prog, d(20))
+    assert found["trained-before-delivering", "PS2"].status == "fail"
+    assert found["trained-before-delivering", "PS2"].evidence == "trained on 2026-01-12, after the first session on 2026-01-11"
+    assert found["trained-before-delivering", "PS3"].status == "pass"
+    assert ("trained-before-delivering", "PS1") not in found  # no sessions delivered: not judged
+
+
+def test_screening_or_consent_after_the_first_session_fails(prog):
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", d(1))
+    prog.add_participant("P-0002", "S1", D0)
+    log(prog, "P-0002", d(1))
+    prog.screen("P-0002", d(2), ELIGIBLE)
+    prog.enroll("P-0002", d(2), "vps")
+    found, _ = results(prog, d(10))
+    assert found["eligible-consented", "P-0001"].status == "pass"
+    assert found["eligible-consented", "P-0002"].evidence == (
+        "first session 2026-01-02: consent dated 2026-01-03; no eligible screening on or before it")
+
+
+def test_supervision_every_30_days_passes_and_31_fails(prog):
+    prog.add_specialist("PS2", "S1", trained_on=d(-30))
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", d(0), d(60))
+    log(prog, "P-0001", d(1), d(61), specialist="PS2")
+    for day in (d(0), d(30), d(60)):
+        prog.log_supervision("PS1", supervisor="Supervisor A", minutes=30, on=day)
+    for day in (d(1), d(32)):
+        prog.log_supervision("PS2", supervisor="Supervisor A", minutes=30, on=day)
+    prog.log_supervision("PS2", supervisor="Supervisor A", minutes=30, on=d(45), group=True)  # group: not counted
+    found, _ = results(prog, d(70))
+    assert found["regular-supervision", "PS1"].status == "pass"
+    assert found["regular-supervision", "PS2"].status == "fail"
+    assert "longest stretch without one 31 days (2026-01-02 → 2026-02-02; limit 30)" in found["regular-supervision", "PS2"].evidence
+
+
+def test_vocational_focus_and_curriculum_coverage(prog):
+    enrol(prog, "P-0001")
+    enrol(prog, "P-0002")
+    log(prog, "P-0001", *(d(k) for k in range(5)), components=("hope",))
+    every_group = ("equality", "person-first", "resume", "hope", "role-modeling")
+    log(prog, "P-0002", *(d(k) for k in range(4)), components=every_group)
+    found, _ = results(prog, d(10))
+    assert found["vocational-focus", "P-0001"].status == "warn"
+    assert found["vocational-focus", "P-0001"].evidence == (
+        "a run of 5 sessions without vocational content (2026-01-01 … 2026-01-05; limit 4)")
+    assert found["curriculum-coverage", "P-0001"].status == "pending"
+    assert found["curriculum-coverage", "P-0002"].status == "pass"
+    log(prog, "P-0001", *(d(k) for k in range(5, 10)), components=("hope",))
+    coverage = results(prog, d(12))[0]["curriculum-coverage", "P-0001"]
+    assert coverage.status == "warn"
+    assert coverage.evidence == ("first 10 sessions: groups not covered: core-connections, versatile-approach, "
+                                 "creativity-knowledge; never addressed: role-modeling")
+
+
+def test_clinical_services_and_late_entries_are_flagged_per_session(prog):
+    enrol(prog, "P-0001")
+    late = log(prog, "P-0001", d(1), lag=4)[0]
+    log(prog, "P-0001", d(2), lag=3)
+    clinical = prog.log_session("P-0001", specialist="PS1", minutes=30, on=d(3), type="individual",
+                                mode="phone", clinical=True, entered_at=datetime.combine(d(3), datetime.min.time(), UTC))
+    found, report = results(prog, d(10))
+    assert found["timely-documentation", late.id].status == "warn"
+    assert found["timely-documentation", late.id].evidence == "session of 2026-01-02 (P-0001) entered 4 days later (limit 3)"
+    assert found["no-clinical-services", clinical.id].status == "fail"
+    assert report.tally("timely-documentation") == {"pass": 2, "warn": 1, "fail": 0, "pending": 0}
+
+
+def test_records_dated_after_the_as_of_date_are_ignored(prog):
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", *(d(10 * k) for k in range(10)))
+    assert results(prog, d(80))[0]["adequate-dose", "P-0001"].status == "pending"
+    assert results(prog, d(90))[0]["adequate-dose", "P-0001"].status == "pass"
+    found, _ = results(prog, d(-1))
+    assert not found  # enrolled after the as-of date
+
+
+def test_caseload_counts_active_participants_seen_recently(prog, tmp_path, monkeypatch):
+    folder = tmp_path / "schemas"
+    shutil.copytree(schemas_dir(), folder)
+    path = folder / "fidelity.toml"
+    path.write_text(path.read_text().replace("max_participants = 20", "max_participants = 1"))
+    monkeypatch.setenv("VPSLOG_SCHEMAS", str(folder))
+    prog.catalog = Catalog()
+    for pid in ("P-0001", "P-0002"):
+        enrol(prog, pid)
+        log(prog, pid, d(5))
+    found, _ = results(prog, d(10))
+    assert found["caseload", "PS1"].status == "warn"
+    assert found["caseload", "PS1"].evidence == "2 active participants seen in the last 90 days (limit 1)"
+
+
+def test_a_new_rule_reusing_a_kind_needs_no_code(prog, tmp_path, monkeypatch):
+    folder = tmp_path / "schemas"
+    shutil.copytree(schemas_dir(), folder)
+    with open(folder / "fidelity.toml", "a") as rules:
+        rules.write('\n[[rule]]\nid = "early-engagement"\ntitle = "3 sessions in the first 30 days"\n'
+                    'kind = "dose_window"\nscope = "participant"\nseverity = "warn"\n'
+                    'params = { min_sessions = 3, window_days = 30, session_types = ["individual"], arms = ["vps"] }\n')
+    monkeypatch.setenv("VPSLOG_SCHEMAS", str(folder))
+    prog.catalog = Catalog()
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", d(1), d(15), d(29))
+    found, _ = results(prog, d(200))
+    assert found["early-engagement", "P-0001"].status == "pass"
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ('kind = "dose_window"', 'kind = "dose_windw"', "rule[0].kind: unknown kind 'dose_windw'; did you mean dose_window?"),
+    ("min_sessions = 10", "min_session = 10", "rule[0].params.min_session: unknown parameter; did you mean min_sessions?"),
+    ("min_sessions = 10", 'min_sessions = "ten"', "rule[0].params.min_sessions: must be int like 10 (got 'ten')"),
+    ('kind = "no_clinical"\nscope = "session"', 'kind = "no_clinical"\nscope = "participant"',
+     "rule[6].scope: kind no_clinical is for scope 'session', not 'participant'"),
+    ('severity = "warn"', 'severity = "maybe"', "rule[4].severity: 'maybe' is not fail or warn"),
+    ('session_types = ["individual"], arms', 'session_types = ["individul"], arms',
+     "rule[0].params.session_types: unknown code 'individul'; did you mean individual?"),
+    ("{ min_rate = 0.0, score = 1 }", "{ min_rate = 0.1, score = 1 }", "scale.item_bands: the lowest band must start at 0"),
+])
+def test_a_malformed_rules_file_is_refused_naming_the_file_and_key(env, tmp_path, monkeypatch, old, new, message):
+    folder = tmp_path / "schemas"
+    shutil.copytree(schemas_dir(), folder)
+    path = folder / "fidelity.toml"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    with pytest.raises(DataFileError) as refused:
+        load_rules(Catalog(folder))
+    assert str(refused.value) == f"{path}: {message}"
+
+
+# -- the command ------------------------------------------------------------------
+
+
+@pytest.fixture
+def trial(prog, env, cli):
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", *(d(10 * k) for k in range(10)))
+    enrol(prog, "P-0002", arm="control")
+    log(prog, "P-0002", d(3))
+    prog.log_supervision("PS1", supervisor="Supervisor A", minutes=30, on=d(20))
+    return env
+
+
+def test_fidelity_table_shows_summary_scale_and_who_needs_attention(cli, trial):
+    out = cli.ok("fidelity", "--as-of", d(95).isoformat()).stdout
+    assert "Fidelity as of 2026-04-06" in out
+    assert "Scale: " in out and "Total bands: exemplary >= 90%" in out
+    assert "Needs attention" in out and "P-0002" in out and "1 VPS sessions for a control-arm participant" in out
+
+
+def test_fidelity_strict_exits_4_only_when_a_fail_rule_fails(cli, trial):
+    assert cli("fidelity", "--as-of", d(95).isoformat(), "--strict").exit_code == 4
+    assert cli("fidelity", "--as-of", d(95).isoformat()).exit_code == 0
+    result = cli("fidelity", "--as-of", d(95).isoformat(), "--participant", "P-0001", "--strict", "--format", "json")
+    statuses = {r["rule"]: r["status"] for r in json.loads(result.stdout)["results"]}
+    assert statuses["adequate-dose"] == "pass"
+    assert result.exit_code == (4 if "fail" in statuses.values() else 0)
+
+
+def test_fidelity_json_has_the_documented_shape(cli, trial):
+    data = json.loads(cli.ok("fidelity", "--as-of", d(95).isoformat(), "--format", "json").stdout)
+    assert set(data) == {"as_of", "rules_version", "filters", "summary", "sites", "scale", "results"}
+    assert set(data["summary"][0]) == {"rule", "title", "scope", "severity", "pass", "warn", "fail", "pending",
+                                       "pass_rate", "item_score"}
+    assert set(data["results"][0]) == {"rule", "scope", "subject", "site", "status", "evidence", "numbers"}
+    assert set(data["scale"]) == {"total", "max", "share", "band", "item_bands", "total_bands"}
+    dose = next(r for r in data["results"] if r["rule"] == "adequate-dose" and r["subject"] == "P-0001")
+    assert dose["numbers"]["reached_on"] == d(90).isoformat()
+
+
+def test_fidelity_explain_csv_and_markdown(cli, trial):
+    out = cli.ok("fidelity", "--as-of", d(95).isoformat(), "--explain", "arm", "--format", "csv").stdout.splitlines()
+    assert out[0] == "rule,scope,subject,site,status,evidence"
+    assert out[1].startswith("arm-integrity,participant,P-0002,S1,fail,")
+    markdown = cli.ok("fidelity", "--as-of", d(95).isoformat(), "--format", "markdown").stdout
+    assert "| rule | scope | severity |" in markdown
+    result = cli("fidelity", "--explain", "nonsense")
+    assert result.exit_code == 1 and result.stderr.startswith("error: unknown rule 'nonsense'")
+
+
+def test_due_lists_overdue_and_off_track_participants_most_urgent_first(cli, prog, env):
+    for pid, days in (("P-0001", [d(0), d(5)]), ("P-0002", [d(0), d(50)]), ("P-0003", [d(0)])):
+        enrol(prog, pid)
+        log(prog, pid, *days)
+    rows = json.loads(cli.ok("due", "--specialist", "PS1", "--as-of", d(60).isoformat(), "--format", "json").stdout)
+    assert [r["participant"] for r in rows] == ["P-0003", "P-0001", "P-0002"]
+    assert rows[0]["why"] == "off track for the dose; no contact for 60 days (limit 30)"
+    assert rows[0]["last_contact"] == d(0).isoformat()
+    assert rows[-1]["needed"] == f"8 more individual sessions by {d(181)}"
+    result = cli("due")
+    assert result.exit_code == 1 and "whose caseload?" in result.stderr
