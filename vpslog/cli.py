@@ -3,6 +3,7 @@ where errors become exit codes (see vpslog.errors for the codes)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -22,6 +23,9 @@ class VpslogGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # usage errors and exits: typer reports them (exit 2 for usage)
+        except BrokenPipeError:  # the reader went away (`vpslog sessions | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
