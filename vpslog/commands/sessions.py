@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, parse_day, program, say
+from vpslog.commands.common import FormatOption, Since, Until, iso_day, program, say
 from vpslog.completion import complete_participant
 from vpslog.render import Format, emit, emit_record
 
@@ -17,8 +17,8 @@ def sessions(
     ctx: typer.Context,
     participant: Annotated[Optional[str], typer.Option("--participant", autocompletion=complete_participant)] = None,
     specialist: Annotated[Optional[str], typer.Option("--specialist")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="From this date (inclusive).")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="Up to this date (inclusive).")] = None,
+    since: Since = None,
+    until: Until = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1)] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include voided sessions.")] = False,
     fmt: FormatOption = Format.table,
@@ -28,7 +28,7 @@ def sessions(
         rows = prog.store.sessions(
             participant=prog.resolve("participant", participant.upper()) if participant else None,
             specialist=prog.resolve("specialist", specialist) if specialist else None,
-            since=_iso(parse_day(since, prog.today)), until=_iso(parse_day(until, prog.today)),
+            since=iso_day(since, prog.today), until=iso_day(until, prog.today),
             limit=limit, include_voided=all_)
     rows = [_listed(row, short=fmt is Format.table) for row in rows]
     emit(rows, COLUMNS, fmt, "sessions")
@@ -57,10 +57,6 @@ def history(ctx: typer.Context, record: Annotated[str, typer.Argument(metavar="I
         entries = prog.history(record)
     columns = ("seq", "at", "actor", "action", "changes", "reason")
     emit([{**e, "changes": _changes(e)} for e in entries], columns, fmt, f"history of {record}")
-
-
-def _iso(day):
-    return day.isoformat() if day else None
 
 
 def _listed(row: dict, short: bool) -> dict:
