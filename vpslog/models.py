@@ -25,12 +25,13 @@ from pydantic import (
 
 from vpslog.parsing import did_you_mean
 
-SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason"})
-"""Free-text fields: never echoed in errors, logs or de-identified exports."""
+SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason"})
+"""Free-text fields: never echoed in errors or logs (and marked x-free-text: dropped when de-identified)."""
 
 
-def _known(kind: str, label: str):
-    """Checks a code (or a tuple of codes) against the catalog in the context."""
+def _known(kind: str, label: str) -> tuple:
+    """Checks a code (or a tuple of codes) against the catalog in the context; the
+    JSON Schema names the code list (`x-codes`). Use as `Annotated[str, *_known(...)]`."""
 
     def check(value, info: ValidationInfo):
         catalog = (info.context or {}).get("catalog")
@@ -42,7 +43,7 @@ def _known(kind: str, label: str):
                 raise ValueError(f"unknown {label} {code!r}{did_you_mean(code, accepted)}")
         return value
 
-    return AfterValidator(check)
+    return AfterValidator(check), Field(json_schema_extra={"x-codes": kind})
 
 
 def _split_codes(value):
@@ -73,7 +74,9 @@ ParticipantId = Annotated[
 RecordId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 Minutes = Annotated[int, Field(ge=1, le=480)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
-FreeText = Annotated[str, Field(max_length=20_000)]
+FreeText = Annotated[str, Field(max_length=20_000, json_schema_extra={"x-free-text": True})]
+PersonalText = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"x-free-text": True})]
+"""Short free text that may name or describe a person or place (a reason, a location)."""
 
 
 class Record(BaseModel):
@@ -92,7 +95,7 @@ class Specialist(Record):
 
     id: LocalId
     site_id: LocalId
-    name: Text | None = None
+    name: PersonalText | None = None
     trained_on: date | None = Field(None, description="Date trained to criterion on the curriculum.")
     active: bool = True
 
@@ -107,14 +110,14 @@ class Participant(Record):
     consent_on: date | None = None
     status: Literal["active", "exited"] = "active"
     exited_on: date | None = None
-    exit_reason: Text | None = None
+    exit_reason: PersonalText | None = None
     age: Annotated[int, Field(ge=16, le=120)] | None = Field(None, description="Age at enrollment.")
     birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = None
-    gender: Annotated[str | None, _known("gender", "gender")] = None
-    race: Annotated[str | None, _known("race", "race")] = None
-    residence: Annotated[str | None, _known("residence", "residence")] = None
-    marital: Annotated[str | None, _known("marital", "marital status")] = None
-    education: Annotated[str | None, _known("education", "education")] = None
+    gender: Annotated[str | None, *_known("gender", "gender")] = None
+    race: Annotated[str | None, *_known("race", "race")] = None
+    residence: Annotated[str | None, *_known("residence", "residence")] = None
+    marital: Annotated[str | None, *_known("marital", "marital status")] = None
+    education: Annotated[str | None, *_known("education", "education")] = None
     working: bool | None = Field(None, description="Working for pay at baseline.")
     ssdi_ssi: bool | None = Field(None, description="Receiving SSDI or SSI at baseline.")
     psych_meds: bool | None = Field(None, description="Taking psychotropic medication at baseline.")
@@ -139,7 +142,7 @@ class Entered(Record):
     entered_at: datetime
     entered_by: Text
     voided: bool = False
-    void_reason: Text | None = None
+    void_reason: PersonalText | None = None
 
 
 class Session(Entered):
@@ -150,12 +153,12 @@ class Session(Entered):
     date: date
     start_time: time | None = None
     minutes: Minutes
-    type: Annotated[str, _known("session_type", "session type")]
-    mode: Annotated[str, _known("mode", "mode")]
-    location: Text | None = None
-    components: Annotated[Codes, _known("component", "component")] = ()
-    supports: Annotated[Codes, _known("support_type", "support type")] = ()
-    phase: Annotated[str | None, _known("phase", "phase")] = None
+    type: Annotated[str, *_known("session_type", "session type")]
+    mode: Annotated[str, *_known("mode", "mode")]
+    location: PersonalText | None = None
+    components: Annotated[Codes, *_known("component", "component")] = ()
+    supports: Annotated[Codes, *_known("support_type", "support type")] = ()
+    phase: Annotated[str | None, *_known("phase", "phase")] = None
     clinical: bool = Field(False, description="A clinical service was given (VPS must not).")
     note: FreeText | None = Field(None, description="Free text; sensitive, never exported de-identified.")
 
@@ -164,11 +167,11 @@ class Supervision(Entered):
     """A supervision meeting of a specialist."""
 
     specialist_id: LocalId
-    supervisor: Text
+    supervisor: PersonalText
     date: date
     minutes: Minutes
     group: bool = False
-    topics: Annotated[Codes, _known("supervision_topic", "supervision topic")] = ()
+    topics: Annotated[Codes, *_known("supervision_topic", "supervision topic")] = ()
     note: FreeText | None = None
 
 
@@ -177,7 +180,7 @@ class Milestone(Entered):
 
     participant_id: ParticipantId
     date: date
-    kind: Annotated[str, _known("milestone_kind", "milestone kind")]
+    kind: Annotated[str, *_known("milestone_kind", "milestone kind")]
     detail: FreeText | None = None
 
 
