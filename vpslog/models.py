@@ -80,47 +80,76 @@ PersonalText = Annotated[str, Field(min_length=1, max_length=200, json_schema_ex
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
+    """Every record: strict about unknown fields, immutable, and documented per field
+    (the attribute docstrings become the JSON Schema and codebook descriptions)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True,
+                              use_attribute_docstrings=True)
 
 
 class Site(Record):
     """A program site (an agency or an office)."""
 
     id: LocalId
+    """Site code."""
     name: Text
+    """Site name."""
 
 
 class Specialist(Record):
     """A peer specialist who delivers VPS sessions."""
 
     id: LocalId
+    """Specialist code."""
     site_id: LocalId
+    """The site the specialist works at."""
     name: PersonalText | None = None
-    trained_on: date | None = Field(None, description="Date trained to criterion on the curriculum.")
+    """Display name (staff; dropped when de-identified)."""
+    trained_on: date | None = None
+    """Date trained to criterion on the curriculum."""
     active: bool = True
+    """Still delivering sessions."""
 
 
 class Participant(Record):
     """A person receiving services, known only by a pseudonymous study code."""
 
     id: ParticipantId
+    """Pseudonymous study code (never a name)."""
     site_id: LocalId
+    """The site the participant is served at."""
     enrolled_on: date
+    """Date of enrollment (entry into the program)."""
     arm: Literal["vps", "control"] | None = None
+    """Study arm: vps (vocational peer support) or control (peer support as usual); empty until enrolled."""
     consent_on: date | None = None
+    """Date consent was given."""
     status: Literal["active", "exited"] = "active"
+    """active, or exited (with exit date and reason)."""
     exited_on: date | None = None
+    """Date the participant left the program."""
     exit_reason: PersonalText | None = None
-    age: Annotated[int, Field(ge=16, le=120)] | None = Field(None, description="Age at enrollment.")
+    """Why the participant left (free text; dropped when de-identified)."""
+    age: Annotated[int, Field(ge=16, le=120)] | None = None
+    """Age at enrollment, in years."""
     birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = None
+    """Year of birth (instead of the age; dropped when de-identified)."""
     gender: Annotated[str | None, *_known("gender", "gender")] = None
+    """Gender."""
     race: Annotated[str | None, *_known("race", "race")] = None
+    """Race/ethnicity."""
     residence: Annotated[str | None, *_known("residence", "residence")] = None
+    """Residential status at baseline."""
     marital: Annotated[str | None, *_known("marital", "marital status")] = None
+    """Marital status at baseline."""
     education: Annotated[str | None, *_known("education", "education")] = None
-    working: bool | None = Field(None, description="Working for pay at baseline.")
-    ssdi_ssi: bool | None = Field(None, description="Receiving SSDI or SSI at baseline.")
-    psych_meds: bool | None = Field(None, description="Taking psychotropic medication at baseline.")
+    """Education at baseline."""
+    working: bool | None = None
+    """Working for pay at baseline."""
+    ssdi_ssi: bool | None = None
+    """Receiving SSDI or SSI at baseline."""
+    psych_meds: bool | None = None
+    """Taking psychotropic medication at baseline."""
 
     @model_validator(mode="after")
     def consistent(self) -> Participant:
@@ -139,49 +168,78 @@ class Entered(Record):
     """What every logged event carries: who entered it, when, and whether it was voided."""
 
     id: RecordId
+    """Record id (32 hex digits; any unique prefix names it on the command line)."""
     entered_at: datetime
+    """When the record was entered (UTC)."""
     entered_by: Text
+    """Who entered it: the configured specialist, else the OS user."""
     voided: bool = False
+    """Voided records stay in the store but never count."""
     void_reason: PersonalText | None = None
+    """Why it was voided (free text; dropped when de-identified)."""
 
 
 class Session(Entered):
     """One contact between a specialist and a participant."""
 
     participant_id: ParticipantId
+    """The participant's study code."""
     specialist_id: LocalId
+    """The specialist who delivered the session."""
     date: date
+    """Date of the session."""
     start_time: time | None = None
+    """Start time (local)."""
     minutes: Minutes
+    """Length in minutes (1-480)."""
     type: Annotated[str, *_known("session_type", "session type")]
+    """Session type; only individual sessions count toward the dose."""
     mode: Annotated[str, *_known("mode", "mode")]
+    """How the contact took place."""
     location: PersonalText | None = None
+    """Where (free text; dropped when de-identified)."""
     components: Annotated[Codes, *_known("component", "component")] = ()
+    """Curriculum components addressed."""
     supports: Annotated[Codes, *_known("support_type", "support type")] = ()
+    """Types of support given."""
     phase: Annotated[str | None, *_known("phase", "phase")] = None
-    clinical: bool = Field(False, description="A clinical service was given (VPS must not).")
-    note: FreeText | None = Field(None, description="Free text; sensitive, never exported de-identified.")
+    """Vocational phase of the participant's goal."""
+    clinical: bool = False
+    """A clinical service was given (VPS must not)."""
+    note: FreeText | None = None
+    """Free-text note (sensitive; never in logs, errors or de-identified exports)."""
 
 
 class Supervision(Entered):
     """A supervision meeting of a specialist."""
 
     specialist_id: LocalId
+    """The specialist supervised."""
     supervisor: PersonalText
+    """Who supervised (free text; dropped when de-identified)."""
     date: date
+    """Date of the meeting."""
     minutes: Minutes
+    """Length in minutes (1-480)."""
     group: bool = False
+    """A group meeting (only individual supervision counts for the cadence rule)."""
     topics: Annotated[Codes, *_known("supervision_topic", "supervision topic")] = ()
+    """Topics discussed."""
     note: FreeText | None = None
+    """Free-text note (sensitive)."""
 
 
 class Milestone(Entered):
     """A vocational milestone of a participant (goal set, interview, job start...)."""
 
     participant_id: ParticipantId
+    """The participant's study code."""
     date: date
+    """Date of the milestone."""
     kind: Annotated[str, *_known("milestone_kind", "milestone kind")]
+    """What happened."""
     detail: FreeText | None = None
+    """Free detail (sensitive; dropped when de-identified)."""
 
 
 def _json_object(value):
@@ -195,41 +253,67 @@ class Screening(Record):
     """An eligibility screening: the answers, the result, and the rules version it used."""
 
     id: RecordId
+    """Record id."""
     participant_id: ParticipantId
+    """The participant's study code."""
     date: date
+    """Date of the screening."""
     answers: Annotated[dict[str, bool], BeforeValidator(_json_object)]
+    """Answer (true = yes) to each criterion of schemas/eligibility.toml, as JSON."""
     eligible: bool
-    reasons: Annotated[str, Field(max_length=2000)] = Field("", description="Why not eligible, `; `-joined.")
+    """Every criterion had the required answer."""
+    reasons: Annotated[str, Field(max_length=2000)] = ""
+    """Why not eligible, `; `-joined (generated from the criteria)."""
     rules_version: Text
+    """Content hash of the eligibility.toml the result was computed under."""
     entered_at: datetime
+    """When the screening was entered (UTC)."""
     entered_by: Text
+    """Who entered it."""
 
 
 class Allocation(Record):
     """A randomized allocation: the n-th at its site, by permuted blocks."""
 
     id: RecordId
+    """Record id."""
     participant_id: ParticipantId
+    """The participant's study code."""
     site_id: LocalId
-    number: int = Field(ge=1, description="Allocation number within the site, from 1.")
+    """The stratum: allocation sequences are per site."""
+    number: int = Field(ge=1)
+    """Allocation number within the site, from 1."""
     arm: Literal["vps", "control"]
+    """The arm allocated."""
     allocated_at: datetime
+    """When the allocation was made (UTC)."""
 
 
 class AuditEntry(Record):
     """One append-only, hash-chained line of the audit trail."""
 
     seq: int = Field(ge=1)
+    """Position in the chain, from 1."""
     at: datetime
+    """When (UTC)."""
     actor: Text
+    """Who."""
     action: Text
+    """insert, amend, void, exit, enroll, randomize, export, import, merge."""
     table: Text
+    """The table the record belongs to."""
     record_id: Text
+    """The record's id."""
     before: dict | None = None
+    """The changed fields before (notes as keyed digests)."""
     after: dict | None = None
+    """The changed fields after (notes as keyed digests)."""
     reason: FreeText | None = None
+    """Why (amendments, voids, exits)."""
     prev_hash: str
+    """Hash of the previous entry."""
     hash: str
+    """HMAC-SHA-256 of this entry and the previous hash, keyed with the project secret."""
 
 
 RECORDS: dict[str, type[Record]] = {

@@ -309,6 +309,11 @@ class Store:
         self.conn.execute(f"INSERT INTO audit ({', '.join(CHAINED)}, hash) VALUES ({', '.join('?' * 11)})", [*values, digest])
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('audit_head', ?)", (f"{seq}:{digest}",))
 
+    def append_audit(self, action: str, table: str, record_id: str, after: dict, *, actor: str,
+                     reason: str | None = None) -> None:
+        """An audit entry for an event that is not a row (an export, an import)."""
+        self._audit(action, table, record_id, None, after, actor, reason)
+
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
@@ -484,6 +489,52 @@ class Store:
             [as_of, as_of, as_of, specialist_id]).fetchall()
         return {row[0] for row in rows}
 
+    # -- export ----------------------------------------------------------------
+
+    def load_pseudonyms(self, participants: list[tuple[str, str, int]], staff: list[tuple[str, str]]) -> None:
+        """Temporary (connection-only) maps for a de-identified export: never written to the file."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS deid_participant (id TEXT PRIMARY KEY, pseudonym TEXT, shift INTEGER)")
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS deid_staff (value TEXT PRIMARY KEY, pseudonym TEXT)")
+        self.conn.executemany("INSERT OR REPLACE INTO temp.deid_participant VALUES (?, ?, ?)", participants)
+        self.conn.executemany("INSERT OR REPLACE INTO temp.deid_staff VALUES (?, ?)", staff)
+
+    def staff_values(self) -> list[str]:
+        """Every specialist id and every actor that entered a record (for pseudonyms)."""
+        rows = self.conn.execute(
+            """SELECT id FROM specialist UNION SELECT entered_by FROM session UNION SELECT entered_by FROM supervision
+               UNION SELECT entered_by FROM milestone UNION SELECT entered_by FROM screening""").fetchall()
+        return [row[0] for row in rows]
+
+    def export_lines(self, table: str, plan: list[tuple[str, object]], *, participant_column: str | None,
+                     date_column: str | None, site=None, arm=None, since=None, until=None, batch: int = 20_000):
+        """CSV lines (without the newline), built by SQLite itself for speed, in batches.
+
+        `plan` is (kind, argument) per output column: text (quoted when needed, and
+        a leading formula trigger neutralized with `'`), plain, participant or staff
+        (pseudonyms), shift_date / shift_datetime (moved back by the participant's
+        shift), age (top-coded), units (minutes_per_unit, round_up_from, types),
+        flag (a component code). Streams: memory stays flat.
+        """
+        cells = [_export_cell(kind, argument) for kind, argument in plan]
+        joins = ""
+        if participant_column:
+            joins += f" JOIN participant p ON p.id = t.{participant_column}"
+            joins += f" LEFT JOIN temp.deid_participant dp ON dp.id = t.{participant_column}" if any(
+                kind in ("participant", "shift_date", "shift_datetime") for kind, _ in plan) else ""
+        by_site = {"specialist": "t.site_id = ?", "site": "t.id = ?",
+                   "supervision": "t.specialist_id IN (SELECT id FROM specialist WHERE site_id = ?)"}
+        conditions = {
+            "p.site_id = ?" if participant_column else by_site.get(table): site,
+            "p.arm = ?": arm if participant_column else None,
+            f"substr(t.{date_column}, 1, 10) >= ?": since if date_column else None,
+            f"substr(t.{date_column}, 1, 10) <= ?": until if date_column else None,
+        }
+        sql, params = _where({k: v for k, v in conditions.items() if k})
+        line = " || ',' || ".join(cells)
+        cursor = self.conn.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY t.rowid', params)
+        while rows := cursor.fetchmany(batch):
+            yield [row[0] for row in rows]
+
     def verify_audit(self) -> str | None:
         """None when the whole chain verifies, else why it breaks at the first bad entry."""
         return first_break(self.secret(), self.audit_entries(), self.audit_head())
@@ -505,3 +556,37 @@ def _where(conditions: dict[str, object]) -> tuple[str, list]:
         if "?" in condition:
             params.append(value)
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+_TRIGGERS = "('=', '+', '-', '@', char(9), char(13), char(10))"
+
+
+def _export_cell(kind: str, argument) -> str:
+    """The SQL for one CSV cell of an export plan (see Store.export_lines)."""
+    column = f't."{argument}"' if isinstance(argument, str) else None
+    if kind == "text":
+        quote = (f"instr({column}, '\"') OR instr({column}, ',') OR instr({column}, char(10)) "
+                 f"OR instr({column}, char(13)) OR substr({column}, 1, 1) IN {_TRIGGERS}")
+        neutral = f"CASE WHEN substr({column}, 1, 1) IN {_TRIGGERS} THEN '''' ELSE '' END"
+        return (f"CASE WHEN {column} IS NULL THEN '' WHEN {quote} THEN "
+                f"'\"' || {neutral} || replace({column}, '\"', '\"\"') || '\"' ELSE {column} END")
+    if kind == "plain":
+        return f"coalesce({column}, '')"
+    if kind == "participant":
+        return "coalesce(dp.pseudonym, '')"
+    if kind == "staff":
+        return f"coalesce((SELECT pseudonym FROM temp.deid_staff WHERE value = {column}), '')"
+    if kind == "shift_date":
+        return f"coalesce(date({column}, '-' || dp.shift || ' days'), '')"
+    if kind == "shift_datetime":
+        return f"coalesce(strftime('%Y-%m-%dT%H:%M:%SZ', {column}, '-' || dp.shift || ' days'), '')"
+    if kind == "age":
+        name, above = argument
+        return f"coalesce(CASE WHEN t.\"{name}\" > {int(above)} THEN {int(above) + 1} ELSE t.\"{name}\" END, '')"
+    if kind == "units":
+        per, round_up, types = int(argument[0]), int(argument[1]), argument[2]
+        listed = ", ".join("'" + code.replace("'", "''") + "'" for code in types) or "NULL"
+        return f"CASE WHEN t.type IN ({listed}) THEN t.minutes / {per} + (t.minutes % {per} >= {round_up}) ELSE 0 END"
+    if kind == "flag":
+        return f"(instr(';' || t.components || ';', ';{argument.replace(chr(39), chr(39) * 2)};') > 0)"
+    raise ValueError(f"unknown export cell kind {kind!r}")

@@ -1,0 +1,270 @@
+"""Research exports: one CSV per table, a Frictionless Data Package descriptor,
+a codebook and a manifest, optionally de-identified. Audited.
+
+The CSV lines are built by SQLite (Store.export_lines) and streamed to the
+files, so memory stays flat however many rows there are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vpslog import __version__
+from vpslog.curriculum import Catalog, Invalid, load_data_file
+from vpslog.deid import FORMULA_TRIGGERS, date_shift, participant_pseudonym, staff_pseudonym
+from vpslog.errors import InputError, StoreError
+from vpslog.tables import Column, TableSpec
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    minutes_per_unit: int
+    round_up_from: int
+    unit_types: tuple[str, ...]
+    top_code_above: int
+
+
+def load_settings(catalog: Catalog) -> ReportSettings:
+    """schemas/reports.toml: the billing-unit rule and the age top-code."""
+
+    def check(data: dict) -> ReportSettings:
+        units, deid = data.get("units"), data.get("deidentify")
+        if not isinstance(units, dict) or not isinstance(deid, dict):
+            raise Invalid("needs [units] and [deidentify] tables")
+        for key in ("minutes_per_unit", "round_up_from"):
+            if not isinstance(units.get(key), int) or units[key] < 1:
+                raise Invalid(f"units.{key}: must be a whole number of minutes, at least 1")
+        types = units.get("session_types")
+        if not isinstance(types, list) or any(t not in catalog.codes("session_type") for t in types):
+            raise Invalid(f"units.session_types: must list session types ({', '.join(catalog.codes('session_type'))})")
+        if not isinstance(deid.get("top_code_above"), int):
+            raise Invalid("deidentify.top_code_above: must be a whole number of years")
+        return ReportSettings(units["minutes_per_unit"], units["round_up_from"], tuple(types), deid["top_code_above"])
+
+    return load_data_file(Path(catalog.folder) / "reports.toml", check)
+
+
+def plan(spec: TableSpec, catalog: Catalog, settings: ReportSettings, *, deidentify: bool, wide: bool
+         ) -> list[tuple[Column, str, object]]:
+    """Each output column of a table with how the store renders it (see Store.export_lines)."""
+    own_id = {"participants": "participant", "specialists": "staff"}.get(spec.name)
+    out = []
+    for column in spec.columns:
+        name = column.name
+        if deidentify and (column.free_text or name == "birth_year"):
+            continue
+        if name == "units":
+            out.append((column, "units", (settings.minutes_per_unit, settings.round_up_from, settings.unit_types)))
+        elif deidentify and (name == "participant_id" or (name == "id" and own_id == "participant")):
+            out.append((replace(column, description=column.description + " Pseudonym (keyed hash).", pattern=None),
+                        "participant", None))
+        elif deidentify and (name in ("specialist_id", "entered_by") or (name == "id" and own_id == "staff")):
+            out.append((replace(column, description=column.description + " Pseudonym (keyed hash).", pattern=None),
+                        "staff", name))
+        elif deidentify and spec.participant_linked and column.type in ("date", "datetime"):
+            out.append((replace(column, description=column.description + " Shifted back by the participant's offset."),
+                        f"shift_{column.type}", name))
+        elif deidentify and name == "age":
+            out.append((replace(column, description=f"Age at enrollment; over {settings.top_code_above} "
+                                                    f"reported as {settings.top_code_above + 1}."),
+                        "age", (name, settings.top_code_above)))
+        else:
+            out.append((column, "text" if column.type in ("string", "object") else "plain", name))
+    if wide and spec.name == "sessions":
+        for code in catalog.components:
+            flag = Column(f"c_{code.replace('-', '_')}", "integer", f"1 when component {code} was addressed.",
+                          minimum=0, maximum=1, derived=True)
+            out.append((flag, "flag", code))
+    return out
+
+
+def _pseudonyms(store) -> None:
+    secret = store.secret()
+    ids = [row["id"] for row in store.rows("participant")]
+    participants = [(pid, participant_pseudonym(secret, pid), date_shift(secret, pid)) for pid in ids]
+    staff = [(value, staff_pseudonym(secret, value)) for value in store.staff_values()]
+    for mapping in (participants, staff):
+        if len({row[1] for row in mapping}) != len(mapping):
+            raise StoreError("two ids got the same pseudonym; this export cannot be de-identified safely")
+    store.load_pseudonyms(participants, staff)
+
+
+def export(prog, specs: list[TableSpec], out: Path | None, *, deidentify: bool = False, wide: bool = False,
+           since: str | None = None, until: str | None = None, site: str | None = None,
+           arm: str | None = None) -> dict:
+    """Write the tables to `out` (a folder; None means one table to standard output). Returns the manifest."""
+    if out is None and len(specs) != 1:
+        raise InputError("--out - writes one table to standard output: name exactly one table")
+    settings = load_settings(prog.catalog)
+    store = prog.store
+    if deidentify:
+        _pseudonyms(store)
+    filters = {"since": since, "until": until, "site": site, "arm": arm}
+    written = []
+    if out is not None:
+        _private_folder(out)
+    store.conn.execute("BEGIN")  # one consistent snapshot of every table
+    try:
+        for spec in specs:
+            columns = plan(spec, prog.catalog, settings, deidentify=deidentify, wide=wide)
+            lines = store.export_lines(
+                spec.table, [(kind, argument) for _, kind, argument in columns],
+                participant_column=("id" if spec.name == "participants" else "participant_id")
+                if spec.participant_linked else None,
+                date_column=spec.date_column, **filters)
+            header = ",".join(column.name for column, _, _ in columns)
+            target = out / f"{spec.name}.csv" if out is not None else None
+            rows, digest = _write(target, header, lines)
+            written.append({"table": spec.name, "path": f"{spec.name}.csv", "rows": rows, "sha256": digest,
+                            "columns": [column for column, _, _ in columns]})
+    finally:
+        store.conn.execute("COMMIT")
+    export_id = uuid.uuid4().hex
+    record = {"tables": [w["table"] for w in written], "rows": {w["table"]: w["rows"] for w in written},
+              "deidentified": deidentify, "wide": wide, "filters": filters}
+    with store.transaction():
+        store.append_audit("export", "export", export_id, record, actor=prog.actor)
+    head = store.audit_head()
+    manifest = {
+        "export_id": export_id, "exported_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "vpslog_version": __version__, "audit_head": {"seq": head[0], "hash": head[1]}, **record,
+        "files": [{k: w[k] for k in ("table", "path", "rows", "sha256")} for w in written],
+        "transformations": _transformations(deidentify, settings),
+    }
+    if out is not None:
+        _write_private(out / "datapackage.json", json.dumps(datapackage(written, prog.catalog), indent=2) + "\n")
+        _write_private(out / "codebook.md", codebook(written, prog.catalog, deidentify, settings))
+        _write_private(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _transformations(deidentify: bool, settings: ReportSettings) -> list[str]:
+    steps = ["text cells starting with = + - @ tab CR or LF are prefixed with ' (spreadsheet formula neutralization)"]
+    if deidentify:
+        steps += [
+            "participant ids replaced by keyed pseudonyms R-nnnnnnnnnnnn (HMAC-SHA-256 with the project secret)",
+            "specialist ids and the actors who entered records replaced by keyed pseudonyms SP-xxxxxxxxxx",
+            "every date and time of a participant shifted back by the same per-participant offset of 0-364 days",
+            "free-text fields dropped (notes, details, reasons, locations, names of people)",
+            "birth years dropped",
+            f"ages over {settings.top_code_above} reported as {settings.top_code_above + 1}",
+        ]
+    return steps
+
+
+def _private_folder(folder: Path) -> None:
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True)
+        os.chmod(folder, 0o700)
+    elif not folder.is_dir():
+        raise InputError(f"--out {folder} is a file, not a folder")
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+        file.write(text)
+
+
+def _write(target: Path | None, header: str, batches) -> tuple[int, str]:
+    """Stream header and lines to a 0600 file (or stdout); the row count and the file's sha256."""
+    digest, rows = hashlib.sha256(), 0
+    if target is None:
+        stream = sys.stdout
+    else:
+        stream = os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                           encoding="utf-8", newline="")
+    try:
+        for chunk in ([header], *batches):
+            text = "\n".join(chunk) + "\n"
+            stream.write(text)
+            digest.update(text.encode("utf-8"))
+            rows += len(chunk)
+    finally:
+        if target is not None:
+            stream.close()
+    return rows - 1, digest.hexdigest()
+
+
+def _field(column: Column, catalog: Catalog) -> dict:
+    field = {"name": column.name, "type": column.type, "description": column.description}
+    constraints: dict = {}
+    if column.required:
+        constraints["required"] = True
+    codes = catalog.codes(column.codes) if column.codes else column.enum
+    if codes and column.is_list:
+        choice = "|".join(codes)
+        constraints["pattern"] = f"({choice})(;({choice}))*"
+    elif codes:
+        constraints["enum"] = list(codes)
+    for key in ("minimum", "maximum"):
+        if getattr(column, key) is not None:
+            constraints[key] = getattr(column, key)
+    if column.pattern and not codes:
+        constraints["pattern"] = column.pattern.removeprefix("^").removesuffix("$")
+    if constraints:
+        field["constraints"] = constraints
+    if column.type == "boolean":
+        field |= {"trueValues": ["1"], "falseValues": ["0"]}
+    return field
+
+
+def datapackage(written: list[dict], catalog: Catalog) -> dict:
+    """A Frictionless Tabular Data Package: one resource (with its Table Schema) per CSV."""
+    from vpslog.tables import TABLES
+
+    included = {w["table"] for w in written}
+    resources = []
+    for w in written:
+        names = {c.name for c in w["columns"]}
+        keys = [{"fields": column, "reference": {"resource": table, "fields": "id"}}
+                for column, table in TABLES[w["table"]].references.items() if table in included and column in names]
+        schema = {"fields": [_field(c, catalog) for c in w["columns"]], "primaryKey": ["id"], "missingValues": [""]}
+        if keys:
+            schema["foreignKeys"] = keys
+        resources.append({"name": w["table"], "path": w["path"], "profile": "tabular-data-resource",
+                          "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
+                          "hash": f"sha256:{w['sha256']}", "schema": schema})
+    return {"name": "vpslog-export", "profile": "tabular-data-package", "resources": resources}
+
+
+def codebook(written: list[dict], catalog: Catalog, deidentify: bool, settings: ReportSettings) -> str:
+    """The human codebook, generated from the models and the curriculum."""
+    lines = [
+        "# vpslog export codebook", "",
+        f"Generated by vpslog {__version__}. {'De-identified export. ' if deidentify else ''}"
+        "Files are UTF-8 CSV with a header row; an empty cell is a missing value.", "",
+        "- Dates are ISO 8601 (`YYYY-MM-DD`), date-times UTC (`YYYY-MM-DDThh:mm:ssZ`), times `hh:mm:ss`.",
+        "- Lists of codes are joined with `;` (`career-exploration;hope`).",
+        "- Booleans are `1` (yes) and `0` (no).",
+        "- A text cell that starts with " + ", ".join(repr(t) for t in FORMULA_TRIGGERS) +
+        " is prefixed with `'` so that a spreadsheet shows it instead of running it as a formula; "
+        "numeric columns are typed and left alone. `vpslog import` removes the prefix again.",
+        f"- `units` (sessions): billable units, a unit for each full {settings.minutes_per_unit} minutes plus one "
+        f"more when the remainder is at least {settings.round_up_from} minutes, for session types "
+        f"{', '.join(settings.unit_types)}; 0 otherwise.",
+    ]
+    if deidentify:
+        lines += ["", "## De-identification", ""] + [f"- {step}" for step in _transformations(True, settings)[1:]]
+    for w in written:
+        lines += ["", f"## {w['table']} ({w['path']}, {w['rows']} rows)", "",
+                  "| column | type | required | allowed values | description |", "|---|---|---|---|---|"]
+        for column in w["columns"]:
+            codes = catalog.codes(column.codes) if column.codes else column.enum or ()
+            allowed = ("; ".join(f"`{c}`" for c in codes) + (" (`;`-joined list)" if column.is_list else "")) if codes else (
+                f"{column.minimum if column.minimum is not None else ''}–{column.maximum if column.maximum is not None else ''}"
+                if column.minimum is not None or column.maximum is not None else "")
+            lines.append(f"| `{column.name}` | {column.type} | {'yes' if column.required else ''} | {allowed} | "
+                         f"{column.description.replace('|', '/')} |")
+    lines += ["", "## Curriculum components", "", "| code | group | vocational | description |", "|---|---|---|---|"]
+    for component in catalog.curriculum["component"]:
+        lines.append(f"| `{component['code']}` | {component['group']} | {'yes' if component['vocational'] else 'no'} | "
+                     f"{component['description']} |")
+    return "\n".join(lines) + "\n"

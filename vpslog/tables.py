@@ -1,0 +1,105 @@
+"""The research tables: what each exported CSV holds, in a stable column order.
+
+Everything here is derived from the pydantic models (their JSON Schemas name
+types, bounds, code lists and free-text fields), so the CSVs, the Data Package
+descriptor, the codebook and the importer cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from vpslog.models import Allocation, Entered, Milestone, Participant, Record, Screening, Session, Site, Specialist, Supervision
+
+REFERENCES = {"participant_id": "participants", "specialist_id": "specialists", "site_id": "sites"}
+DATE_COLUMNS = {"sites": None, "specialists": None, "participants": "enrolled_on", "screenings": "date",
+                "allocations": "allocated_at", "sessions": "date", "supervision": "date", "milestones": "date"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # Table Schema type: string, integer, boolean, date, datetime, time, object
+    description: str = ""
+    required: bool = False
+    codes: str | None = None  # the catalog list its values come from
+    is_list: bool = False  # `;`-joined codes
+    enum: tuple[str, ...] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    pattern: str | None = None
+    free_text: bool = False  # dropped from de-identified exports
+    derived: bool = False  # computed on export (units); ignored on import
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # file stem and CLI name
+    table: str  # store table
+    model: type[Record]
+    participant_linked: bool  # its dates are shifted when de-identified
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return _columns(self.model) + ((UNITS,) if self.name == "sessions" else ())
+
+    @property
+    def date_column(self) -> str | None:
+        return DATE_COLUMNS[self.name]
+
+    @property
+    def references(self) -> dict[str, str]:
+        own = {"participants": "participant_id", "sites": "site_id", "specialists": "specialist_id"}
+        return {c.name: REFERENCES[c.name] for c in self.columns
+                if c.name in REFERENCES and own.get(self.name) != c.name}
+
+
+UNITS = Column("units", "integer", "Billable 15-minute units (HCPCS H0038 style), by the rule in "
+               "schemas/reports.toml; 0 for session types that are not billable.", minimum=0, derived=True)
+
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
+    TableSpec("sites", "site", Site, False),
+    TableSpec("specialists", "specialist", Specialist, False),
+    TableSpec("participants", "participant", Participant, True),
+    TableSpec("screenings", "screening", Screening, True),
+    TableSpec("allocations", "allocation", Allocation, True),
+    TableSpec("sessions", "session", Session, True),
+    TableSpec("supervision", "supervision", Supervision, False),
+    TableSpec("milestones", "milestone", Milestone, True),
+)}
+"""In dependency order: a table only refers to tables before it."""
+
+
+@cache
+def _columns(model: type[Record]) -> tuple[Column, ...]:
+    """The id, the record's own fields, then the bookkeeping of entry (entered_at ... void_reason)."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    bookkeeping = [name for name in Entered.model_fields if name != "id"]
+    names = sorted(schema["properties"], key=lambda n: (n != "id", n in bookkeeping))
+    return tuple(_column(name, schema["properties"][name], name in required) for name in names)
+
+
+def _column(name: str, prop: dict, required: bool) -> Column:
+    options = [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
+    inner = {**options[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
+    kind = inner.get("type", "string")
+    formats = {"date": "date", "date-time": "datetime", "time": "time"}
+    table_type = {"array": "string", "object": "object"}.get(kind, formats.get(inner.get("format"), kind))
+    return Column(
+        name=name, type=table_type, description=inner.get("description", ""), required=required,
+        codes=inner.get("x-codes"), is_list=kind == "array", enum=tuple(inner["enum"]) if "enum" in inner else None,
+        minimum=inner.get("minimum"), maximum=inner.get("maximum"), pattern=inner.get("pattern"),
+        free_text=bool(inner.get("x-free-text")))
+
+
+def resolve_tables(names: list[str]) -> list[TableSpec]:
+    """Tables by name (plural or singular, any unique prefix), in dependency order; all when none given."""
+    from vpslog.parsing import resolve_code
+
+    if not names:
+        return list(TABLES.values())
+    aliases = {spec.table: spec.name for spec in TABLES.values()} | {name: name for name in TABLES}
+    wanted = {aliases[resolve_code(name, sorted(aliases), "table")] for name in names}
+    return [spec for spec in TABLES.values() if spec.name in wanted]
