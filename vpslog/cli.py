@@ -67,7 +67,7 @@ def main(
 
 def _register() -> None:
     from vpslog.commands import (
-        audit, config, demo, enroll, export, fidelity, init, log, milestone, participant, schema, sessions, site,
+        audit, config, data, demo, enroll, export, fidelity, init, log, milestone, participant, schema, sessions, site,
         specialist, supervision,
     )
 
@@ -85,6 +85,7 @@ def _register() -> None:
     app.command("fidelity")(fidelity.fidelity)
     app.command("due")(fidelity.due)
     app.command("export")(export.export)
+    app.command("import")(data.import_)
     app.command("demo")(demo.demo)
     app.add_typer(site.app, name="site")
     app.add_typer(specialist.app, name="specialist")

@@ -275,9 +275,9 @@ class Program:
             raise InputError(f"session {row['id'][:8]} is voided and cannot change")
         return row
 
-    def _check_session(self, session: Session) -> None:
+    def _check_session(self, session: Session, person: dict | None = None) -> None:
         """A session falls between enrollment and today, and not after an exit."""
-        person = self.store.get("participant", session.participant_id)
+        person = person or self.store.get("participant", session.participant_id)
         self._check_dated(person, session.date, "session date")
         if person["status"] == "exited" and session.date.isoformat() > person["exited_on"]:
             raise InputError(f"{person['id']} exited on {person['exited_on']}; "

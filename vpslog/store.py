@@ -489,6 +489,43 @@ class Store:
             [as_of, as_of, as_of, specialist_id]).fetchall()
         return {row[0] for row in rows}
 
+    # -- bulk: import ----------------------------------------------------------
+
+    def ids(self, table: str) -> set[str]:
+        return {row[0] for row in self.conn.execute(f'SELECT id FROM "{table}"')}
+
+    def rows_by_id(self, table: str, ids: list[str]) -> dict[str, dict]:
+        found = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found |= {row["id"]: dict(row) for row in self.conn.execute(
+                f'SELECT * FROM "{table}" WHERE id IN ({marks})', chunk)}
+        return found
+
+    def insert_rows(self, table: str, rows: list[dict]) -> list[tuple[int, str]]:
+        """Insert rows (inside the caller's transaction); returns (index, problem) for
+        each row the constraints refused, having inserted all the others."""
+        if not rows:
+            return []
+        columns = list(rows[0])
+        sql = f'INSERT INTO "{table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) VALUES ({", ".join("?" * len(columns))})'
+        self.conn.execute("SAVEPOINT bulk")
+        try:
+            self.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
+            self.conn.execute("RELEASE bulk")
+            return []
+        except sqlite3.IntegrityError:
+            self.conn.execute("ROLLBACK TO bulk")
+            self.conn.execute("RELEASE bulk")
+        refused = []
+        for index, row in enumerate(rows):  # find the culprits one by one
+            try:
+                self.conn.execute(sql, tuple(row[c] for c in columns))
+            except sqlite3.IntegrityError as exc:
+                refused.append((index, str(exc)))
+        return refused
+
     # -- export ----------------------------------------------------------------
 
     def load_pseudonyms(self, participants: list[tuple[str, str, int]], staff: list[tuple[str, str]]) -> None:

@@ -1,0 +1,175 @@
+"""`vpslog import`: CSV rows in, validated by the same models and rules as the
+CLI, all or nothing.
+
+Rows stream through in batches inside one transaction: every bad row is
+reported as FILE:LINE: column: problem, and if there is any, the transaction is
+rolled back, so nothing is written. A row whose id exists with identical
+content is skipped, so an import can be re-run. The import is one audit entry
+(file name, its sha256, rows inserted and skipped).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from vpslog.deid import restore
+from vpslog.errors import InputError
+from vpslog.models import describe
+from vpslog.store import to_row
+from vpslog.tables import TableSpec
+
+BATCH = 5_000
+SHOWN = 50
+
+
+class ImportRefused(InputError):
+    """Some rows are bad; the message lists them (up to SHOWN) and nothing was written."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    table: str
+    inserted: int
+    skipped: int
+    sha256: str
+
+
+def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, dict]]:
+    """(line, raw row) per record, after checking the file is text CSV with the right header."""
+    columns = {c.name: c for c in spec.columns}
+    try:
+        file = open(path, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    with file:
+        reader = csv.reader(file, strict=True)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise InputError(f"{path}: the file is empty; expected a header row")
+            _check_header(path, header, spec)
+            start = reader.line_num + 1
+            for cells in reader:
+                if len(cells) != len(header):
+                    yield start, {"__problem__": f"{len(cells)} cells, the header has {len(header)}"}
+                else:
+                    yield start, {name: _value(columns[name], cell) for name, cell in zip(header, cells)
+                                  if cell != "" and name in columns and not columns[name].derived}
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            problem = str(exc).replace("line contains NUL", "contains a NUL byte")
+            if "unexpected end of data" in problem or "EOF" in problem:
+                problem = "a quoted cell is never closed"
+            raise InputError(f"{path}:{reader.line_num}: {problem}; not a well-formed CSV file") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}:{reader.line_num + 1}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+                             "save the file as UTF-8 CSV") from None
+
+
+def _check_header(path: Path, header: list[str], spec: TableSpec) -> None:
+    from vpslog.parsing import did_you_mean
+
+    known = [c.name for c in spec.columns]
+    for name in header:
+        if name not in known and not (spec.name == "sessions" and name.startswith("c_")):
+            raise InputError(f"{path}:1: unknown column {name!r} for {spec.name}{did_you_mean(name, known)}")
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}:1: a column appears twice in the header")
+    missing = [c.name for c in spec.columns if c.required and c.name not in header]
+    if missing:
+        raise InputError(f"{path}:1: missing column {', '.join(missing)} for {spec.name}")
+
+
+def _value(column, cell: str) -> str:
+    """An empty cell is left out (the model's default applies); text loses its formula guard."""
+    return restore(cell) if column.type in ("string", "object") else cell
+
+
+def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:
+    """Validate every row of `path` as `spec`'s model and insert the new ones, all or nothing."""
+    from vpslog.models import RECORDS
+
+    model, store, catalog = RECORDS[spec.table], prog.store, prog.catalog
+    problems: list[str] = []
+    inserted = skipped = 0
+    people: dict[str, dict] = {}
+    with store.transaction():
+        known = {table: store.ids(table) for table in ("site", "specialist")}
+        if spec.table != "participant":
+            people = {row["id"]: row for row in store.rows("participant")}
+        batch: list[tuple[int, dict]] = []
+        for line, raw in _rows(path, spec):
+            problem = raw.pop("__problem__", None)
+            if problem:
+                problems.append(f"{path}:{line}: {problem}")
+                continue
+            try:
+                record = model.model_validate(raw, context={"catalog": catalog})
+                row = to_row(record)
+                _check_references(prog, spec, record, row, known, people)
+            except ValidationError as exc:
+                problems.append(f"{path}:{line}: {describe(exc)}")
+                continue
+            except InputError as exc:
+                problems.append(f"{path}:{line}: {exc}")
+                continue
+            batch.append((line, row))
+            if len(batch) >= BATCH:
+                added, same = _insert(store, spec, batch, problems, path)
+                inserted, skipped, batch = inserted + added, skipped + same, []
+        added, same = _insert(store, spec, batch, problems, path)
+        inserted, skipped = inserted + added, skipped + same
+        if problems:
+            shown = problems[:SHOWN] + ([f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
+            raise ImportRefused(f"{len(problems)} bad rows in {path}; nothing was imported:\n" + "\n".join(shown))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        store.append_audit("import", spec.table, digest, {"file": path.name, "sha256": digest, "inserted": inserted,
+                                                           "skipped": skipped}, actor=prog.actor)
+    return ImportResult(spec.name, inserted, skipped, digest)
+
+
+def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, people: dict) -> None:
+    """Ids named by the row exist; a participant's events fall within enrollment and exit."""
+    if "site_id" in row and row["site_id"] not in known["site"] and spec.table != "site":
+        raise InputError(f"site_id: unknown site {row['site_id']!r}")
+    if "specialist_id" in row and row["specialist_id"] not in known["specialist"] and spec.table != "specialist":
+        raise InputError(f"specialist_id: unknown specialist {row['specialist_id']!r}")
+    if "participant_id" in row:
+        person = people.get(row["participant_id"])
+        if person is None:
+            raise InputError(f"participant_id: unknown participant {row['participant_id']!r}")
+        if spec.table == "session":
+            prog._check_session(record, person)
+        elif spec.table == "milestone":
+            prog._check_dated(person, record.date, "milestone date")
+    if spec.table in ("site", "specialist"):
+        known[spec.table].add(row["id"])
+
+
+def _insert(store, spec: TableSpec, batch: list[tuple[int, dict]], problems: list[str], path: Path) -> tuple[int, int]:
+    """Insert the new rows of a batch; skip identical existing ones; report conflicts."""
+    if not batch:
+        return 0, 0
+    existing = store.rows_by_id(spec.table, [row["id"] for _, row in batch])
+    new, skipped = [], 0
+    for line, row in batch:
+        before = existing.get(row["id"])
+        if before is None:
+            new.append((line, row))
+        elif before == row:
+            skipped += 1
+        else:
+            changed = next(k for k in row if before.get(k) != row[k])
+            problems.append(f"{path}:{line}: id {row['id']} already exists with different content ({changed})")
+    refused = store.insert_rows(spec.table, [row for _, row in new])
+    for index, problem in refused:
+        line, row = new[index]
+        problems.append(f"{path}:{line}: " + (f"id {row['id']} appears twice in the file" if "UNIQUE" in problem
+                                              else f"the store refused the row: {problem}"))
+    return len(new) - len(refused), skipped
