@@ -90,6 +90,7 @@ AIM_MEMORY_GROWTH = 0.10  # "does not grow": full-size peak RSS within 10% of th
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 LAST_DAY = date(2026, 11, 26)
 SPECIALISTS_PER_SITE = 30
+DATA_VERSION = 1  # bump when the generator changes, so --keep rebuilds its stores
 EXIT_REASONS = ("moved away", "withdrew", "lost contact", "reached goal")
 VOID_REASON = "entered in error"
 
@@ -186,7 +187,8 @@ class Sizes:
         return LAST_DAY - timedelta(days=self.days - 1)
 
     def tag(self) -> str:
-        return f"s{self.sessions}-p{self.participants}-sp{self.specialists}-d{self.days}-seed{self.seed}"
+        return (f"s{self.sessions}-p{self.participants}-sp{self.specialists}-d{self.days}-seed{self.seed}"
+                f"-v{DATA_VERSION}")
 
 
 def load_toml(name: str) -> dict:
@@ -686,7 +688,7 @@ def main() -> None:
         check = compare(vps, aggregates)
         covered = {"subjects": len(vps["subjects"]), "dose": len(vps["best"]), "results": vps["results"]}
 
-        print(f"timing 3 commands x {args.runs} runs ...", flush=True)
+        print(f"timing 3 commands x {args.runs} runs (interleaved) ...", flush=True)
         for run in range(args.runs):  # interleaved, so drift hits all commands alike
             for bench in (full, ref, quarter):
                 run_once(bench, timed=True)

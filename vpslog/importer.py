@@ -56,6 +56,8 @@ def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, dict]]:
             _check_header(path, header, spec)
             start = reader.line_num + 1
             for cells in reader:
+                if "\x00" in "".join(cells):
+                    raise InputError(f"{path}:{start}: contains a NUL byte; not a text CSV file")
                 if len(cells) != len(header):
                     yield start, {"__problem__": f"{len(cells)} cells, the header has {len(header)}"}
                 else:
@@ -63,7 +65,7 @@ def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, dict]]:
                                   if cell != "" and name in columns and not columns[name].derived}
                 start = reader.line_num + 1
         except csv.Error as exc:
-            problem = str(exc).replace("line contains NUL", "contains a NUL byte")
+            problem = str(exc)
             if "unexpected end of data" in problem or "EOF" in problem:
                 problem = "a quoted cell is never closed"
             raise InputError(f"{path}:{reader.line_num}: {problem}; not a well-formed CSV file") from None

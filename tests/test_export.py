@@ -1,0 +1,309 @@
+"""Research exports and imports: documented CSVs, de-identification, all-or-nothing imports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import snapshot
+from vpslog.core import Program
+from vpslog.deid import FORMULA_TRIGGERS, date_shift, neutralize, participant_pseudonym, restore, staff_pseudonym
+
+TABLE_FILES = ("sites", "specialists", "participants", "screenings", "allocations", "sessions", "supervision",
+               "milestones")
+
+
+@pytest.fixture
+def demo_db(cli, env):
+    cli.ok("demo", "--seed", "5")
+    return env
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def all_rows(db: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(db)
+    try:
+        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY id').fetchall()
+                for t in ("site", "specialist", "participant", "screening", "allocation", "session",
+                          "supervision", "milestone")}
+    finally:
+        conn.close()
+
+
+def test_export_then_import_into_a_fresh_store_round_trips_every_table(cli, demo_db, tmp_path):
+    out = tmp_path / "out"
+    result = cli.ok("export", "--out", str(out))
+    assert "datapackage.json, codebook.md, manifest.json" in result.stdout
+    fresh = tmp_path / "fresh.db"
+    cli.ok("--db", str(fresh), "init")
+    for table in TABLE_FILES:
+        cli.ok("--db", str(fresh), "import", table, str(out / f"{table}.csv"))
+    assert all_rows(fresh) == all_rows(demo_db)
+    again = tmp_path / "again"
+    cli.ok("--db", str(fresh), "export", "--out", str(again))
+    for table in TABLE_FILES:
+        assert (again / f"{table}.csv").read_bytes() == (out / f"{table}.csv").read_bytes()
+    rerun = cli.ok("--db", str(fresh), "import", "sessions", str(out / "sessions.csv"))
+    assert rerun.stdout.startswith("imported 0 sessions") and "identical rows already present" in rerun.stdout
+
+
+def test_exports_are_private_documented_and_valid_frictionless_packages(cli, demo_db, tmp_path):
+    from frictionless import validate
+
+    for extra in ([], ["--deidentify", "--wide"]):
+        out = tmp_path / ("deid" if extra else "plain")
+        cli.ok("export", "--out", str(out), *extra)
+        assert os.stat(out).st_mode & 0o777 == 0o700
+        assert all(os.stat(p).st_mode & 0o777 == 0o600 for p in out.iterdir())
+        report = validate(out / "datapackage.json")
+        assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:5]
+        codebook = (out / "codebook.md").read_text()
+        assert "## sessions (sessions.csv" in codebook and "`career-exploration`" in codebook
+        assert "prefixed with `'`" in codebook
+    header = read_csv(tmp_path / "plain" / "sessions.csv")[0].keys()
+    assert list(header)[:6] == ["id", "participant_id", "specialist_id", "date", "start_time", "minutes"]
+    assert "units" in header and "note" in header
+    wide = read_csv(tmp_path / "deid" / "sessions.csv")[0]
+    assert "c_career_exploration" in wide and "note" not in wide and "location" not in wide
+
+
+def test_the_export_is_audited_and_the_manifest_records_the_chain_head(cli, demo_db, tmp_path):
+    cli.ok("export", "sessions", "participants", "--out", str(tmp_path / "out"), "--deidentify")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    conn = sqlite3.connect(demo_db)
+    seq, action, after, digest = conn.execute("SELECT seq, action, after, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    conn.close()
+    assert action == "export" and manifest["audit_head"] == {"seq": seq, "hash": digest}
+    assert json.loads(after)["tables"] == ["participants", "sessions"] and json.loads(after)["deidentified"] is True
+    assert manifest["tables"] == ["participants", "sessions"]
+    assert any("shifted back" in step for step in manifest["transformations"])
+
+
+def test_units_follow_the_rounding_rule(cli, program_db, tmp_path):
+    for minutes, kind in ((7, "individual"), (8, "individual"), (22, "individual"), (23, "group"), (60, "no-show")):
+        cli.ok("log", "P-0001", str(minutes), "-t", kind)
+    rows = read_csv(_export_one(cli, tmp_path, "sessions"))
+    assert sorted((int(r["minutes"]), int(r["units"])) for r in rows) == [(7, 0), (8, 1), (22, 1), (23, 2), (60, 0)]
+
+
+def _export_one(cli, tmp_path, table, *extra) -> Path:
+    cli.ok("export", table, "--out", str(tmp_path / "one"), *extra)
+    return tmp_path / "one" / f"{table}.csv"
+
+
+def test_formula_cells_are_neutralized_and_numbers_left_alone(cli, program_db, tmp_path):
+    cli.ok("log", "P-0001", "45", "--location", "=HYPERLINK(\"x\")", "-n", "@SUM(1+1)")
+    cli.ok("log", "P-0001", "30", "--location", "-2 floors, room \"B\"")
+    rows = read_csv(_export_one(cli, tmp_path, "sessions"))
+    assert {r["location"] for r in rows} == {"'=HYPERLINK(\"x\")", "'-2 floors, room \"B\""}
+    assert {r["note"] for r in rows} == {"'@SUM(1+1)", ""}
+    assert {r["minutes"] for r in rows} == {"45", "30"}
+    fresh = tmp_path / "fresh.db"
+    cli.ok("--db", str(fresh), "init")
+    for table in ("sites", "specialists", "participants", "sessions"):
+        cli.ok("export", table, "--out", str(tmp_path / "all"))
+        cli.ok("--db", str(fresh), "import", table, str(tmp_path / "all" / f"{table}.csv"))
+    assert all_rows(fresh)["session"] == all_rows(program_db)["session"]
+
+
+def test_out_dash_writes_one_table_to_stdout_and_refuses_more(cli, program_db):
+    result = cli.ok("export", "participants", "--out", "-")
+    assert result.stdout.splitlines()[0].startswith("id,site_id,enrolled_on,arm")
+    assert len(result.stdout.splitlines()) == 3
+    result = cli("export", "participants", "sessions", "--out", "-")
+    assert result.exit_code == 1
+    assert result.stderr == "error: --out - writes one table to standard output: name exactly one table\n"
+
+
+def test_export_filters_by_site_arm_and_dates(cli, demo_db, tmp_path):
+    rows = read_csv(_export_one(cli, tmp_path, "participants", "--site", "NORTH", "--arm", "vps"))
+    assert rows and {(r["site_id"], r["arm"]) for r in rows} == {("NORTH", "vps")}
+    since = (date.today() - timedelta(days=30)).isoformat()
+    rows = read_csv(_export_one(cli, tmp_path, "sessions", "--since", "-30d"))
+    assert rows and min(r["date"] for r in rows) >= since
+
+
+CANARY = {
+    "exit_reason": "moved in with Canary Q. Placeholder",
+    "note": "call 555-0100 or canary@example.invalid; born 1961-02-14; ZIP 99999; MRN-00424242",
+    "location": "4 Canary Lane",
+}
+
+
+def test_a_canary_participant_leaves_no_identifier_in_a_deidentified_export(cli, env, tmp_path):
+    cli.ok("init")
+    secret = bytes.fromhex((env.parent.parent / "config" / "secret").read_text().strip())
+    pid = next(f"P-{n:04d}" for n in range(900, 999) if date_shift(secret, f"P-{n:04d}") > 0)
+    prog = Program.open(env)
+    prog.add_site("S1", "Site one")
+    prog.add_specialist("PS1", "S1", "Specialist A", date(2025, 1, 1))
+    prog.add_participant(pid, "S1", date(2026, 2, 3), birth_year=1961, consent_on=date(2026, 2, 3), arm="vps")
+    day = date(2026, 2, 10)
+    prog.log_session(pid, specialist="PS1", minutes=45, on=day, type="individual", mode="phone",
+                     note=CANARY["note"], location=CANARY["location"])
+    prog.log_milestone(pid, "interview", on=day, detail=CANARY["note"])
+    prog.log_supervision("PS1", supervisor="Canary Q. Placeholder", minutes=30, on=date(2026, 2, 11), note=CANARY["note"])
+    prog.exit_participant(pid, date(2026, 3, 1), CANARY["exit_reason"])
+    prog.close()
+    out = tmp_path / "deid"
+    cli.ok("export", "--out", str(out), "--deidentify")
+    dump = "\n".join(p.read_text() for p in out.iterdir())
+    forbidden = [pid, "Specialist A", "1961", "2026-02-03", "2026-02-10", "2026-03-01", "Canary", "555-0100",
+                 "canary@", "99999", "MRN-00424242", "Lane"]
+    assert [word for word in forbidden if word in dump] == []
+    assert participant_pseudonym(secret, pid) in dump
+    shifted = (day - timedelta(days=date_shift(secret, pid))).isoformat()
+    sessions = read_csv(out / "sessions.csv")
+    assert sessions[0]["date"] == shifted and sessions[0]["specialist_id"] == staff_pseudonym(secret, "PS1")
+
+
+ids = st.from_regex(r"[A-Z]{1,3}-?[0-9]{1,6}", fullmatch=True)
+
+
+@given(st.binary(min_size=32, max_size=32), ids, ids)
+def test_pseudonyms_are_stable_distinct_and_valid_study_codes(secret, first, second):
+    assert participant_pseudonym(secret, first) == participant_pseudonym(secret, first)
+    assert staff_pseudonym(secret, first) == staff_pseudonym(secret, first)
+    if first != second:
+        assert participant_pseudonym(secret, first) != participant_pseudonym(secret, second)
+    from vpslog.curriculum import Catalog
+
+    assert Catalog().participant_pattern.fullmatch(participant_pseudonym(secret, first))
+    assert 0 <= date_shift(secret, first) <= 364
+
+
+@given(st.binary(min_size=32, max_size=32), ids, st.dates(min_value=date(2000, 1, 1)), st.dates(min_value=date(2000, 1, 1)))
+def test_one_shift_per_participant_keeps_intervals(secret, pid, first, second):
+    shift = timedelta(days=date_shift(secret, pid))
+    assert (second - shift) - (first - shift) == second - first
+
+
+@given(st.text())
+def test_no_neutralized_cell_starts_with_a_formula_trigger_and_import_undoes_it(text):
+    cell = neutralize(text)
+    assert not cell.startswith(FORMULA_TRIGGERS)
+    if not (text.startswith("'") and text[1:].startswith(FORMULA_TRIGGERS)):
+        assert restore(cell) == text
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\x00")
+               | st.sampled_from(["=", "+", "-", "@", "\t", "\r", "\n", ",", '"', "'"]), min_size=1, max_size=30))
+def test_sqlite_built_cells_parse_back_to_the_neutralized_text(tmp_path_factory, text):
+    text = text.strip() or "x"
+    folder = tmp_path_factory.mktemp("cells")
+    store_path = folder / "s.db"
+    os.environ["VPSLOG_CONFIG_DIR"] = str(folder / "config")
+    from vpslog import config
+
+    config.ensure_secret()
+    prog = Program.open(store_path, create=True)
+    prog.add_site("S1", text[:200])
+    from vpslog.export import export
+    from vpslog.tables import resolve_tables
+
+    export(prog, resolve_tables(["sites"]), folder / "out")
+    prog.close()
+    [row] = read_csv(folder / "out" / "sites.csv")
+    assert row["name"] == neutralize(text.strip())
+
+
+# -- import refusals ----------------------------------------------------------------
+
+
+def _sessions_csv(tmp_path, body: str, header: str | None = None) -> Path:
+    header = header or "id,participant_id,specialist_id,date,minutes,type,mode,entered_at,entered_by"
+    path = tmp_path / "in.csv"
+    path.write_text(header + "\n" + body, encoding="utf-8")
+    return path
+
+
+def row(n: int, **override) -> str:
+    values = {"id": f"{n:032x}", "participant_id": "P-0001", "specialist_id": "PS1",
+              "date": (date.today() - timedelta(days=10)).isoformat(), "minutes": "45", "type": "individual",
+              "mode": "phone", "entered_at": "2026-01-01T10:00:00Z", "entered_by": "PS1", **override}
+    return ",".join(values.values()) + "\n"
+
+
+def test_import_reports_every_bad_row_and_writes_nothing(cli, program_db, tmp_path):
+    body = (row(1) + row(2, minutes="500") + row(3, participant_id="P-0099") + row(4, type="chat")
+            + row(5, date="2099-01-01") + row(6, date=(date.today() - timedelta(days=400)).isoformat()) + row(1))
+    before = snapshot(program_db)
+    result = cli("import", "sessions", str(_sessions_csv(tmp_path, body)))
+    assert result.exit_code == 1
+    path = tmp_path / "in.csv"
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: 6 bad rows in {path}; nothing was imported:"
+    assert lines[1] == f"{path}:3: minutes: must be at most 480 (got '500')"
+    assert lines[2] == f"{path}:4: participant_id: unknown participant 'P-0099'"
+    assert lines[3].startswith(f"{path}:5: type: unknown session type 'chat'")
+    assert lines[4].startswith(f"{path}:6: session date 2099-01-01 is in the future")
+    assert lines[5].startswith(f"{path}:7: session date ") and "is before P-0001 enrolled" in lines[5]
+    assert lines[6] == f"{path}:8: id {1:032x} appears twice in the file"
+    assert snapshot(program_db) == before
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"id,participant_id,specialist_id,date,minutes,type,mode,entered_at,entered_by\n1,2\x003\n", "contains a NUL byte"),
+    ("id,participant_id,specialist_id,date,minutes,type,mode,entered_at,entered_by\nna\xefve\n".encode("latin-1"),
+     "not UTF-8 text (byte 0xef)"),
+    (b"id,participant,specialist_id,date,minutes,type,mode,entered_at,entered_by\n",
+     "unknown column 'participant' for sessions; did you mean participant_id?"),
+    (b"id,specialist_id,date,minutes,type,mode,entered_at,entered_by\n", "missing column participant_id for sessions"),
+    (b"id,participant_id,specialist_id,date,minutes,type,mode,entered_at,entered_by\n\"abc,P-0001\n", "a quoted cell is never closed"),
+    (b"", "the file is empty; expected a header row"),
+])
+def test_import_refuses_a_malformed_file_with_one_clear_line(cli, program_db, tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    before = snapshot(program_db)
+    result = cli("import", "sessions", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {path}:") and message in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
+    assert snapshot(program_db) == before
+
+
+def test_import_refuses_an_id_that_exists_with_different_content(cli, program_db, tmp_path):
+    cli.ok("import", "sessions", str(_sessions_csv(tmp_path, row(7))))
+    before = snapshot(program_db)
+    result = cli("import", "sessions", str(_sessions_csv(tmp_path, row(7, minutes="50"))))
+    assert result.exit_code == 1
+    assert f"in.csv:2: id {7:032x} already exists with different content (minutes)" in result.stderr
+    assert snapshot(program_db) == before
+
+
+def test_a_killed_import_leaves_the_store_as_it_was(cli, program_db, tmp_path):
+    body = "".join(row(n) for n in range(1, 150_001))
+    path = _sessions_csv(tmp_path, body)
+    before = snapshot(program_db)
+    child = subprocess.Popen([sys.executable, "-m", "vpslog", "import", "sessions", str(path)],
+                             env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wal = program_db.with_name(program_db.name + "-wal")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (wal.exists() and wal.stat().st_size > 1_000_000):
+        time.sleep(0.02)
+    assert child.poll() is None, "the import finished before it could be killed"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    conn = sqlite3.connect(program_db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert snapshot(program_db) == before
