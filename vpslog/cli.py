@@ -67,8 +67,8 @@ def main(
 
 def _register() -> None:
     from vpslog.commands import (
-        audit, config, data, demo, enroll, export, fidelity, init, log, milestone, participant, schema, sessions, site,
-        specialist, supervision,
+        audit, config, data, demo, enroll, export, fidelity, init, log, milestone, participant, report, schema, sessions,
+        site, specialist, supervision,
     )
 
     app.command("init")(init.init)
@@ -94,6 +94,7 @@ def _register() -> None:
     app.add_typer(config.app, name="config")
     app.add_typer(audit.app, name="audit")
     app.add_typer(schema.app, name="schema")
+    app.add_typer(report.app, name="report")
 
 
 _register()

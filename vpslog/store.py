@@ -489,6 +489,37 @@ class Store:
             [as_of, as_of, as_of, specialist_id]).fetchall()
         return {row[0] for row in rows}
 
+    # -- research reports ------------------------------------------------------
+
+    def participant_totals(self, as_of: str) -> dict[str, dict]:
+        """Per participant: individual sessions and minutes of contact (non-voided, up to as_of)."""
+        rows = self.conn.execute(
+            """SELECT participant_id, coalesce(sum(type = 'individual'), 0), coalesce(sum(minutes), 0)
+               FROM session WHERE voided = 0 AND date <= ? GROUP BY participant_id""", [as_of]).fetchall()
+        return {pid: {"individual_sessions": n, "minutes": m} for pid, n, m in rows}
+
+    def latest_screenings(self, as_of: str) -> list[dict]:
+        """The latest screening (on or before as_of) of each participant screened."""
+        return [dict(row) for row in self.conn.execute(
+            """SELECT s.participant_id, s.eligible, s.reasons FROM screening s
+               WHERE s.date <= ? AND s.rowid = (SELECT s2.rowid FROM screening s2 WHERE s2.participant_id = s.participant_id
+                                               AND s2.date <= ? ORDER BY s2.date DESC, s2.rowid DESC LIMIT 1)""",
+            [as_of, as_of])]
+
+    def allocation_counts(self, as_of: str) -> list[tuple[str, str, int]]:
+        return self.conn.execute(
+            """SELECT site_id, arm, count(*) FROM allocation WHERE substr(allocated_at, 1, 10) <= ?
+               GROUP BY site_id, arm ORDER BY site_id, arm""", [as_of]).fetchall()
+
+    def units_by_month(self, as_of: str, minutes_per_unit: int, round_up_from: int, types) -> list[dict]:
+        """Billable units per specialist and month (non-voided sessions up to as_of)."""
+        units = _export_cell("units", (minutes_per_unit, round_up_from, types))
+        return [dict(row) for row in self.conn.execute(
+            f"""SELECT t.specialist_id AS specialist, substr(t.date, 1, 7) AS month, count(*) AS sessions,
+                       sum(t.minutes) AS minutes, sum({units}) AS units
+                FROM session t WHERE t.voided = 0 AND t.date <= ?
+                GROUP BY t.specialist_id, month ORDER BY t.specialist_id, month""", [as_of])]
+
     # -- bulk: import ----------------------------------------------------------
 
     def ids(self, table: str) -> set[str]:
