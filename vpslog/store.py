@@ -302,12 +302,22 @@ class Store:
             row = {k: text_digest(secret, v) if k in NOTE_FIELDS and v else v for k, v in row.items()}
             return json.dumps(row, sort_keys=True, ensure_ascii=False)
 
+        self._chain(_now(), actor, action, table, record_id, image(before), image(after), reason)
+
+    def _chain(self, at, actor, action, table, record_id, before, after, reason) -> None:
+        """Append one entry (stored values) to the hash chain and move the head."""
+        secret = self.secret()
         head = self.audit_head()
         seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        values = [seq, _now(), actor, action, table, record_id, image(before), image(after), reason, prev_hash]
+        values = [seq, at, actor, action, table, record_id, before, after, reason, prev_hash]
         digest = entry_hash(secret, values)
         self.conn.execute(f"INSERT INTO audit ({', '.join(CHAINED)}, hash) VALUES ({', '.join('?' * 11)})", [*values, digest])
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('audit_head', ?)", (f"{seq}:{digest}",))
+
+    def adopt_audit(self, entry: dict) -> None:
+        """Re-chain an audit entry brought from another store (merge), keeping its content and time."""
+        self._chain(entry["at"], entry["actor"], entry["action"], entry["tbl"], entry["record_id"],
+                    entry["before"], entry["after"], entry["reason"])
 
     def append_audit(self, action: str, table: str, record_id: str, after: dict, *, actor: str,
                      reason: str | None = None) -> None:
@@ -488,6 +498,47 @@ class Store:
                GROUP BY s.participant_id HAVING max(s.date) = max(CASE WHEN s.specialist_id = ? THEN s.date END)""",
             [as_of, as_of, as_of, specialist_id]).fetchall()
         return {row[0] for row in rows}
+
+    # -- copies and health --------------------------------------------------------
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Store:
+        """Another store, read only (for merge): never migrated or written."""
+        if not Path(path).exists():
+            raise StoreError(f"no store at {path}")
+        try:
+            conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a vpslog store: {exc}") from None
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(f"{path} has schema version {version}; merge needs {SCHEMA_VERSION} "
+                             f"(open it once with this vpslog to migrate it)")
+        return cls(Path(path), conn, None)
+
+    def backup_to(self, dest: Path) -> None:
+        """A consistent copy (SQLite's online backup API, safe while others write), created 0600."""
+        if dest.exists():
+            raise InputError(f"{dest} already exists; choose a new file for the backup")
+        create_private_file(dest)
+        target = sqlite3.connect(dest)
+        try:
+            self.conn.backup(target)
+        finally:
+            target.close()
+
+    def health(self) -> list[tuple[str, str | None]]:
+        """(check, problem or None) for integrity, foreign keys and the audit chain."""
+        integrity = [row[0] for row in self.conn.execute("PRAGMA integrity_check")]
+        keys = self.conn.execute("PRAGMA foreign_key_check").fetchall()
+        return [
+            ("integrity_check", None if integrity == ["ok"] else "; ".join(integrity[:5])),
+            ("foreign_key_check", None if not keys else
+             f"{len(keys)} rows refer to missing records (first: {keys[0][0]} row {keys[0][1]} -> {keys[0][2]})"),
+            ("audit chain", self.verify_audit() if self._secret is not None else "the project secret is missing"),
+        ]
 
     # -- research reports ------------------------------------------------------
 

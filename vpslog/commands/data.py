@@ -21,3 +21,44 @@ def import_(
     with program(ctx) as prog:
         result = import_csv(prog, spec, file)
     say(f"imported {result.inserted} {spec.name} from {file} ({result.skipped} identical rows already present)")
+
+
+def backup(ctx: typer.Context,
+           dest: Annotated[Path, typer.Argument(metavar="DEST", help="A new file for the copy (created 0600).")]) -> None:
+    """Copy the store consistently (SQLite online backup), even while others are writing."""
+    with program(ctx) as prog:
+        prog.store.backup_to(dest)
+    say(f"backed up {prog.store.path} to {dest}")
+
+
+def merge(ctx: typer.Context,
+          other: Annotated[Path, typer.Argument(metavar="OTHER.db", help="Another vpslog store, e.g. a laptop's.")]) -> None:
+    """Bring in another store's new records and their audit history; refuse on any conflict."""
+    from vpslog.merge import merge as run_merge
+
+    with program(ctx) as prog:
+        result = run_merge(prog, other)
+    added = ", ".join(f"{n} {table}" for table, n in result.inserted.items() if n) or "nothing new"
+    say(f"merged {other}: {added}; {sum(result.skipped.values())} identical records skipped; "
+        f"{result.audit_entries} audit entries brought in")
+
+
+def doctor(ctx: typer.Context) -> None:
+    """Check integrity, foreign keys, the audit chain and file permissions; exit 3 on any problem."""
+    from vpslog import config
+    from vpslog.errors import StoreError
+    from vpslog.render import Format, emit
+
+    with program(ctx) as prog:
+        checks = prog.store.health()
+        path = prog.store.path
+    files = [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
+                         config.secret_path()) if p.exists()]
+    for file in files:
+        loose = file.stat().st_mode & 0o077
+        checks.append((f"permissions of {file.name}", f"readable by others; fix with: chmod 600 {file}" if loose else None))
+    emit([{"check": name, "result": problem or "ok"} for name, problem in checks], ("check", "result"), Format.table,
+         f"doctor: {path}")
+    problems = [name for name, problem in checks if problem]
+    if problems:
+        raise StoreError(f"{len(problems)} problems: {', '.join(problems)}")
