@@ -358,8 +358,8 @@ def session_rows(rng: random.Random, people: list[Person], counts: list[int], by
             entered_at = (f"{entered_limit.isoformat()}T00:00:00Z" if entered >= entered_limit
                           else stamp(entered, 17, int(random_() * 60)))
             voided = int(random_() < 0.005)
-            yield (hex_id(rng), person.id, specialist, day.isoformat(),
-                   f"{9 + int(random_() * 8):02d}:{(0, 15, 30, 45)[int(random_() * 4)]:02d}" if random_() < 0.5 else None,
+            start = f"{9 + int(random_() * 8):02d}:{(0, 15, 30, 45)[int(random_() * 4)]:02d}"
+            yield (hex_id(rng), person.id, specialist, day.isoformat(), start if random_() < 0.5 else None,
                    minutes[int(random_() * 7)], kind, modes[int(random_() * 256)], None,
                    "" if kind == "no-show" else components[int(random_() * 4096)],
                    supports[int(random_() * 256)], vocab.phases[int(random_() * len(vocab.phases))],
@@ -584,7 +584,8 @@ def report(sizes: Sizes, small: Sizes, builds: dict, full: Bench, ref: Bench, qu
     growth = full.peak_mb / quarter.peak_mb - 1
     print("\nRatios and aims:")
     print(f"  vpslog fidelity / sqlite3 aggregates   {ratio:6.2f}x   ({full.median - ref.median:+.2f} s)")
-    print(f"  whole report under {AIM_SECONDS:.0f} s:               {full.median:6.2f} s   {verdict(full.median < AIM_SECONDS)}")
+    print(f"  whole report under {AIM_SECONDS:.0f} s:               {full.median:6.2f} s   "
+          f"{verdict(full.median < AIM_SECONDS)}")
     print(f"  within {AIM_RATIO:.0f}x of the sqlite3 shell:        {ratio:6.2f}x   {verdict(ratio <= AIM_RATIO)}")
     print(f"  memory flat in sessions:               {quarter.peak_mb:.1f} MiB at {small.sessions:,} sessions, "
           f"{full.peak_mb:.1f} MiB at {sizes.sessions:,} ({growth:+.0%}; aim within "
@@ -626,7 +627,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic data (default 1)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="build the stores in DIR and reuse them on later runs (default: a temporary dir)")
-    parser.add_argument("--vpslog", metavar="PATH", help="vpslog executable (default: next to this Python, else on PATH)")
+    parser.add_argument("--vpslog", metavar="PATH",
+                        help="vpslog executable (default: next to this Python, else on PATH)")
     parser.add_argument("--sqlite3", metavar="PATH", default="/usr/bin/sqlite3",
                         help="sqlite3 shell (default /usr/bin/sqlite3, else on PATH)")
     args = parser.parse_args()
@@ -655,7 +657,8 @@ def main() -> None:
         env.pop("VPSLOG_DB", None)
         db, built, counts = prepare_store(vpslog_exe, folder, env, sizes)
         small_db, small_built, small_counts = prepare_store(vpslog_exe, folder, env, small)
-        builds = {f"{sizes.sessions:,} sessions": (built, counts), f"{small.sessions:,} sessions": (small_built, small_counts)}
+        builds = {f"{sizes.sessions:,} sessions": (built, counts),
+                  f"{small.sessions:,} sessions": (small_built, small_counts)}
 
         def fidelity(store: Path, label: str, out: str) -> Bench:
             return Bench(label, [vpslog_exe, "--db", str(store), "fidelity", "--format", "json", "--as-of", as_of],
