@@ -181,7 +181,7 @@ class Program:
             "note": note, "clinical": clinical, "start_time": start_time, "location": location,
         }
         with self.store.transaction():
-            data["participant_id"] = self.resolve("participant", participant.upper())
+            data["participant_id"] = self.resolve("participant", participant)
             data["specialist_id"] = self._specialist(specialist)
             session = build(Session, data, self.catalog)
             self._check_session(session)
@@ -192,7 +192,7 @@ class Program:
         with self.store.transaction():
             row = self._live_session(session_id)
             if "participant_id" in changes:
-                changes["participant_id"] = self.resolve("participant", changes["participant_id"].upper())
+                changes["participant_id"] = self.resolve("participant", changes["participant_id"])
             if "specialist_id" in changes:
                 changes["specialist_id"] = self._specialist(changes["specialist_id"])
             session = build(Session, {**row, **changes}, self.catalog)
@@ -233,18 +233,17 @@ class Program:
         return milestone
 
     def session(self, session_id: str) -> dict:
-        return self.store.get("session", self.resolve("session", session_id.lower()))
+        return self.store.get("session", self.resolve("session", session_id))
 
     def participant(self, participant: str) -> dict:
-        return self.store.get("participant", self.resolve("participant", participant.upper()))
+        return self.store.get("participant", self.resolve("participant", participant))
 
     def history(self, record: str) -> list[dict]:
         """Audit entries of a session, supervision or milestone (by id prefix) or of a
         participant, specialist or site."""
         for table in (*_LOGGED, "participant", "specialist", "site"):
-            key = record.lower() if table in _LOGGED else record
             try:
-                record_id = self.resolve(table, key.upper() if table == "participant" else key)
+                record_id = self.resolve(table, record)
             except InputError:
                 continue
             return list(self.store.audit_entries(table, record_id))
@@ -253,6 +252,13 @@ class Program:
     # -- rules -----------------------------------------------------------------
 
     def resolve(self, table: str, text: str) -> str:
+        """The id in `table` that `text` is or uniquely begins. Study codes are
+        upper case and record ids lower-case hex, whatever the user typed."""
+        text = text.strip()
+        if table == "participant":
+            text = text.upper()
+        elif table in _LOGGED:
+            text = text.lower()
         return self.store.resolve(table, text, table)
 
     def _entered(self, record_id: str | None = None, entered_at: datetime | None = None) -> dict:
@@ -270,7 +276,7 @@ class Program:
         return specialist_id
 
     def _live_session(self, session_id: str) -> dict:
-        row = self.store.get("session", self.resolve("session", session_id.lower()))
+        row = self.store.get("session", self.resolve("session", session_id))
         if row["voided"]:
             raise InputError(f"session {row['id'][:8]} is voided and cannot change")
         return row
@@ -284,7 +290,7 @@ class Program:
                              f"no session can be logged after that (session date {session.date})")
 
     def _active(self, participant: str) -> dict:
-        row = self.store.get("participant", self.resolve("participant", participant.upper()))
+        row = self.store.get("participant", self.resolve("participant", participant))
         if row["status"] != "active":
             raise InputError(f"{row['id']} exited on {row['exited_on']}")
         return row

@@ -35,7 +35,7 @@ def fidelity(
             prog.store, prog.catalog, book, parse_day(as_of, prog.today) or prog.today,
             site=prog.resolve("site", site) if site else None,
             specialist=prog.resolve("specialist", specialist) if specialist else None,
-            participant=prog.resolve("participant", participant.upper()) if participant else None)
+            participant=prog.resolve("participant", participant) if participant else None)
     if explain:
         explain_rule(report, explain, fmt)
     else:

@@ -45,7 +45,7 @@ def milestones(
     """List vocational milestones, newest first."""
     with program(ctx) as prog:
         rows = prog.store.milestones(
-            participant=prog.resolve("participant", participant.upper()) if participant else None,
+            participant=prog.resolve("participant", participant) if participant else None,
             since=iso_day(since, prog.today), until=iso_day(until, prog.today))
     if fmt is Format.table:
         rows = [{**row, "id": row["id"][:8]} for row in rows]

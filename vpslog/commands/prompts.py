@@ -27,7 +27,7 @@ def ask_session(prog, participant: str | None, fields: dict) -> tuple[str, dict]
 
     codes = prog.catalog.codes
     active = [row["id"] for row in prog.store.participants(status="active")]
-    participant = ask("Participant", lambda a: prog.resolve("participant", a.strip().upper()), participant,
+    participant = ask("Participant", lambda a: prog.resolve("participant", a), participant,
                       hint=f"active: {', '.join(active[:12])}{' ...' if len(active) > 12 else ''}")
     minutes = fields.get("minutes")
     fields["minutes"] = ask("Duration", parse_duration, format_duration(minutes) if minutes else "45m",

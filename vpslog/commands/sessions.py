@@ -26,7 +26,7 @@ def sessions(
     """List sessions, newest first."""
     with program(ctx) as prog:
         rows = prog.store.sessions(
-            participant=prog.resolve("participant", participant.upper()) if participant else None,
+            participant=prog.resolve("participant", participant) if participant else None,
             specialist=prog.resolve("specialist", specialist) if specialist else None,
             since=iso_day(since, prog.today), until=iso_day(until, prog.today),
             limit=limit, include_voided=all_)
