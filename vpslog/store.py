@@ -144,6 +144,10 @@ BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
   UNIQUE (site_id, number)
 ) STRICT""",
     ],
+    [  # version 3: a specialist's first and last delivered session read from the index alone
+        "DROP INDEX session_by_specialist",
+        "CREATE INDEX session_by_specialist ON session (specialist_id, voided, date)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -454,17 +458,19 @@ class Store:
                         WHERE participant_id = p.id AND eligible = 1 AND date <= ?)
                 FROM participant p{sql} ORDER BY p.id""", [as_of, as_of, *params]).fetchall()
 
-    def fidelity_sessions(self, as_of: str, vocational, site=None, participant=None, specialist=None):
-        """Every non-voided session dated on or before `as_of`, ordered by participant and
-        date, as fidelity.kinds.Contact fields; a cursor, so memory stays flat."""
-        codes = [f";{code};" for code in vocational]
-        flag = " OR ".join("instr(';' || s.components || ';', ?) > 0" for _ in codes) or "0"
-        sql, params = _where({"s.voided = 0": True, "s.date <= ?": as_of, **self._scope(as_of, site, participant, specialist)})
+    def fidelity_sessions(self, as_of: str, site=None, participant=None, specialist=None):
+        """Every non-voided session dated on or before `as_of`, ordered by participant and date:
+        (participant, id, date, type, components, specialist, clinical, entered date).
+        A cursor, so memory stays flat; the participant table is joined only to filter by site."""
+        sql, params = _where({
+            "s.voided = 0": True, "s.date <= ?": as_of, "p.site_id = ?": site, "s.participant_id = ?": participant,
+            "s.participant_id IN (SELECT participant_id FROM session WHERE specialist_id = ? AND voided = 0)": specialist,
+        })
+        join = " JOIN participant p ON p.id = s.participant_id" if site else ""
         return self.conn.execute(
-            f"""SELECT s.participant_id, s.id, s.date, {_day('s.date')}, s.type, s.components, s.specialist_id,
-                       s.clinical, {_day('substr(s.entered_at, 1, 10)')}, ({flag})
-                FROM session s JOIN participant p ON p.id = s.participant_id{sql}
-                ORDER BY s.participant_id, s.date""", [*codes, *params])
+            f"""SELECT s.participant_id, s.id, s.date, s.type, s.components, s.specialist_id, s.clinical,
+                       substr(s.entered_at, 1, 10)
+                FROM session s{join}{sql} ORDER BY s.participant_id, s.date""", params)
 
     def fidelity_specialists(self, as_of: str, site=None, specialist=None) -> list[tuple]:
         """(id, site, trained, first session, last session) as days, by id."""

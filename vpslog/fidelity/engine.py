@@ -84,8 +84,8 @@ def evaluate(store, catalog, book: RuleBook, as_of: date, *, site: str | None = 
     day, iso = as_of.toordinal(), as_of.isoformat()
     by_scope = {scope: [r for r in book.rules if r.scope == scope] for scope in ("participant", "session", "specialist")}
     people = store.fidelity_participants(iso, site, participant, specialist)
-    rows = store.fidelity_sessions(iso, sorted(catalog.vocational_components), site, participant, specialist)
-    grouped = groupby(map(Contact._make, rows), key=lambda contact: contact.participant)
+    rows = store.fidelity_sessions(iso, site, participant, specialist)
+    grouped = groupby(_contacts(rows, catalog.vocational_components), key=lambda contact: contact.participant)
     pending = next(grouped, None)
     for pid, site_id, arm, enrolled, consent, exited, screened in people:
         person = ParticipantFacts(pid, site_id, arm, enrolled, consent, exited, screened)
@@ -103,6 +103,24 @@ def evaluate(store, catalog, book: RuleBook, as_of: date, *, site: str | None = 
     if participant is None:
         _specialists(report, store, catalog, by_scope["specialist"], day, iso, site, specialist)
     return report
+
+
+def _contacts(rows, vocational: frozenset[str]):
+    """Session rows as Contacts; days and vocational flags are computed once per distinct
+    date and component list (a few thousand), not once per row (a million)."""
+    days: dict[str, int] = {}
+    flags: dict[str, int] = {}
+    for pid, sid, day_text, kind, components, specialist, clinical, entered_text in rows:
+        day = days.get(day_text)
+        if day is None:
+            day = days[day_text] = date.fromisoformat(day_text).toordinal()
+        entered = days.get(entered_text)
+        if entered is None:
+            entered = days[entered_text] = date.fromisoformat(entered_text).toordinal()
+        flag = flags.get(components)
+        if flag is None:
+            flag = flags[components] = int(not vocational.isdisjoint(components.split(";")))
+        yield Contact(pid, sid, day_text, day, kind, components, specialist, clinical, entered, flag)
 
 
 def _sessions(report: Report, rule: Rule, person: ParticipantFacts) -> None:

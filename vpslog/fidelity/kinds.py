@@ -38,6 +38,14 @@ class ParticipantFacts:
     exited_day: int | None  # only when the exit is on or before the as-of date
     screened_day: int | None  # first eligible screening on or before the as-of date
     sessions: list[Contact] = field(default_factory=list)
+    _by_types: dict = field(default_factory=dict)
+
+    def of_types(self, types: tuple[str, ...]) -> list[Contact]:
+        """The sessions of the given types (several rules ask for the same selection)."""
+        found = self._by_types.get(types)
+        if found is None:
+            found = self._by_types[types] = [s for s in self.sessions if s.type in types]
+        return found
 
 
 @dataclass(slots=True)
@@ -72,8 +80,7 @@ def _applies(person: ParticipantFacts, params: dict) -> bool:
 
 
 def _counted(person: ParticipantFacts, params: dict) -> list[Contact]:
-    types = params["session_types"]
-    return [s for s in person.sessions if s.type in types]
+    return person.of_types(params["session_types"])
 
 
 # -- participant kinds --------------------------------------------------------
@@ -195,9 +202,9 @@ def coverage(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Out
     sessions, first_n = _counted(person, params), params["first_sessions"]
     group_of = catalog.component_groups
     early = {group_of.get(code) for s in sessions[:first_n] for code in s.components.split(";") if code}
-    ever = {code for s in sessions for code in s.components.split(";") if code}
     missing_groups = [g for g in catalog.codes("group") if g not in early]
-    missing_parts = [c for c in params["required_components"] if c not in ever]
+    missing_parts = [c for c in params["required_components"]
+                     if not any(f";{c};" in f";{s.components};" for s in sessions)]
     if not missing_groups and not missing_parts:
         return Outcome("pass", f"all component groups within the first {min(len(sessions), first_n)} sessions; "
                                f"{', '.join(params['required_components'])} addressed")

@@ -32,9 +32,19 @@ def as_json(report: Report) -> dict:
         "sites": [{"site": site, "rule": rule.id, **report.tally(rule.id, site)}
                   for site in report.sites for rule in report.book.rules],
         "scale": report.scale(),
-        "results": [{"rule": r.rule, "scope": r.scope, "subject": r.subject, "site": r.site, "status": r.status,
-                     "evidence": r.evidence, "numbers": r.numbers} for r in report.results],
+        "results": ({"rule": r.rule, "scope": r.scope, "subject": r.subject, "site": r.site, "status": r.status,
+                     "evidence": r.evidence, "numbers": r.numbers} for r in report.results),
     }
+
+
+def _stream_json(document: dict) -> None:
+    """Write the report one result per line: C-speed encoding, and no second copy in memory."""
+    results = document.pop("results")
+    head = json.dumps(document, ensure_ascii=False)
+    sys.stdout.write(head[:-1] + ', "results": [')
+    for index, result in enumerate(results):
+        sys.stdout.write(("\n" if index == 0 else ",\n") + json.dumps(result, ensure_ascii=False))
+    sys.stdout.write("\n]}\n")
 
 
 def attention(report: Report) -> list[dict]:
@@ -54,7 +64,7 @@ def attention(report: Report) -> list[dict]:
 
 def render(report: Report, fmt: Format) -> None:
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(as_json(report), ensure_ascii=False, indent=2) + "\n")
+        _stream_json(as_json(report))
         return
     if fmt is Format.csv:
         emit([_row(r) for r in report.results], RESULT, fmt)

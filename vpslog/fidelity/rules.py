@@ -71,7 +71,7 @@ def _params(where: str, kind: Kind, given, catalog: Catalog) -> dict:
             for code in value:
                 if code not in accepted:
                     raise Invalid(f"{where}.{key}: unknown code {code!r}{did_you_mean(code, accepted)}")
-    return params
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in params.items()}
 
 
 def _bands(data: dict, key: str, fields: tuple[str, str], kinds: tuple[type, type]) -> tuple:
