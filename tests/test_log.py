@@ -225,3 +225,12 @@ def test_show_prints_the_whole_session_with_its_note(cli, program_db):
 def test_clinical_flag_is_recorded(cli, program_db):
     cli.ok("log", "P-0001", "45", "--clinical")
     assert session_rows(program_db)[0]["clinical"] == 1
+
+
+def test_log_warns_at_once_about_what_fidelity_will_flag(cli, program_db):
+    result = cli.ok("log", "P-0002", "45", "--clinical")  # P-0002 is in the control arm
+    assert result.stderr.splitlines() == [
+        "warning: P-0002 is in the control arm: individual sessions break arm-integrity (fidelity will flag it)",
+        "warning: a clinical service was recorded, which no-clinical-services flags: VPS does not provide one"]
+    assert len(session_rows(program_db)) == 1
+    assert cli.ok("log", "P-0001", "45").stderr == ""

@@ -188,6 +188,21 @@ class Program:
             self.store.insert("session", session, actor=self.actor)
         return session
 
+    def advisories(self, session: Session) -> list[str]:
+        """What the fidelity rules will flag about a session just logged, said at once
+        (the session is kept: it records what happened)."""
+        from vpslog.fidelity.rules import load_rules
+
+        said = []
+        arm = self.store.get("participant", session.participant_id)["arm"]
+        for rule in load_rules(self.catalog).rules:
+            if rule.kind == "arm_integrity" and arm in rule.params["arms"] and session.type in rule.params["session_types"]:
+                said.append(f"{session.participant_id} is in the {arm} arm: {session.type} sessions break "
+                            f"{rule.id} (fidelity will flag it)")
+            elif rule.kind == "no_clinical" and session.clinical:
+                said.append(f"a clinical service was recorded, which {rule.id} flags: VPS does not provide one")
+        return said
+
     def amend_session(self, session_id: str, changes: dict, reason: str) -> Session:
         with self.store.transaction():
             row = self._live_session(session_id)

@@ -125,8 +125,11 @@ def log(
         session = prog.log_session(
             participant, specialist=fields.pop("specialist_id"), minutes=fields.pop("minutes"),
             on=fields.pop("date"), **fields)
+        warnings = prog.advisories(session)
     say(f"logged session {session.id[:8]}: {session.participant_id} {session.date} "
         f"{session.minutes} min {session.type} {session.mode}")
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def amend(
