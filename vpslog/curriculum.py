@@ -128,6 +128,7 @@ class Catalog:
 
     def __init__(self, folder: Path | None = None):
         self.folder = folder or schemas_dir()
+        self._codes: dict[str, tuple[str, ...]] = {}  # validation asks for the same lists per row
         self.curriculum: dict = load_data_file(self.folder / "curriculum.toml", _check_curriculum)
         self.participants: dict = load_data_file(self.folder / "participants.toml", _check_participants)
 
@@ -145,9 +146,12 @@ class Catalog:
 
     def codes(self, kind: str) -> tuple[str, ...]:
         """Codes of one list: support_type, phase, session_type, mode, ... or a demographic."""
-        if kind in DEMOGRAPHICS:
-            return tuple(self.participants["demographics"][kind])
-        return tuple(item["code"] for item in self.curriculum[kind])
+        found = self._codes.get(kind)
+        if found is None:
+            listed = self.participants["demographics"][kind] if kind in DEMOGRAPHICS else (
+                item["code"] for item in self.curriculum[kind])
+            found = self._codes[kind] = tuple(listed)
+        return found
 
     @cached_property
     def participant_pattern(self) -> re.Pattern[str]:

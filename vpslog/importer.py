@@ -54,15 +54,17 @@ def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, dict]]:
             if header is None:
                 raise InputError(f"{path}: the file is empty; expected a header row")
             _check_header(path, header, spec)
+            kept = [(index, name, columns[name].type in ("string", "object")) for index, name in enumerate(header)
+                    if name in columns and not columns[name].derived]
             start = reader.line_num + 1
             for cells in reader:
                 if "\x00" in "".join(cells):
                     raise InputError(f"{path}:{start}: contains a NUL byte; not a text CSV file")
                 if len(cells) != len(header):
                     yield start, {"__problem__": f"{len(cells)} cells, the header has {len(header)}"}
-                else:
-                    yield start, {name: _value(columns[name], cell) for name, cell in zip(header, cells)
-                                  if cell != "" and name in columns and not columns[name].derived}
+                else:  # an empty cell is left out (the model's default applies); text loses its formula guard
+                    yield start, {name: restore(cell) if text and cell[0] == "'" else cell
+                                  for index, name, text in kept if (cell := cells[index])}
                 start = reader.line_num + 1
         except csv.Error as exc:
             problem = str(exc)
@@ -86,11 +88,6 @@ def _check_header(path: Path, header: list[str], spec: TableSpec) -> None:
     missing = [c.name for c in spec.columns if c.required and c.name not in header]
     if missing:
         raise InputError(f"{path}:1: missing column {', '.join(missing)} for {spec.name}")
-
-
-def _value(column, cell: str) -> str:
-    """An empty cell is left out (the model's default applies); text loses its formula guard."""
-    return restore(cell) if column.type in ("string", "object") else cell
 
 
 def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:

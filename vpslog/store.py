@@ -169,17 +169,15 @@ def create_private_file(path: Path) -> None:
 def to_row(record) -> dict:
     """A model as a row: code lists joined with `;`, booleans as 0/1, mappings as JSON."""
     row = record.model_dump(mode="json")
-    return {k: _column(v) for k, v in row.items()}
-
-
-def _column(value):
-    if isinstance(value, list):
-        return ";".join(value)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return value
+    for key, value in row.items():  # in place: this runs once per imported row
+        kind = type(value)
+        if kind is list:
+            row[key] = ";".join(value)
+        elif kind is bool:
+            row[key] = int(value)
+        elif kind is dict:
+            row[key] = json.dumps(value, sort_keys=True)
+    return row
 
 
 class Store:
