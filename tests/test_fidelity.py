@@ -322,3 +322,19 @@ def test_due_lists_overdue_and_off_track_participants_most_urgent_first(cli, pro
     assert rows[-1]["needed"] == f"8 more individual sessions by {d(181)}"
     result = cli("due")
     assert result.exit_code == 1 and "whose caseload?" in result.stderr
+
+
+def test_fidelity_filters_by_site_and_specialist(cli, prog, env):
+    prog.add_site("S2", "Site two")
+    prog.add_specialist("PS2", "S2", trained_on=d(-30))
+    enrol(prog, "P-0001")
+    prog.add_participant("P-0002", "S2", D0)
+    prog.screen("P-0002", D0, ELIGIBLE)
+    prog.enroll("P-0002", D0, "vps")
+    log(prog, "P-0001", d(1), d(2))
+    log(prog, "P-0002", d(1), specialist="PS2")
+    as_of = d(10).isoformat()
+    for args, subjects in ((["--site", "S2"], {"P-0002", "PS2"}), (["--specialist", "PS1"], {"P-0001", "PS1"})):
+        data = json.loads(cli.ok("fidelity", "--as-of", as_of, "--format", "json", *args).stdout)
+        assert {r["subject"] for r in data["results"] if r["scope"] != "session"} == subjects
+        assert {r["site"] for r in data["results"]} == ({"S2"} if "S2" in args else {"S1"})
