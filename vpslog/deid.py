@@ -34,11 +34,16 @@ def date_shift(secret: bytes, participant_id: str) -> int:
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
+GUARDED = (*FORMULA_TRIGGERS, "'")
+"""A cell starting with one of these gets the `'` guard: the triggers, and the guard itself,
+so that import can always undo it (`'=x` exports as `''=x` and comes back as `'=x`)."""
+
+
 def neutralize(text: str) -> str:
     """What a spreadsheet would run as a formula gets a leading `'` (the SQL export does the same)."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    return "'" + text if text.startswith(GUARDED) else text
 
 
 def restore(text: str) -> str:
     """The inverse of neutralize, for import."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_TRIGGERS) else text
+    return text[1:] if text.startswith("'") and text[1:].startswith(GUARDED) else text

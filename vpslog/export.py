@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import uuid
+from itertools import chain
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,7 +183,7 @@ def _write(target: Path | None, header: str, batches) -> tuple[int, str]:
         stream = os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
                            encoding="utf-8", newline="")
     try:
-        for chunk in ([header], *batches):
+        for chunk in chain([[header]], batches):  # lazily: one batch in memory at a time
             text = "\n".join(chunk) + "\n"
             stream.write(text)
             digest.update(text.encode("utf-8"))
@@ -245,8 +246,8 @@ def codebook(written: list[dict], catalog: Catalog, deidentify: bool, settings: 
         "- Lists of codes are joined with `;` (`career-exploration;hope`).",
         "- Booleans are `1` (yes) and `0` (no).",
         "- A text cell that starts with " + ", ".join(repr(t) for t in FORMULA_TRIGGERS) +
-        " is prefixed with `'` so that a spreadsheet shows it instead of running it as a formula; "
-        "numeric columns are typed and left alone. `vpslog import` removes the prefix again.",
+        " (or with `'` itself) is prefixed with `'` so that a spreadsheet shows it instead of running it as a "
+        "formula; numeric columns are typed and left alone. `vpslog import` removes the prefix again.",
         f"- `units` (sessions): billable units, a unit for each full {settings.minutes_per_unit} minutes plus one "
         f"more when the remainder is at least {settings.round_up_from} minutes, for session types "
         f"{', '.join(settings.unit_types)}; 0 otherwise.",

@@ -98,7 +98,9 @@ def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:
     problems: list[str] = []
     inserted = skipped = 0
     people: dict[str, dict] = {}
+    store.prepare_bulk()
     with store.transaction():
+        fresh = store.count(spec.table) == 0  # then only the file itself can repeat an id
         known = {table: store.ids(table) for table in ("site", "specialist")}
         if spec.table != "participant":
             people = {row["id"]: row for row in store.rows("participant")}
@@ -120,17 +122,25 @@ def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:
                 continue
             batch.append((line, row))
             if len(batch) >= BATCH:
-                added, same = _insert(store, spec, batch, problems, path)
+                added, same = _insert(store, spec, batch, problems, path, fresh)
                 inserted, skipped, batch = inserted + added, skipped + same, []
-        added, same = _insert(store, spec, batch, problems, path)
+        added, same = _insert(store, spec, batch, problems, path, fresh)
         inserted, skipped = inserted + added, skipped + same
         if problems:
             shown = problems[:SHOWN] + ([f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
             raise ImportRefused(f"{len(problems)} bad rows in {path}; nothing was imported:\n" + "\n".join(shown))
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = _sha256(path)
         store.append_audit("import", spec.table, digest, {"file": path.name, "sha256": digest, "inserted": inserted,
                                                            "skipped": skipped}, actor=prog.actor)
     return ImportResult(spec.name, inserted, skipped, digest)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):  # in blocks: memory must not grow with the file
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, people: dict) -> None:
@@ -151,11 +161,12 @@ def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, peo
         known[spec.table].add(row["id"])
 
 
-def _insert(store, spec: TableSpec, batch: list[tuple[int, dict]], problems: list[str], path: Path) -> tuple[int, int]:
+def _insert(store, spec: TableSpec, batch: list[tuple[int, dict]], problems: list[str], path: Path,
+            fresh: bool) -> tuple[int, int]:
     """Insert the new rows of a batch; skip identical existing ones; report conflicts."""
     if not batch:
         return 0, 0
-    existing = store.rows_by_id(spec.table, [row["id"] for _, row in batch])
+    existing = {} if fresh else store.rows_by_id(spec.table, [row["id"] for _, row in batch])
     new, skipped = [], 0
     for line, row in batch:
         before = existing.get(row["id"])

@@ -577,6 +577,10 @@ class Store:
 
     # -- bulk: import ----------------------------------------------------------
 
+    def prepare_bulk(self) -> None:
+        """A 64 MiB page cache for this connection: a large insert touches many index pages."""
+        self.conn.execute("PRAGMA cache_size = -65536")
+
     def ids(self, table: str) -> set[str]:
         return {row[0] for row in self.conn.execute(f'SELECT id FROM "{table}"')}
 
@@ -640,10 +644,10 @@ class Store:
         """
         cells = [_export_cell(kind, argument) for kind, argument in plan]
         joins = ""
-        if participant_column:
+        if participant_column and (site or arm):
             joins += f" JOIN participant p ON p.id = t.{participant_column}"
-            joins += f" LEFT JOIN temp.deid_participant dp ON dp.id = t.{participant_column}" if any(
-                kind in ("participant", "shift_date", "shift_datetime") for kind, _ in plan) else ""
+        if participant_column and any(kind in ("participant", "shift_date", "shift_datetime") for kind, _ in plan):
+            joins += f" LEFT JOIN temp.deid_participant dp ON dp.id = t.{participant_column}"
         by_site = {"specialist": "t.site_id = ?", "site": "t.id = ?",
                    "supervision": "t.specialist_id IN (SELECT id FROM specialist WHERE site_id = ?)"}
         conditions = {
@@ -653,7 +657,7 @@ class Store:
             f"substr(t.{date_column}, 1, 10) <= ?": until if date_column else None,
         }
         sql, params = _where({k: v for k, v in conditions.items() if k})
-        line = " || ',' || ".join(cells)
+        line = "printf('" + ",".join("%s" for _ in cells) + "', " + ", ".join(cells) + ")"
         cursor = self.conn.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY t.rowid', params)
         while rows := cursor.fetchmany(batch):
             yield [row[0] for row in rows]
@@ -681,31 +685,33 @@ def _where(conditions: dict[str, object]) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
 
-_TRIGGERS = "('=', '+', '-', '@', char(9), char(13), char(10))"
+_GUARDED = "[=+@'\t\r\n-]*"
+"""GLOB: a cell starting with a formula trigger, or with the guard `'` itself (so import can undo it)."""
+_QUOTED = '*[",\r\n]*'
+"""GLOB: a cell that must be quoted in CSV."""
 
 
 def _export_cell(kind: str, argument) -> str:
-    """The SQL for one CSV cell of an export plan (see Store.export_lines)."""
+    """The SQL for one CSV cell of an export plan (see Store.export_lines); NULL prints as empty."""
     column = f't."{argument}"' if isinstance(argument, str) else None
     if kind == "text":
-        quote = (f"instr({column}, '\"') OR instr({column}, ',') OR instr({column}, char(10)) "
-                 f"OR instr({column}, char(13)) OR substr({column}, 1, 1) IN {_TRIGGERS}")
-        neutral = f"CASE WHEN substr({column}, 1, 1) IN {_TRIGGERS} THEN '''' ELSE '' END"
-        return (f"CASE WHEN {column} IS NULL THEN '' WHEN {quote} THEN "
-                f"'\"' || {neutral} || replace({column}, '\"', '\"\"') || '\"' ELSE {column} END")
+        guarded = f"{column} GLOB '{_GUARDED.replace(chr(39), chr(39) * 2)}'"
+        return (f"CASE WHEN {guarded} OR {column} GLOB '{_QUOTED}' THEN '\"' || "
+                f"CASE WHEN {guarded} THEN '''' ELSE '' END || replace({column}, '\"', '\"\"') || '\"' "
+                f"ELSE {column} END")
     if kind == "plain":
-        return f"coalesce({column}, '')"
+        return column
     if kind == "participant":
-        return "coalesce(dp.pseudonym, '')"
+        return "dp.pseudonym"
     if kind == "staff":
-        return f"coalesce((SELECT pseudonym FROM temp.deid_staff WHERE value = {column}), '')"
+        return f"(SELECT pseudonym FROM temp.deid_staff WHERE value = {column})"
     if kind == "shift_date":
-        return f"coalesce(date({column}, '-' || dp.shift || ' days'), '')"
+        return f"date({column}, '-' || dp.shift || ' days')"
     if kind == "shift_datetime":
-        return f"coalesce(strftime('%Y-%m-%dT%H:%M:%SZ', {column}, '-' || dp.shift || ' days'), '')"
+        return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column}, '-' || dp.shift || ' days')"
     if kind == "age":
         name, above = argument
-        return f"coalesce(CASE WHEN t.\"{name}\" > {int(above)} THEN {int(above) + 1} ELSE t.\"{name}\" END, '')"
+        return f"CASE WHEN t.\"{name}\" > {int(above)} THEN {int(above) + 1} ELSE t.\"{name}\" END"
     if kind == "units":
         per, round_up, types = int(argument[0]), int(argument[1]), argument[2]
         listed = ", ".join("'" + code.replace("'", "''") + "'" for code in types) or "NULL"
