@@ -10,6 +10,7 @@ after enrollment, an active participant) belong to the core, not here.
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from functools import cache
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -18,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     model_validator,
@@ -30,20 +32,18 @@ SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "s
 
 
 def _known(kind: str, label: str) -> tuple:
-    """Checks a code (or a tuple of codes) against the catalog in the context; the
-    JSON Schema names the code list (`x-codes`). Use as `Annotated[str, *_known(...)]`."""
+    """Marks a field whose code (or codes) must be in a catalog list (`x-codes` in the
+    JSON Schema); Record.codes_are_known checks them all in one pass per record.
+    Use as `Annotated[str, *_known(...)]`."""
+    return (Field(json_schema_extra={"x-codes": kind, "x-label": label}),)
 
-    def check(value, info: ValidationInfo):
-        catalog = (info.context or {}).get("catalog")
-        if catalog is None or value is None:
-            return value
-        accepted = catalog.codes(kind)
-        for code in value if isinstance(value, tuple) else (value,):
-            if code not in accepted:
-                raise ValueError(f"unknown {label} {code!r}{did_you_mean(code, accepted)}")
-        return value
 
-    return AfterValidator(check), Field(json_schema_extra={"x-codes": kind})
+@cache
+def _coded_fields(model: type) -> tuple[tuple[str, str, str], ...]:
+    """(field, catalog list, label) of each field marked with _known."""
+    return tuple((name, info.json_schema_extra["x-codes"], info.json_schema_extra["x-label"])
+                 for name, info in model.model_fields.items()
+                 if isinstance(info.json_schema_extra, dict) and "x-codes" in info.json_schema_extra)
 
 
 def _split_codes(value):
@@ -67,8 +67,7 @@ Codes = Annotated[tuple[str, ...], BeforeValidator(_split_codes)]
 LocalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
 ParticipantId = Annotated[
     str,
-    BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
-    Field(min_length=1, max_length=32),
+    StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=32),
     AfterValidator(_participant_id),
 ]
 RecordId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
@@ -85,6 +84,19 @@ class Record(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True,
                               use_attribute_docstrings=True)
+
+    @model_validator(mode="after")
+    def codes_are_known(self, info: ValidationInfo):
+        """Every coded field against the catalog in the validation context (if any)."""
+        catalog = (info.context or {}).get("catalog")
+        if catalog is not None:
+            for name, kind, label in _coded_fields(type(self)):
+                value = getattr(self, name)
+                accepted = catalog.codes(kind)
+                for code in value if isinstance(value, tuple) else () if value is None else (value,):
+                    if code not in accepted:
+                        raise ValueError(f"{name}: unknown {label} {code!r}{did_you_mean(code, accepted)}")
+        return self
 
 
 class Site(Record):
