@@ -77,13 +77,18 @@ def plan(spec: TableSpec, catalog: Catalog, settings: ReportSettings, *, deident
                                                     f"reported as {settings.top_code_above + 1}."),
                         "age", (name, settings.top_code_above)))
         else:
-            out.append((column, "text" if column.type in ("string", "object") else "plain", name))
+            out.append((column, "text" if _may_need_quotes(column) else "plain", name))
     if wide and spec.name == "sessions":
         for code in catalog.components:
             flag = Column(f"c_{code.replace('-', '_')}", "integer", f"1 when component {code} was addressed.",
                           minimum=0, maximum=1, derived=True)
             out.append((flag, "flag", code))
     return out
+
+
+def _may_need_quotes(column: Column) -> bool:
+    """Free text may need CSV quoting or the formula guard; codes and pattern-checked ids never do."""
+    return column.type in ("string", "object") and not (column.codes or column.enum or column.pattern)
 
 
 def _pseudonyms(store) -> None:
