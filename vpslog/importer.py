@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,75 +103,38 @@ def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:
         known = {table: store.ids(table) for table in ("site", "specialist")}
         if spec.table != "participant":
             people = {row["id"]: row for row in store.rows("participant")}
-        writer = _Writer(store, spec, path, fresh)
-        try:
-            batch: list[tuple[int, dict]] = []
-            for line, raw in _rows(path, spec):
-                problem = raw.pop("__problem__", None)
-                try:
-                    if problem:
-                        raise InputError(problem)
-                    record = model.model_validate(raw, context={"catalog": catalog})
-                    row = to_row(record)
-                    _check_references(prog, spec, record, row, known, people)
-                except ValidationError as exc:
-                    problems.append((line, describe(exc)))
-                    continue
-                except InputError as exc:
-                    problems.append((line, str(exc)))
-                    continue
-                batch.append((line, row))
-                if len(batch) >= BATCH:
-                    writer.put(batch)
-                    batch = []
-            writer.put(batch)
-        finally:
-            writer.close()  # the connection is the writer's until it has stopped
-        problems = sorted(problems + writer.problems)
+        inserted = skipped = 0
+        batch: list[tuple[int, dict]] = []
+        for line, raw in _rows(path, spec):
+            problem = raw.pop("__problem__", None)
+            try:
+                if problem:
+                    raise InputError(problem)
+                record = model.model_validate(raw, context={"catalog": catalog})
+                row = to_row(record)
+                _check_references(prog, spec, record, row, known, people)
+            except ValidationError as exc:
+                problems.append((line, describe(exc)))
+                continue
+            except InputError as exc:
+                problems.append((line, str(exc)))
+                continue
+            batch.append((line, row))
+            if len(batch) >= BATCH:
+                added, same = _insert(store, spec, batch, problems, fresh)
+                inserted, skipped, batch = inserted + added, skipped + same, []
+        if batch:
+            added, same = _insert(store, spec, batch, problems, fresh)
+            inserted, skipped = inserted + added, skipped + same
+        problems.sort()
         if problems:
             shown = [f"{path}:{line}: {text}" for line, text in problems[:SHOWN]]
             shown += [f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else []
             raise ImportRefused(f"{len(problems)} bad rows in {path}; nothing was imported:\n" + "\n".join(shown))
         digest = _sha256(path)
         store.append_audit("import", spec.table, digest, {"file": path.name, "sha256": digest,
-                                                           "inserted": writer.inserted, "skipped": writer.skipped},
-                           actor=prog.actor)
-    return ImportResult(spec.name, writer.inserted, writer.skipped, digest)
-
-
-class _Writer:
-    """Inserts validated batches on a second thread. SQLite releases the GIL while it
-    works, so inserting one batch overlaps with parsing and validating the next; the
-    bounded queue keeps memory flat. Only this thread uses the connection meanwhile."""
-
-    def __init__(self, store, spec: TableSpec, path: Path, fresh: bool):
-        self.store, self.spec, self.path, self.fresh = store, spec, path, fresh
-        self.problems: list[tuple[int, str]] = []
-        self.inserted = self.skipped = 0
-        self.error: BaseException | None = None
-        self.queue: queue.Queue = queue.Queue(maxsize=2)
-        self.thread = threading.Thread(target=self._run, name="vpslog-import-writer", daemon=True)
-        self.thread.start()
-
-    def put(self, batch: list[tuple[int, dict]]) -> None:
-        if batch:
-            self.queue.put(batch)
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def _run(self) -> None:
-        while (batch := self.queue.get()) is not None:
-            if self.error is not None:
-                continue  # keep draining so the reader never blocks
-            try:
-                added, same = _insert(self.store, self.spec, batch, self.problems, self.fresh)
-                self.inserted, self.skipped = self.inserted + added, self.skipped + same
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread by close()
-                self.error = exc
+                                                           "inserted": inserted, "skipped": skipped}, actor=prog.actor)
+    return ImportResult(spec.name, inserted, skipped, digest)
 
 
 def _sha256(path: Path) -> str:
