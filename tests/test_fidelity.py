@@ -11,7 +11,8 @@ import pytest
 from vpslog.core import Program
 from vpslog.curriculum import Catalog, schemas_dir
 from vpslog.errors import DataFileError
-from vpslog.fidelity import evaluate, load_rules
+from vpslog.fidelity.engine import evaluate
+from vpslog.fidelity.rules import load_rules
 
 ELIGIBLE = {"smi": True, "wants-peer-support": True, "vocational-goal": True, "data-collection": True,
             "in-peer-support": False, "cannot-consent": False}

@@ -191,10 +191,12 @@ class Program:
     def advisories(self, session: Session) -> list[str]:
         """What the fidelity rules will flag about a session just logged, said at once
         (the session is kept: it records what happened)."""
+        arm = self.store.get("participant", session.participant_id)["arm"]
+        if arm == "vps" and not session.clinical:
+            return []  # the usual case: nothing to say, and no rules to load
         from vpslog.fidelity.rules import load_rules
 
         said = []
-        arm = self.store.get("participant", session.participant_id)["arm"]
         for rule in load_rules(self.catalog).rules:
             if rule.kind == "arm_integrity" and arm in rule.params["arms"] and session.type in rule.params["session_types"]:
                 said.append(f"{session.participant_id} is in the {arm} arm: {session.type} sessions break "

@@ -9,6 +9,7 @@ after enrollment, an active participant) belong to the core, not here.
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime, time
 from functools import cache
 from typing import Annotated, Literal
@@ -80,10 +81,11 @@ PersonalText = Annotated[str, Field(min_length=1, max_length=200, json_schema_ex
 
 class Record(BaseModel):
     """Every record: strict about unknown fields, immutable, and documented per field
-    (the attribute docstrings become the JSON Schema and codebook descriptions)."""
+    (the descriptions become the JSON Schema and the codebook). Field descriptions are
+    given with Field(): attribute docstrings would make pydantic parse this file's
+    source at every start-up."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True,
-                              use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
     @model_validator(mode="after")
     def codes_are_known(self, info: ValidationInfo):
@@ -102,66 +104,41 @@ class Record(BaseModel):
 class Site(Record):
     """A program site (an agency or an office)."""
 
-    id: LocalId
-    """Site code."""
-    name: Text
-    """Site name."""
+    id: LocalId = Field(description="Site code.")
+    name: Text = Field(description="Site name.")
 
 
 class Specialist(Record):
     """A peer specialist who delivers VPS sessions."""
 
-    id: LocalId
-    """Specialist code."""
-    site_id: LocalId
-    """The site the specialist works at."""
-    name: PersonalText | None = None
-    """Display name (staff; dropped when de-identified)."""
-    trained_on: date | None = None
-    """Date trained to criterion on the curriculum."""
-    active: bool = True
-    """Still delivering sessions."""
+    id: LocalId = Field(description="Specialist code.")
+    site_id: LocalId = Field(description="The site the specialist works at.")
+    name: PersonalText | None = Field(None, description="Display name (staff; dropped when de-identified).")
+    trained_on: date | None = Field(None, description="Date trained to criterion on the curriculum.")
+    active: bool = Field(True, description="Still delivering sessions.")
 
 
 class Participant(Record):
     """A person receiving services, known only by a pseudonymous study code."""
 
-    id: ParticipantId
-    """Pseudonymous study code (never a name)."""
-    site_id: LocalId
-    """The site the participant is served at."""
-    enrolled_on: date
-    """Date of enrollment (entry into the program)."""
-    arm: Literal["vps", "control"] | None = None
-    """Study arm: vps (vocational peer support) or control (peer support as usual); empty until enrolled."""
-    consent_on: date | None = None
-    """Date consent was given."""
-    status: Literal["active", "exited"] = "active"
-    """active, or exited (with exit date and reason)."""
-    exited_on: date | None = None
-    """Date the participant left the program."""
-    exit_reason: PersonalText | None = None
-    """Why the participant left (free text; dropped when de-identified)."""
-    age: Annotated[int, Field(ge=16, le=120)] | None = None
-    """Age at enrollment, in years."""
-    birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = None
-    """Year of birth (instead of the age; dropped when de-identified)."""
-    gender: Annotated[str | None, *_known("gender", "gender")] = None
-    """Gender."""
-    race: Annotated[str | None, *_known("race", "race")] = None
-    """Race/ethnicity."""
-    residence: Annotated[str | None, *_known("residence", "residence")] = None
-    """Residential status at baseline."""
-    marital: Annotated[str | None, *_known("marital", "marital status")] = None
-    """Marital status at baseline."""
-    education: Annotated[str | None, *_known("education", "education")] = None
-    """Education at baseline."""
-    working: bool | None = None
-    """Working for pay at baseline."""
-    ssdi_ssi: bool | None = None
-    """Receiving SSDI or SSI at baseline."""
-    psych_meds: bool | None = None
-    """Taking psychotropic medication at baseline."""
+    id: ParticipantId = Field(description="Pseudonymous study code (never a name).")
+    site_id: LocalId = Field(description="The site the participant is served at.")
+    enrolled_on: date = Field(description="Date of enrollment (entry into the program).")
+    arm: Literal["vps", "control"] | None = Field(None, description="Study arm: vps (vocational peer support) or control (peer support as usual); empty until enrolled.")
+    consent_on: date | None = Field(None, description="Date consent was given.")
+    status: Literal["active", "exited"] = Field("active", description="active, or exited (with exit date and reason).")
+    exited_on: date | None = Field(None, description="Date the participant left the program.")
+    exit_reason: PersonalText | None = Field(None, description="Why the participant left (free text; dropped when de-identified).")
+    age: Annotated[int, Field(ge=16, le=120)] | None = Field(None, description="Age at enrollment, in years.")
+    birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = Field(None, description="Year of birth (instead of the age; dropped when de-identified).")
+    gender: Annotated[str | None, *_known("gender", "gender")] = Field(None, description="Gender.")
+    race: Annotated[str | None, *_known("race", "race")] = Field(None, description="Race/ethnicity.")
+    residence: Annotated[str | None, *_known("residence", "residence")] = Field(None, description="Residential status at baseline.")
+    marital: Annotated[str | None, *_known("marital", "marital status")] = Field(None, description="Marital status at baseline.")
+    education: Annotated[str | None, *_known("education", "education")] = Field(None, description="Education at baseline.")
+    working: bool | None = Field(None, description="Working for pay at baseline.")
+    ssdi_ssi: bool | None = Field(None, description="Receiving SSDI or SSI at baseline.")
+    psych_meds: bool | None = Field(None, description="Taking psychotropic medication at baseline.")
 
     @model_validator(mode="after")
     def consistent(self) -> Participant:
@@ -179,79 +156,50 @@ class Participant(Record):
 class Entered(Record):
     """What every logged event carries: who entered it, when, and whether it was voided."""
 
-    id: RecordId
-    """Record id (32 hex digits; any unique prefix names it on the command line)."""
-    entered_at: datetime
-    """When the record was entered (UTC)."""
-    entered_by: Text
-    """Who entered it: the configured specialist, else the OS user."""
-    voided: bool = False
-    """Voided records stay in the store but never count."""
-    void_reason: PersonalText | None = None
-    """Why it was voided (free text; dropped when de-identified)."""
+    id: RecordId = Field(description="Record id (32 hex digits; any unique prefix names it on the command line).")
+    entered_at: datetime = Field(description="When the record was entered (UTC).")
+    entered_by: Text = Field(description="Who entered it: the configured specialist, else the OS user.")
+    voided: bool = Field(False, description="Voided records stay in the store but never count.")
+    void_reason: PersonalText | None = Field(None, description="Why it was voided (free text; dropped when de-identified).")
 
 
 class Session(Entered):
     """One contact between a specialist and a participant."""
 
-    participant_id: ParticipantId
-    """The participant's study code."""
-    specialist_id: LocalId
-    """The specialist who delivered the session."""
-    date: date
-    """Date of the session."""
-    start_time: time | None = None
-    """Start time (local)."""
-    minutes: Minutes
-    """Length in minutes (1-480)."""
-    type: Annotated[str, *_known("session_type", "session type")]
-    """Session type; only individual sessions count toward the dose."""
-    mode: Annotated[str, *_known("mode", "mode")]
-    """How the contact took place."""
-    location: PersonalText | None = None
-    """Where (free text; dropped when de-identified)."""
-    components: Annotated[Codes, *_known("component", "component")] = ()
-    """Curriculum components addressed."""
-    supports: Annotated[Codes, *_known("support_type", "support type")] = ()
-    """Types of support given."""
-    phase: Annotated[str | None, *_known("phase", "phase")] = None
-    """Vocational phase of the participant's goal."""
-    clinical: bool = False
-    """A clinical service was given (VPS must not)."""
-    note: FreeText | None = None
-    """Free-text note (sensitive; never in logs, errors or de-identified exports)."""
+    participant_id: ParticipantId = Field(description="The participant's study code.")
+    specialist_id: LocalId = Field(description="The specialist who delivered the session.")
+    date: dt.date = Field(description="Date of the session.")
+    start_time: time | None = Field(None, description="Start time (local).")
+    minutes: Minutes = Field(description="Length in minutes (1-480).")
+    type: Annotated[str, *_known("session_type", "session type")] = Field(description="Session type; only individual sessions count toward the dose.")
+    mode: Annotated[str, *_known("mode", "mode")] = Field(description="How the contact took place.")
+    location: PersonalText | None = Field(None, description="Where (free text; dropped when de-identified).")
+    components: Annotated[Codes, *_known("component", "component")] = Field((), description="Curriculum components addressed.")
+    supports: Annotated[Codes, *_known("support_type", "support type")] = Field((), description="Types of support given.")
+    phase: Annotated[str | None, *_known("phase", "phase")] = Field(None, description="Vocational phase of the participant's goal.")
+    clinical: bool = Field(False, description="A clinical service was given (VPS must not).")
+    note: FreeText | None = Field(None, description="Free-text note (sensitive; never in logs, errors or de-identified exports).")
 
 
 class Supervision(Entered):
     """A supervision meeting of a specialist."""
 
-    specialist_id: LocalId
-    """The specialist supervised."""
-    supervisor: PersonalText
-    """Who supervised (free text; dropped when de-identified)."""
-    date: date
-    """Date of the meeting."""
-    minutes: Minutes
-    """Length in minutes (1-480)."""
-    group: bool = False
-    """A group meeting (only individual supervision counts for the cadence rule)."""
-    topics: Annotated[Codes, *_known("supervision_topic", "supervision topic")] = ()
-    """Topics discussed."""
-    note: FreeText | None = None
-    """Free-text note (sensitive)."""
+    specialist_id: LocalId = Field(description="The specialist supervised.")
+    supervisor: PersonalText = Field(description="Who supervised (free text; dropped when de-identified).")
+    date: dt.date = Field(description="Date of the meeting.")
+    minutes: Minutes = Field(description="Length in minutes (1-480).")
+    group: bool = Field(False, description="A group meeting (only individual supervision counts for the cadence rule).")
+    topics: Annotated[Codes, *_known("supervision_topic", "supervision topic")] = Field((), description="Topics discussed.")
+    note: FreeText | None = Field(None, description="Free-text note (sensitive).")
 
 
 class Milestone(Entered):
     """A vocational milestone of a participant (goal set, interview, job start...)."""
 
-    participant_id: ParticipantId
-    """The participant's study code."""
-    date: date
-    """Date of the milestone."""
-    kind: Annotated[str, *_known("milestone_kind", "milestone kind")]
-    """What happened."""
-    detail: FreeText | None = None
-    """Free detail (sensitive; dropped when de-identified)."""
+    participant_id: ParticipantId = Field(description="The participant's study code.")
+    date: dt.date = Field(description="Date of the milestone.")
+    kind: Annotated[str, *_known("milestone_kind", "milestone kind")] = Field(description="What happened.")
+    detail: FreeText | None = Field(None, description="Free detail (sensitive; dropped when de-identified).")
 
 
 def _json_object(value):
@@ -264,68 +212,42 @@ def _json_object(value):
 class Screening(Record):
     """An eligibility screening: the answers, the result, and the rules version it used."""
 
-    id: RecordId
-    """Record id."""
-    participant_id: ParticipantId
-    """The participant's study code."""
-    date: date
-    """Date of the screening."""
-    answers: Annotated[dict[str, bool], BeforeValidator(_json_object)]
-    """Answer (true = yes) to each criterion of schemas/eligibility.toml, as JSON."""
-    eligible: bool
-    """Every criterion had the required answer."""
-    reasons: Annotated[str, Field(max_length=2000)] = ""
-    """Why not eligible, `; `-joined (generated from the criteria)."""
-    rules_version: Text
-    """Content hash of the eligibility.toml the result was computed under."""
-    entered_at: datetime
-    """When the screening was entered (UTC)."""
-    entered_by: Text
-    """Who entered it."""
+    id: RecordId = Field(description="Record id.")
+    participant_id: ParticipantId = Field(description="The participant's study code.")
+    date: dt.date = Field(description="Date of the screening.")
+    answers: Annotated[dict[str, bool], BeforeValidator(_json_object)] = Field(description="Answer (true = yes) to each criterion of schemas/eligibility.toml, as JSON.")
+    eligible: bool = Field(description="Every criterion had the required answer.")
+    reasons: Annotated[str, Field(max_length=2000)] = Field("", description="Why not eligible, `; `-joined (generated from the criteria).")
+    rules_version: Text = Field(description="Content hash of the eligibility.toml the result was computed under.")
+    entered_at: datetime = Field(description="When the screening was entered (UTC).")
+    entered_by: Text = Field(description="Who entered it.")
 
 
 class Allocation(Record):
     """A randomized allocation: the n-th at its site, by permuted blocks."""
 
-    id: RecordId
-    """Record id."""
-    participant_id: ParticipantId
-    """The participant's study code."""
-    site_id: LocalId
-    """The stratum: allocation sequences are per site."""
-    number: int = Field(ge=1)
-    """Allocation number within the site, from 1."""
-    arm: Literal["vps", "control"]
-    """The arm allocated."""
-    allocated_at: datetime
-    """When the allocation was made (UTC)."""
+    id: RecordId = Field(description="Record id.")
+    participant_id: ParticipantId = Field(description="The participant's study code.")
+    site_id: LocalId = Field(description="The stratum: allocation sequences are per site.")
+    number: int = Field(ge=1, description="Allocation number within the site, from 1.")
+    arm: Literal["vps", "control"] = Field(description="The arm allocated.")
+    allocated_at: datetime = Field(description="When the allocation was made (UTC).")
 
 
 class AuditEntry(Record):
     """One append-only, hash-chained line of the audit trail."""
 
-    seq: int = Field(ge=1)
-    """Position in the chain, from 1."""
-    at: datetime
-    """When (UTC)."""
-    actor: Text
-    """Who."""
-    action: Text
-    """insert, amend, void, exit, enroll, randomize, export, import, merge."""
-    table: Text
-    """The table the record belongs to."""
-    record_id: Text
-    """The record's id."""
-    before: dict | None = None
-    """The changed fields before (notes as keyed digests)."""
-    after: dict | None = None
-    """The changed fields after (notes as keyed digests)."""
-    reason: FreeText | None = None
-    """Why (amendments, voids, exits)."""
-    prev_hash: str
-    """Hash of the previous entry."""
-    hash: str
-    """HMAC-SHA-256 of this entry and the previous hash, keyed with the project secret."""
+    seq: int = Field(ge=1, description="Position in the chain, from 1.")
+    at: datetime = Field(description="When (UTC).")
+    actor: Text = Field(description="Who.")
+    action: Text = Field(description="insert, amend, void, exit, enroll, randomize, export, import, merge.")
+    table: Text = Field(description="The table the record belongs to.")
+    record_id: Text = Field(description="The record's id.")
+    before: dict | None = Field(None, description="The changed fields before (notes as keyed digests).")
+    after: dict | None = Field(None, description="The changed fields after (notes as keyed digests).")
+    reason: FreeText | None = Field(None, description="Why (amendments, voids, exits).")
+    prev_hash: str = Field(description="Hash of the previous entry.")
+    hash: str = Field(description="HMAC-SHA-256 of this entry and the previous hash, keyed with the project secret.")
 
 
 RECORDS: dict[str, type[Record]] = {

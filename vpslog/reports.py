@@ -12,7 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from vpslog.curriculum import DEMOGRAPHICS
 from vpslog.export import load_settings
-from vpslog.fidelity import evaluate, load_rules
+from vpslog.fidelity.engine import evaluate
+from vpslog.fidelity.rules import load_rules
 
 ARMS = ("vps", "control")
 BOOLEANS = {"working": "Working for pay", "ssdi_ssi": "Receiving SSDI/SSI", "psych_meds": "Taking psychotropic medication"}

@@ -15,7 +15,8 @@ def demo(
     """Build a realistic synthetic VPS program in the store (default store unless --db)."""
     from vpslog.demo import build_demo
     from vpslog.errors import InputError
-    from vpslog.fidelity import evaluate, load_rules
+    from vpslog.fidelity.engine import evaluate
+    from vpslog.fidelity.rules import load_rules
     from vpslog.fidelity.report import render_summary
     from vpslog.render import Format
 

@@ -23,7 +23,8 @@ def fidelity(
 ) -> None:
     """Check the program against the fidelity rules in schemas/fidelity.toml."""
     from vpslog.errors import EXIT_FIDELITY
-    from vpslog.fidelity import evaluate, load_rules
+    from vpslog.fidelity.engine import evaluate
+    from vpslog.fidelity.rules import load_rules
     from vpslog.fidelity.report import explain as explain_rule
     from vpslog.fidelity.report import render
 
@@ -53,7 +54,8 @@ def due(
     """Active participants of a caseload who are overdue for a contact or off track for the dose."""
     from vpslog import config
     from vpslog.errors import InputError
-    from vpslog.fidelity import evaluate, load_rules
+    from vpslog.fidelity.engine import evaluate
+    from vpslog.fidelity.rules import load_rules
     from vpslog.fidelity.due import due_list
     from vpslog.render import emit
 

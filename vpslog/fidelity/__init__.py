@@ -1,6 +1,3 @@
-"""Fidelity checking: rules as data (schemas/fidelity.toml), kinds as pure functions."""
-
-from vpslog.fidelity.engine import Report, Result, evaluate
-from vpslog.fidelity.rules import RuleBook, load_rules
-
-__all__ = ["Report", "Result", "RuleBook", "evaluate", "load_rules"]
+"""Fidelity checking: rules as data (schemas/fidelity.toml, rules.py), kinds as pure
+functions (kinds.py), the evaluation (engine.py) and its renderers (report.py).
+Import the submodule you need: `vpslog log` loads only the rules."""
