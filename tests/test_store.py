@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from conftest import snapshot
-from vpslog import store as store_module
+from vpslog.store import schema as store_schema
 from vpslog.errors import StoreError
 from vpslog.store import SCHEMA_VERSION, Store
 
@@ -84,9 +84,9 @@ def test_a_store_from_a_newer_vpslog_is_refused(cli, program_db):
 
 def test_an_older_store_is_migrated_in_one_transaction(tmp_path, monkeypatch):
     """A migration that fails half-way leaves the file exactly as it was."""
-    broken = [list(MIGRATION) for MIGRATION in store_module.MIGRATIONS]
+    broken = [list(MIGRATION) for MIGRATION in store_schema.MIGRATIONS]
     broken[-1].append("CREATE TABLE site (id TEXT)")  # fails: site exists by then
-    monkeypatch.setattr(store_module, "MIGRATIONS", broken)
+    monkeypatch.setattr(store_schema, "MIGRATIONS", broken)
     path = tmp_path / "old.db"
     with pytest.raises(sqlite3.OperationalError, match="already exists"):
         Store.open(path, create=True)
@@ -202,7 +202,7 @@ def test_store_open_without_create_refuses_a_missing_file(tmp_path):
 def test_a_version_1_store_is_migrated_to_the_current_schema_keeping_its_records(cli, tmp_path):
     path = tmp_path / "v1.db"
     conn = sqlite3.connect(path)
-    for statement in store_module.MIGRATIONS[0]:
+    for statement in store_schema.MIGRATIONS[0]:
         conn.execute(statement)
     conn.execute("INSERT INTO site VALUES ('S1', 'Site one')")
     conn.execute("PRAGMA user_version = 1")

@@ -1,0 +1,201 @@
+"""The research side of the store: fidelity streams, report aggregates, bulk
+import and export. A mixin of Store, so that all SQL stays in the store package."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from vpslog.store.sql import day as _day
+from vpslog.store.sql import export_cell as _export_cell
+from vpslog.store.sql import where as _where
+
+
+class ResearchQueries:
+    """Queries over many rows at once; `self` is an open Store."""
+
+    # -- fidelity: streams and aggregates as of a date ------------------------
+
+    @staticmethod
+    def _scope(as_of: str, site: str | None, participant: str | None, specialist: str | None) -> dict:
+        """Conditions (over participant p) for the participants a fidelity check covers."""
+        return {
+            "p.enrolled_on <= ?": as_of,
+            "p.site_id = ?": site,
+            "p.id = ?": participant,
+            "p.id IN (SELECT participant_id FROM session WHERE specialist_id = ? AND voided = 0)": specialist,
+        }
+
+    def fidelity_participants(self, as_of: str, site=None, participant=None, specialist=None) -> list[tuple]:
+        """(id, site, arm, enrolled, consent, exited, first eligible screening) as days, by id."""
+        sql, params = _where(self._scope(as_of, site, participant, specialist))
+        return self.conn.execute(
+            f"""SELECT p.id, p.site_id, p.arm, {_day('p.enrolled_on')}, {_day('p.consent_on')},
+                       CASE WHEN p.exited_on <= ? THEN {_day('p.exited_on')} END,
+                       (SELECT min({_day('date')}) FROM screening
+                        WHERE participant_id = p.id AND eligible = 1 AND date <= ?)
+                FROM participant p{sql} ORDER BY p.id""", [as_of, as_of, *params]).fetchall()
+
+    def fidelity_sessions(self, as_of: str, site=None, participant=None, specialist=None):
+        """Every non-voided session dated on or before `as_of`, ordered by participant and date:
+        (participant, id, date, type, components, specialist, clinical, entered date).
+        A cursor, so memory stays flat; the participant table is joined only to filter by site."""
+        sql, params = _where({
+            "s.voided = 0": True, "s.date <= ?": as_of, "p.site_id = ?": site, "s.participant_id = ?": participant,
+            "s.participant_id IN (SELECT participant_id FROM session WHERE specialist_id = ? AND voided = 0)": specialist,
+        })
+        join = " JOIN participant p ON p.id = s.participant_id" if site else ""
+        return self.conn.execute(
+            f"""SELECT s.participant_id, s.id, s.date, s.type, s.components, s.specialist_id, s.clinical,
+                       substr(s.entered_at, 1, 10)
+                FROM session s{join}{sql} ORDER BY s.participant_id, s.date""", params)
+
+    def fidelity_specialists(self, as_of: str, site=None, specialist=None) -> list[tuple]:
+        """(id, site, trained, first session, last session) as days, by id."""
+        sql, params = _where({"sp.site_id = ?": site, "sp.id = ?": specialist})
+        return self.conn.execute(
+            f"""SELECT sp.id, sp.site_id, CASE WHEN sp.trained_on <= ? THEN {_day('sp.trained_on')} END,
+                       {_day('min(s.date)')}, {_day('max(s.date)')}
+                FROM specialist sp LEFT JOIN session s ON s.specialist_id = sp.id AND s.voided = 0 AND s.date <= ?
+                {sql} GROUP BY sp.id ORDER BY sp.id""", [as_of, as_of, *params]).fetchall()
+
+    def individual_supervision_days(self, as_of: str) -> list[tuple[str, int]]:
+        return self.conn.execute(
+            f"""SELECT specialist_id, {_day('date')} FROM supervision
+                WHERE "group" = 0 AND voided = 0 AND date <= ? ORDER BY specialist_id, date""", [as_of]).fetchall()
+
+    def caseloads(self, as_of: str, window_days: int) -> dict[str, int]:
+        """Active participants (as of the date) seen by each specialist in the last `window_days` days."""
+        rows = self.conn.execute(
+            """SELECT s.specialist_id, count(DISTINCT s.participant_id)
+               FROM session s JOIN participant p ON p.id = s.participant_id
+               WHERE s.voided = 0 AND s.date <= ? AND s.date > date(?, ?)
+                 AND p.enrolled_on <= ? AND (p.exited_on IS NULL OR p.exited_on > ?)
+               GROUP BY s.specialist_id""", [as_of, as_of, f"-{window_days} days", as_of, as_of]).fetchall()
+        return dict(rows)
+
+    def caseload_of(self, specialist_id: str, as_of: str) -> set[str]:
+        """Active participants (as of the date) whose latest session was with this specialist."""
+        rows = self.conn.execute(
+            """SELECT s.participant_id FROM session s JOIN participant p ON p.id = s.participant_id
+               WHERE s.voided = 0 AND s.date <= ? AND p.enrolled_on <= ? AND (p.exited_on IS NULL OR p.exited_on > ?)
+               GROUP BY s.participant_id HAVING max(s.date) = max(CASE WHEN s.specialist_id = ? THEN s.date END)""",
+            [as_of, as_of, as_of, specialist_id]).fetchall()
+        return {row[0] for row in rows}
+
+    # -- research reports ------------------------------------------------------
+
+    def participant_totals(self, as_of: str) -> dict[str, dict]:
+        """Per participant: individual sessions and minutes of contact (non-voided, up to as_of)."""
+        rows = self.conn.execute(
+            """SELECT participant_id, coalesce(sum(type = 'individual'), 0), coalesce(sum(minutes), 0)
+               FROM session WHERE voided = 0 AND date <= ? GROUP BY participant_id""", [as_of]).fetchall()
+        return {pid: {"individual_sessions": n, "minutes": m} for pid, n, m in rows}
+
+    def latest_screenings(self, as_of: str) -> list[dict]:
+        """The latest screening (on or before as_of) of each participant screened."""
+        return [dict(row) for row in self.conn.execute(
+            """SELECT s.participant_id, s.eligible, s.reasons FROM screening s
+               WHERE s.date <= ? AND s.rowid = (SELECT s2.rowid FROM screening s2 WHERE s2.participant_id = s.participant_id
+                                               AND s2.date <= ? ORDER BY s2.date DESC, s2.rowid DESC LIMIT 1)""",
+            [as_of, as_of])]
+
+    def allocation_counts(self, as_of: str) -> list[tuple[str, str, int]]:
+        return self.conn.execute(
+            """SELECT site_id, arm, count(*) FROM allocation WHERE substr(allocated_at, 1, 10) <= ?
+               GROUP BY site_id, arm ORDER BY site_id, arm""", [as_of]).fetchall()
+
+    def units_by_month(self, as_of: str, minutes_per_unit: int, round_up_from: int, types) -> list[dict]:
+        """Billable units per specialist and month (non-voided sessions up to as_of)."""
+        units = _export_cell("units", (minutes_per_unit, round_up_from, types))
+        return [dict(row) for row in self.conn.execute(
+            f"""SELECT t.specialist_id AS specialist, substr(t.date, 1, 7) AS month, count(*) AS sessions,
+                       sum(t.minutes) AS minutes, sum({units}) AS units
+                FROM session t WHERE t.voided = 0 AND t.date <= ?
+                GROUP BY t.specialist_id, month ORDER BY t.specialist_id, month""", [as_of])]
+
+    # -- bulk: import ----------------------------------------------------------
+
+    def prepare_bulk(self) -> None:
+        """A 64 MiB page cache for this connection: a large insert touches many index pages."""
+        self.conn.execute("PRAGMA cache_size = -65536")
+
+    def ids(self, table: str) -> set[str]:
+        return {row[0] for row in self.conn.execute(f'SELECT id FROM "{table}"')}
+
+    def rows_by_id(self, table: str, ids: list[str]) -> dict[str, dict]:
+        found = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found |= {row["id"]: dict(row) for row in self.conn.execute(
+                f'SELECT * FROM "{table}" WHERE id IN ({marks})', chunk)}
+        return found
+
+    def insert_rows(self, table: str, rows: list[dict]) -> list[tuple[int, str]]:
+        """Insert rows (inside the caller's transaction); returns (index, problem) for
+        each row the constraints refused, having inserted all the others."""
+        if not rows:
+            return []
+        columns = list(rows[0])
+        sql = f'INSERT INTO "{table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) VALUES ({", ".join("?" * len(columns))})'
+        self.conn.execute("SAVEPOINT bulk")
+        try:
+            self.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
+            self.conn.execute("RELEASE bulk")
+            return []
+        except sqlite3.IntegrityError:
+            self.conn.execute("ROLLBACK TO bulk")
+            self.conn.execute("RELEASE bulk")
+        refused = []
+        for index, row in enumerate(rows):  # find the culprits one by one
+            try:
+                self.conn.execute(sql, tuple(row[c] for c in columns))
+            except sqlite3.IntegrityError as exc:
+                refused.append((index, str(exc)))
+        return refused
+
+    # -- export ----------------------------------------------------------------
+
+    def load_pseudonyms(self, participants: list[tuple[str, str, int]], staff: list[tuple[str, str]]) -> None:
+        """Temporary (connection-only) maps for a de-identified export: never written to the file."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS deid_participant (id TEXT PRIMARY KEY, pseudonym TEXT, shift INTEGER)")
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS deid_staff (value TEXT PRIMARY KEY, pseudonym TEXT)")
+        self.conn.executemany("INSERT OR REPLACE INTO temp.deid_participant VALUES (?, ?, ?)", participants)
+        self.conn.executemany("INSERT OR REPLACE INTO temp.deid_staff VALUES (?, ?)", staff)
+
+    def staff_values(self) -> list[str]:
+        """Every specialist id and every actor that entered a record (for pseudonyms)."""
+        rows = self.conn.execute(
+            """SELECT id FROM specialist UNION SELECT entered_by FROM session UNION SELECT entered_by FROM supervision
+               UNION SELECT entered_by FROM milestone UNION SELECT entered_by FROM screening""").fetchall()
+        return [row[0] for row in rows]
+
+    def export_lines(self, table: str, plan: list[tuple[str, object]], *, participant_column: str | None,
+                     date_column: str | None, site=None, arm=None, since=None, until=None, batch: int = 20_000):
+        """CSV lines (without the newline), built by SQLite itself for speed, in batches.
+
+        `plan` is (kind, argument) per output column: text (quoted when needed, and
+        a leading formula trigger neutralized with `'`), plain, participant or staff
+        (pseudonyms), shift_date / shift_datetime (moved back by the participant's
+        shift), age (top-coded), units (minutes_per_unit, round_up_from, types),
+        flag (a component code). Streams: memory stays flat.
+        """
+        cells = [_export_cell(kind, argument) for kind, argument in plan]
+        joins = ""
+        if participant_column and (site or arm):
+            joins += f" JOIN participant p ON p.id = t.{participant_column}"
+        if participant_column and any(kind in ("participant", "shift_date", "shift_datetime") for kind, _ in plan):
+            joins += f" LEFT JOIN temp.deid_participant dp ON dp.id = t.{participant_column}"
+        by_site = {"specialist": "t.site_id = ?", "site": "t.id = ?",
+                   "supervision": "t.specialist_id IN (SELECT id FROM specialist WHERE site_id = ?)"}
+        conditions = {
+            "p.site_id = ?" if participant_column else by_site.get(table): site,
+            "p.arm = ?": arm if participant_column else None,
+            f"substr(t.{date_column}, 1, 10) >= ?": since if date_column else None,
+            f"substr(t.{date_column}, 1, 10) <= ?": until if date_column else None,
+        }
+        sql, params = _where({k: v for k, v in conditions.items() if k})
+        line = "printf('" + ",".join("%s" for _ in cells) + "', " + ", ".join(cells) + ")"
+        cursor = self.conn.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY t.rowid', params)
+        while rows := cursor.fetchmany(batch):
+            yield [row[0] for row in rows]

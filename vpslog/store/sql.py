@@ -1,0 +1,58 @@
+"""SQL fragments the store builds queries from (pure string functions)."""
+
+from __future__ import annotations
+
+
+def day(column: str) -> str:
+    """SQL for a date column as a proleptic ordinal, Python's `date.toordinal()`."""
+    return f"CAST(julianday({column}) - 1721424.5 AS INTEGER)"
+
+
+def where(conditions: dict[str, object]) -> tuple[str, list]:
+    """A WHERE clause from `{"col = ?": value}`; None values are left out, and
+    a condition without a placeholder is included when its value is true."""
+    parts, params = [], []
+    for condition, value in conditions.items():
+        if value is None or value is False:
+            continue
+        parts.append(condition)
+        if "?" in condition:
+            params.append(value)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+GUARDED_GLOB = "[=+@'\t\r\n-]*"
+"""GLOB: a cell starting with a formula trigger, or with the guard `'` itself (so import can undo it)."""
+QUOTED_GLOB = '*[",\r\n]*'
+"""GLOB: a cell that must be quoted in CSV."""
+
+
+def export_cell(kind: str, argument) -> str:
+    """The SQL for one CSV cell of an export plan (see Store.export_lines); NULL prints as empty."""
+    column = f't."{argument}"' if isinstance(argument, str) else None
+    if kind == "text":
+        guarded = f"{column} GLOB '{GUARDED_GLOB.replace(chr(39), chr(39) * 2)}'"
+        return (f"CASE WHEN {guarded} OR {column} GLOB '{QUOTED_GLOB}' THEN '\"' || "
+                f"CASE WHEN {guarded} THEN '''' ELSE '' END || replace({column}, '\"', '\"\"') || '\"' "
+                f"ELSE {column} END")
+    if kind == "plain":
+        return column
+    if kind == "participant":
+        return "dp.pseudonym"
+    if kind == "staff":
+        return f"(SELECT pseudonym FROM temp.deid_staff WHERE value = {column})"
+    if kind == "shift_date":
+        return f"date({column}, '-' || dp.shift || ' days')"
+    if kind == "shift_datetime":
+        return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column}, '-' || dp.shift || ' days')"
+    if kind == "age":
+        name, above = argument
+        return f"CASE WHEN t.\"{name}\" > {int(above)} THEN {int(above) + 1} ELSE t.\"{name}\" END"
+    if kind == "units":
+        per, round_up, types = int(argument[0]), int(argument[1]), argument[2]
+        listed = ", ".join("'" + code.replace("'", "''") + "'" for code in types) or "NULL"
+        return f"CASE WHEN t.type IN ({listed}) THEN t.minutes / {per} + (t.minutes % {per} >= {round_up}) ELSE 0 END"
+    if kind == "flag":
+        return f"(instr(';' || t.components || ';', ';{argument.replace(chr(39), chr(39) * 2)};') > 0)"
+    raise ValueError(f"unknown export cell kind {kind!r}")
+
