@@ -66,161 +66,35 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import random
 import shlex
 import shutil
 import sqlite3
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS = ROOT / "schemas"
-LAST_DAY = date(2026, 11, 26)
+import benchlib
+from benchlib import (LAST_DAY, MEDIAN_S, MIN_S, PEAK_RSS, PARTICIPANT_COLUMNS, SESSION_COLUMNS, SESSION_MINUTES,
+                      VOID_REASON, Bench, BenchError, Column, Sizes, Vocabulary, hex_id, positive, remove_store,
+                      run_checked, run_once, stamp, verdict)
+
+BenchError.name = "export_import bench"
 AIM_RATIO = 2.0
 AIM_RSS_MB = 150.0
 AIM = (f"export within {AIM_RATIO:.0f}x of the sqlite3 shell and import within {AIM_RATIO:.0f}x of its `.import`, "
        f"each under {AIM_RSS_MB:.0f} MB peak RSS")
-GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
-SPECIALISTS_PER_SITE = 30
-DATA_VERSION = 1  # bump when the generator changes, so --keep rebuilds the store
-SESSION_COLUMNS = ("id", "participant_id", "specialist_id", "date", "start_time", "minutes", "type", "mode",
-                   "location", "components", "supports", "phase", "clinical", "note", "entered_at", "entered_by",
-                   "voided", "void_reason")
-PARTICIPANT_COLUMNS = ("id", "site_id", "enrolled_on", "arm", "consent_on", "status", "exited_on", "exit_reason",
-                       "age", "birth_year", "gender", "race", "residence", "marital", "education", "working",
-                       "ssdi_ssi", "psych_meds")
-EXIT_REASONS = ("moved away", "withdrew", "lost contact", "reached goal")
-VOID_REASON = "entered in error"
 # Cells a spreadsheet would run as a formula, or that need CSV quoting (~1% of sessions).
 TRICKY_LOCATIONS = ("=A1", "room 2, floor 3", "+1 555 0100 (by the phone)", "@library", "-1 basement",
                     'the "blue" cafe')
 TRICKY_NOTES = ('said "fine", then left early', "=SUM(A1:A9)", "first line\nsecond line",
                 'comma, and a "quote"', "-5 min late, rescheduled", "+ new goal: resume", "@employer visit",
                 "line one\r\nline two, done")
-HELPER = """\
-import resource, subprocess, sys
-code = subprocess.call(sys.argv[2:])
-with open(sys.argv[1], "w") as out:
-    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
-sys.exit(code)
-"""
-
-
-class BenchError(SystemExit):
-    """Abort the benchmark with a message (exit status 1)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"export_import bench: {message}")
-
-
-# -- running and measuring child processes -------------------------------------
-
-
-@dataclass
-class Bench:
-    label: str
-    argv: list[str]
-    output: Path  # the child's stdout
-    env: dict[str, str] | None = None
-    times_s: list[float] = field(default_factory=list)
-    rss_kb: list[int] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times_s)
-
-    @property
-    def best(self) -> float:
-        return min(self.times_s)
-
-    @property
-    def peak_mb(self) -> float:
-        return max(self.rss_kb) / 1024
-
-
-def measure(argv: list[str], env: dict[str, str] | None, output: Path) -> tuple[float, int, int, str]:
-    """Run one child with stdout to `output`: (wall seconds, its peak RSS in KiB, exit status, stderr)."""
-    with open(output, "wb") as out, tempfile.TemporaryFile() as err, \
-            tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss:
-        if GNU_TIME:
-            wrapped = [GNU_TIME, "-o", rss.name, "-f", "%M", *argv]
-        else:  # a fresh small child reports the peak of its own child
-            wrapped = [sys.executable, "-c", HELPER, rss.name, *argv]
-        start = time.perf_counter()
-        proc = subprocess.run(wrapped, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        elapsed = time.perf_counter() - start
-        err.seek(0)
-        stderr = err.read().decode("utf-8", "replace")
-        words = rss.read().split()
-        peak = int(words[-1]) if words and words[-1].isdigit() else 0
-    return elapsed, peak, proc.returncode, stderr
-
-
-def run_once(bench: Bench, *, timed: bool) -> None:
-    elapsed, rss, code, stderr = measure(bench.argv, bench.env, bench.output)
-    if code != 0:
-        raise BenchError(f"{bench.label}: `{shlex.join(bench.argv)}` exited with status {code}\n{stderr.strip()}")
-    if timed:
-        bench.times_s.append(elapsed)
-        bench.rss_kb.append(rss)
-
-
-def run_checked(argv: list[str], env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BenchError(f"`{shlex.join(argv)}` exited with status {proc.returncode}\n"
-                         f"{proc.stderr.strip()}\n{proc.stdout.strip()}")
-    return proc.stdout
 
 
 # -- the synthetic program ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sizes:
-    sessions: int
-    participants: int
-    specialists: int
-    days: int
-    seed: int
-
-    @property
-    def first_day(self) -> date:
-        return LAST_DAY - timedelta(days=self.days - 1)
-
-    def tag(self) -> str:
-        return (f"s{self.sessions}-p{self.participants}-sp{self.specialists}-d{self.days}-seed{self.seed}"
-                f"-v{DATA_VERSION}")
-
-
-def load_toml(name: str) -> dict:
-    return tomllib.loads((SCHEMAS / name).read_text(encoding="utf-8"))
-
-
-class Vocabulary:
-    """The codes of schemas/*.toml the generator draws from."""
-
-    def __init__(self) -> None:
-        curriculum = load_toml("curriculum.toml")
-        self.components = [c["code"] for c in curriculum["component"]]
-        self.supports = [c["code"] for c in curriculum["support_type"]]
-        self.phases = [c["code"] for c in curriculum["phase"]]
-        self.types = [c["code"] for c in curriculum["session_type"]]
-        self.modes = [c["code"] for c in curriculum["mode"]]
-        self.demographics = load_toml("participants.toml")["demographics"]
-
-
-def hex_id(rng: random.Random) -> str:
-    return f"{rng.getrandbits(128):032x}"
 
 
 @dataclass
@@ -232,24 +106,11 @@ class Person:
     last: date  # the exit date, else LAST_DAY
 
 
-def build_staff(sizes: Sizes) -> tuple[list[tuple], list[tuple], dict[str, list[str]]]:
-    nsites = max(1, round(sizes.specialists / SPECIALISTS_PER_SITE))
-    sites = [(f"S{n:02d}", f"Site {n:02d}") for n in range(1, nsites + 1)]
-    specialists, by_site = [], {site: [] for site, _ in sites}
-    for n in range(1, sizes.specialists + 1):
-        sid, site = f"PS{n:03d}", sites[(n - 1) % nsites][0]
-        trained = (sizes.first_day - timedelta(days=30 + n % 60)).isoformat()
-        specialists.append((sid, site, f"Specialist {n:03d}", trained, 1))
-        by_site[site].append(sid)
-    return sites, specialists, by_site
-
-
 def build_people(rng: random.Random, sizes: Sizes, by_site: dict[str, list[str]], vocab: Vocabulary):
     """The participant rows and each participant's span of contact."""
     sites = sorted(by_site)
     width = max(4, len(str(sizes.participants)))
     people, rows = [], []
-    demo = vocab.demographics
     for n in range(1, sizes.participants + 1):
         pid, site = f"P-{n:0{width}d}", sites[n % len(sites)]
         enrolled = sizes.first_day + timedelta(days=int((sizes.days - 30) * rng.random() ** 1.3))
@@ -259,14 +120,8 @@ def build_people(rng: random.Random, sizes: Sizes, by_site: dict[str, list[str]]
             exited = out if out <= LAST_DAY else None
         age = rng.randint(19, 64) if rng.random() < 0.8 else None
         people.append(Person(pid, site, rng.choice(by_site[site]), enrolled, exited or LAST_DAY))
-        rows.append((
-            pid, site, enrolled.isoformat(), "vps" if rng.random() < 0.8 else "control", enrolled.isoformat(),
-            "exited" if exited else "active", exited.isoformat() if exited else None,
-            rng.choice(EXIT_REASONS) if exited else None,
-            age, None if age is not None else LAST_DAY.year - rng.randint(20, 64),
-            rng.choice(demo["gender"]), rng.choice(demo["race"]), rng.choice(demo["residence"]),
-            rng.choice(demo["marital"]), rng.choice(demo["education"]),
-            int(rng.random() < 0.2), int(rng.random() < 0.6), int(rng.random() < 0.8)))
+        arm = "vps" if rng.random() < 0.8 else "control"
+        rows.append(benchlib.participant_row(rng, vocab, pid, site, enrolled, arm, enrolled, exited, age))
     return people, rows
 
 
@@ -274,12 +129,7 @@ def allocate(rng: random.Random, people: list[Person], total: int) -> list[int]:
     """Session counts in proportion to each span (times some spread), summing exactly to `total`."""
     weights = [((p.last - p.enrolled).days + 1) * rng.lognormvariate(0, 0.5) for p in people]
     scale = total / sum(weights)
-    shares = [w * scale for w in weights]
-    counts = [int(s) for s in shares]
-    short = total - sum(counts)
-    for index in sorted(range(len(people)), key=lambda i: counts[i] - shares[i])[:short]:
-        counts[index] += 1
-    return counts
+    return benchlib.apportion([w * scale for w in weights], total)
 
 
 def session_rows(rng: random.Random, people: list[Person], counts: list[int], by_site: dict[str, list[str]],
@@ -288,16 +138,13 @@ def session_rows(rng: random.Random, people: list[Person], counts: list[int], by
     pool = random.Random(rng.getrandbits(64))
     components = [";".join(pool.sample(vocab.components, pool.randint(1, 3))) for _ in range(4096)]
     supports = [";".join(pool.sample(vocab.supports, pool.randint(1, 2))) for _ in range(256)]
-    minutes = (15, 30, 45, 45, 60, 60, 90)
     random_ = rng.random
     for person, count in zip(people, counts):
         colleagues = by_site[person.site]
         start, span = person.enrolled.toordinal(), (person.last - person.enrolled).days
         for ordinal in sorted(start + int(random_() * (span + 1)) for _ in range(count)):
             day = date.fromordinal(ordinal)
-            roll = random_()
-            kind = ("no-show" if roll < 0.08 else "collateral" if roll < 0.12 else "group" if roll < 0.15
-                    else "individual")
+            kind = benchlib.session_type(random_())
             specialist = person.specialist if random_() < 0.95 else colleagues[int(random_() * len(colleagues))]
             entered = min(day + timedelta(days=(0, 0, 0, 1, 1, 3)[int(random_() * 6)]), LAST_DAY)
             voided = int(random_() < 0.005)
@@ -313,72 +160,36 @@ def session_rows(rng: random.Random, people: list[Person], counts: list[int], by
                 location = "office"
             clock = (f"{9 + int(random_() * 8):02d}:{(0, 15, 30, 45)[int(random_() * 4)]:02d}:00"
                      if random_() < 0.5 else None)
-            yield (hex_id(rng), person.id, specialist, day.isoformat(), clock, minutes[int(random_() * 7)], kind,
-                   vocab.modes[int(random_() * len(vocab.modes))], location,
+            yield (hex_id(rng), person.id, specialist, day.isoformat(), clock, SESSION_MINUTES[int(random_() * 7)],
+                   kind, vocab.modes[int(random_() * len(vocab.modes))], location,
                    "" if kind == "no-show" else components[int(random_() * 4096)],
                    supports[int(random_() * 256)], vocab.phases[int(random_() * len(vocab.phases))],
-                   0, note, f"{entered.isoformat()}T17:{int(random_() * 60):02d}:00Z", specialist, voided,
+                   0, note, stamp(entered, 17, int(random_() * 60)), specialist, voided,
                    VOID_REASON if voided else None)
-
-
-def insert(conn: sqlite3.Connection, table: str, columns: tuple[str, ...], rows) -> None:
-    names = ", ".join(f'"{c}"' for c in columns)
-    conn.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})', rows)
 
 
 def build_store(vpslog_exe: str, db: Path, env: dict[str, str], sizes: Sizes) -> dict:
     """`vpslog init`, then the bulk fill in one transaction; the row counts."""
-    run_checked([vpslog_exe, "--db", str(db), "init"], env)
     vocab = Vocabulary()
     rng = random.Random(sizes.seed)
-    sites, specialists, by_site = build_staff(sizes)
+    sites, specialists, by_site = benchlib.build_staff(
+        sizes, lambda n: (sizes.first_day - timedelta(days=30 + n % 60)).isoformat())
     people, participants = build_people(rng, sizes, by_site, vocab)
     counts = allocate(rng, people, sizes.sessions)
-    conn = sqlite3.connect(db, isolation_level=None)
+    found = benchlib.fill_store(vpslog_exe, db, env, sizes.sessions, [
+        ("site", benchlib.SITE_COLUMNS, sites),
+        ("specialist", benchlib.SPECIALIST_COLUMNS, specialists),
+        ("participant", PARTICIPANT_COLUMNS, participants),
+        ("session", SESSION_COLUMNS, session_rows(random.Random(sizes.seed + 1), people, counts, by_site, vocab)),
+    ])
+    conn = sqlite3.connect(db)
     try:
-        for pragma in ("foreign_keys = ON", "synchronous = OFF", "cache_size = -1000000"):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.execute("BEGIN IMMEDIATE")
-        insert(conn, "site", ("id", "name"), sites)
-        insert(conn, "specialist", ("id", "site_id", "name", "trained_on", "active"), specialists)
-        insert(conn, "participant", PARTICIPANT_COLUMNS, participants)
-        insert(conn, "session", SESSION_COLUMNS,
-               session_rows(random.Random(sizes.seed + 1), people, counts, by_site, vocab))
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        found = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
-                 for t in ("site", "specialist", "participant", "session")}
         found["tricky"] = conn.execute(
             f"SELECT count(*) FROM session WHERE location IN ({', '.join('?' * len(TRICKY_LOCATIONS))}) "
             f"OR note IN ({', '.join('?' * len(TRICKY_NOTES))})", (*TRICKY_LOCATIONS, *TRICKY_NOTES)).fetchone()[0]
-    except sqlite3.Error as exc:
-        raise BenchError(f"building {db} failed: {exc}") from None
     finally:
         conn.close()
-    if found["session"] != sizes.sessions:
-        raise BenchError(f"{db}: {found['session']} sessions instead of {sizes.sessions}")
     return found
-
-
-def prepare_store(vpslog_exe: str, folder: Path, env: dict[str, str], sizes: Sizes) -> tuple[Path, float | None, dict]:
-    """The store for `sizes` in `folder`: reused when a finished one is there, else built and timed."""
-    db = folder / f"export-import-{sizes.tag()}.db"
-    done = db.with_suffix(".done.json")
-    if db.exists() and done.exists():
-        counts = json.loads(done.read_text())
-        print(f"reusing {db} ({counts['session']:,} sessions)", flush=True)
-        return db, None, counts
-    for stale in (db, done, Path(f"{db}-wal"), Path(f"{db}-shm")):
-        stale.unlink(missing_ok=True)
-    print(f"building {db.name}: {sizes.sessions:,} sessions, {sizes.participants:,} participants, "
-          f"{sizes.specialists} specialists, {sizes.days} days ...", flush=True)
-    start = time.perf_counter()
-    counts = build_store(vpslog_exe, db, env, sizes)
-    elapsed = time.perf_counter() - start
-    done.write_text(json.dumps(counts))
-    print(f"  built in {elapsed:.1f} s: " + ", ".join(f"{n:,} {t}" for t, n in counts.items())
-          + f"; {db.stat().st_size / 2**20:.0f} MiB", flush=True)
-    return db, elapsed, counts
 
 
 # -- checks ----------------------------------------------------------------------------
@@ -430,14 +241,9 @@ class ImportStores:
         self.bare = folder / "import-bare.db"
         self.real = folder / "import-real.db"
 
-    @staticmethod
-    def remove(db: Path) -> None:
-        for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}-journal")):
-            path.unlink(missing_ok=True)
-
     def fresh(self, path: Path | None = None) -> Path:
         path = path or self.path
-        self.remove(path)
+        remove_store(path)
         run_checked([self.vpslog, "--db", str(path), "init"], self.env)
         for table in ("sites", "specialists", "participants"):
             run_checked([self.vpslog, "--db", str(path), "import", table, str(self.base / f"{table}.csv")],
@@ -445,7 +251,7 @@ class ImportStores:
         return path
 
     def fresh_bare(self, header: list[str]) -> Path:
-        self.remove(self.bare)
+        remove_store(self.bare)
         conn = sqlite3.connect(self.bare)
         try:
             conn.execute(f"CREATE TABLE session_bare({', '.join(chr(34) + c + chr(34) for c in header)})")
@@ -458,32 +264,6 @@ class ImportStores:
 # -- report ----------------------------------------------------------------------------
 
 
-def machine_info(sqlite_exe: str, vpslog_python: Path) -> str:
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    memory = ""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            kib = int(handle.readline().split()[1])
-        memory = f", {kib / 2**20:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    shell = subprocess.run([sqlite_exe, "--version"], capture_output=True, text=True).stdout.split()[:1]
-    versions = ""
-    if vpslog_python.is_file():
-        versions = subprocess.run(
-            [str(vpslog_python), "-c", "from importlib.metadata import version as v; "
-             "print(', '.join(f'{p} {v(p)}' for p in ('vpslog', 'pydantic', 'pydantic-core', 'typer')))"],
-            capture_output=True, text=True).stdout.strip()
-    return (f"Python {platform.python_version()} ({platform.python_implementation()}, {sys.executable}), "
-            f"sqlite3 module's SQLite {sqlite3.sqlite_version}, sqlite3 shell {' '.join(shell) or '?'}\n"
-            f"Machine: {platform.platform()}, {platform.machine()}, nproc={nproc}{memory}"
-            + (f"\nVersions: {versions}" if versions else ""))
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
 def report(sizes: Sizes, build: tuple[float | None, dict], files: dict[str, int], benches: list[Bench],
            pairs: list[tuple[str, Bench, Bench]], scale: tuple[Bench, Bench], runs: int) -> None:
     elapsed, counts = build
@@ -492,45 +272,18 @@ def report(sizes: Sizes, build: tuple[float | None, dict], files: dict[str, int]
           f"({counts['tricky']:,} with a cell that needs quoting or neutralization), {counts['participant']:,} "
           f"participants, {counts['specialist']} specialists, {counts['site']} sites")
     print("Files: " + ", ".join(f"{name} {size / 2**20:.1f} MiB" for name, size in files.items()))
-    width = max(len(b.label) for b in benches)
     print(f"\nWall time of the whole process ({runs} runs each), throughput and peak RSS:\n")
-    print(f"  {'command':<{width}}  {'median s':>9}  {'min s':>7}  {'rows/s':>9}  {'peak RSS MiB':>12}")
-    for b in benches:
-        print(f"  {b.label:<{width}}  {b.median:9.2f}  {b.best:7.2f}  {sizes.sessions / b.median:9,.0f}  "
-              f"{b.peak_mb:12.1f}")
+    benchlib.print_table(benches, [MEDIAN_S, MIN_S, Column("rows/s", 9, ",.0f", lambda b: sizes.sessions / b.median),
+                                   PEAK_RSS])
     print("\nRatios and aims (peak RSS in MiB of 2^20 bytes):")
     for what, vps, ref in pairs:
-        ratio = vps.median / ref.median
-        print(f"  {what}: vpslog / sqlite3 shell {ratio:6.2f}x ({vps.median - ref.median:+.2f} s); "
-              f"aim within {AIM_RATIO:.0f}x: {verdict(ratio <= AIM_RATIO)}")
+        print(f"  {what}: vpslog / sqlite3 shell {benchlib.versus(vps, ref)}; "
+              f"aim within {AIM_RATIO:.0f}x: {verdict(vps.median / ref.median <= AIM_RATIO)}")
         print(f"  {what}: vpslog peak RSS {vps.peak_mb:.1f} MiB (sqlite3 shell {ref.peak_mb:.1f} MiB); "
               f"aim under {AIM_RSS_MB:.0f} MiB: {verdict(vps.peak_mb < AIM_RSS_MB)}")
     vps, real = scale
-    print(f"  for scale: vpslog import / sqlite3 .import into the real session table {vps.median / real.median:6.2f}x "
-          f"({vps.median - real.median:+.2f} s)")
+    print(f"  for scale: vpslog import / sqlite3 .import into the real session table {benchlib.versus(vps, real)}")
     print(f"\nAims: {AIM}.")
-
-
-def find_vpslog(explicit: str | None) -> str:
-    if explicit:
-        if not Path(explicit).is_file():
-            raise BenchError(f"--vpslog {explicit}: no such file")
-        return explicit
-    beside = Path(sys.executable).parent / "vpslog"
-    if beside.is_file():
-        return str(beside)
-    on_path = shutil.which("vpslog")
-    if on_path is None:
-        raise BenchError("vpslog not found next to the interpreter nor on PATH; "
-                         "install the package (pip install -e .) or pass --vpslog PATH")
-    return on_path
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def profile_import(vpslog_exe: str, stores: ImportStores, csv_file: Path, target: Path, expected: int,
@@ -548,7 +301,7 @@ def profile_import(vpslog_exe: str, stores: ImportStores, csv_file: Path, target
     print(f"  took {time.perf_counter() - start:.1f} s under the profiler", flush=True)
     if count_rows(db, "session") != expected:
         raise BenchError(f"the profiled import left {count_rows(db, 'session')} sessions, not {expected}")
-    stores.remove(db)
+    remove_store(db)
     stats = pstats.Stats(str(target))
     stats.sort_stats("cumulative").print_stats(40)
     stats.sort_stats("tottime").print_stats(25)
@@ -557,43 +310,27 @@ def profile_import(vpslog_exe: str, stores: ImportStores, csv_file: Path, target
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=positive, default=1_000_000, help="sessions in the store (default 1000000)")
-    parser.add_argument("--participants", type=positive, default=10_000, help="default 10000")
-    parser.add_argument("--specialists", type=positive, default=300, help="default 300")
-    parser.add_argument("--days", type=int, default=730, help=f"days of records, ending {LAST_DAY} (default 730)")
-    parser.add_argument("--runs", type=positive, default=3, help="timed runs of each command (default 3)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic data (default 1)")
+    benchlib.add_size_options(parser)
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="build the store in DIR and reuse it on later runs (default: a temporary dir)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="after timing, profile one import with cProfile into FILE and print the top entries")
-    parser.add_argument("--vpslog", metavar="PATH",
-                        help="vpslog executable (default: next to this Python, else on PATH)")
-    parser.add_argument("--sqlite3", metavar="PATH", default="/usr/bin/sqlite3",
-                        help="sqlite3 shell (default /usr/bin/sqlite3, else on PATH)")
+    benchlib.add_tool_options(parser)
     args = parser.parse_args()
     if args.days < 90:
         parser.error("--days must be at least 90")
     if date.today() <= LAST_DAY:
         raise BenchError(f"the data end on {LAST_DAY}; vpslog refuses sessions in the future, so run it after that day")
-    sqlite_exe = args.sqlite3 if Path(args.sqlite3).is_file() else shutil.which("sqlite3")
-    if sqlite_exe is None:
-        raise BenchError("no sqlite3 shell: install it (apt-get install sqlite3) or pass --sqlite3 PATH")
-    vpslog_exe = find_vpslog(args.vpslog)
+    sqlite_exe = benchlib.find_sqlite3(args.sqlite3)
+    vpslog_exe = benchlib.find_vpslog(args.vpslog)
     sizes = Sizes(args.sessions, args.participants, args.specialists, args.days, args.seed)
 
-    print(machine_info(sqlite_exe, Path(vpslog_exe).parent / "python"))
-    print("peak RSS: " + ("GNU time (/usr/bin/time -f %M) around each child" if GNU_TIME else
-                          "ru_maxrss of RUSAGE_CHILDREN, reported by a fresh small Python child per run"))
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        print("note: PYTHONDONTWRITEBYTECODE is set: an editable vpslog is compiled on every run "
-              "(tens of ms, small next to this bench)")
+    benchlib.print_store_header(sqlite_exe, Path(vpslog_exe).parent / "python")
     with tempfile.TemporaryDirectory(prefix="vpslog-export-import-") as tmp_name:
         tmp = Path(tmp_name)
         folder = args.keep or tmp
-        folder.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, VPSLOG_CONFIG_DIR=str(folder / "config"), VPSLOG_SCHEMAS=str(SCHEMAS))
-        env.pop("VPSLOG_DB", None)
-        db, built, counts = prepare_store(vpslog_exe, folder, env, sizes)
+        env = benchlib.store_env(folder)
+        db, built, counts = benchlib.prepare_store(build_store, "export-import", vpslog_exe, folder, env, sizes)
 
         # the files the imports read: an export of the base tables and of the sessions (untimed)
         base = tmp / "base"
@@ -681,10 +418,10 @@ def main() -> None:
             run_once(real_import, timed=True)
             import_check("sqlite3 .import (real table)", stores.real, "session")
             print(f"  round {run + 1}: " + ", ".join(
-                f"{b.label} {b.times_s[-1]:.2f} s / {b.rss_kb[-1] / 1024:.0f} MiB"
+                f"{b.label} {b.times[-1]:.2f} s / {b.rss_kb[-1] / 1024:.0f} MiB"
                 for b in (vps_export, ref_export, vps_import, ref_import, real_import)), flush=True)
         for db_file in (stores.path, stores.bare, stores.real):
-            stores.remove(db_file)
+            remove_store(db_file)
         benches = [vps_export, ref_export, vps_import, ref_import, real_import]
         report(sizes, (built, counts), files, benches,
                [("export", vps_export, ref_export), ("import", vps_import, ref_import)],

@@ -33,17 +33,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shlex
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import benchlib
+from benchlib import Bench, BenchError, Column, failure, run, run_checked, verdict
+
+BenchError.name = "quick_entry"
 
 RUN_TIMEOUT_S = 60
 AIM = "faster than jrnl and within 1.3x of Watson"
@@ -152,54 +153,9 @@ app()
 '''
 
 
-class BenchError(SystemExit):
-    """Abort the benchmark with a message (exit status 1)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"quick_entry: {message}")
-
-
-@dataclass
-class Bench:
-    label: str
-    argv: list[str]
-    env: dict[str, str] | None = None
-    times_ms: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times_ms)
-
-    @property
-    def best(self) -> float:
-        return min(self.times_ms)
-
-
-def run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"`{shlex.join(argv)}` did not finish in {RUN_TIMEOUT_S} s") from None
-
-
-def failure(argv: list[str], proc: subprocess.CompletedProcess[str]) -> str:
-    message = f"`{shlex.join(argv)}` exited with status {proc.returncode}"
-    for name, text in (("stderr", proc.stderr), ("stdout", proc.stdout)):
-        if text.strip():
-            message += f"\n--- {name} ---\n{text.strip()}"
-    return message
-
-
-def run_checked(argv: list[str], env: dict[str, str] | None = None) -> None:
-    proc = run(argv, env)
-    if proc.returncode != 0:
-        raise BenchError(failure(argv, proc))
-
-
 def try_warm_up(bench: Bench) -> Bench | None:
     """Run a reference once untimed; skip it (with a note) if it fails or prompts."""
-    proc = run(bench.argv, bench.env)
+    proc = run(bench.argv, bench.env, RUN_TIMEOUT_S)
     if proc.returncode == 0:
         return bench
     print(f"note: skipping {bench.label}: {failure(bench.argv, proc)}")
@@ -208,11 +164,11 @@ def try_warm_up(bench: Bench) -> Bench | None:
 
 def time_once(bench: Bench) -> None:
     start = time.perf_counter()
-    proc = run(bench.argv, bench.env)
+    proc = run(bench.argv, bench.env, RUN_TIMEOUT_S)
     elapsed_ms = (time.perf_counter() - start) * 1000
     if proc.returncode != 0:
         raise BenchError(f"timed run of {bench.label} failed: {failure(bench.argv, proc)}")
-    bench.times_ms.append(elapsed_ms)
+    bench.times.append(elapsed_ms)
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
@@ -224,21 +180,6 @@ def isolated_env(home: Path, **extra: str) -> dict[str, str]:
                 **extra)
 
 
-def find_vpslog(explicit: str | None) -> str:
-    if explicit:
-        if not Path(explicit).is_file():
-            raise BenchError(f"--vpslog {explicit}: no such file")
-        return explicit
-    beside = Path(sys.executable).parent / "vpslog"
-    if beside.is_file():
-        return str(beside)
-    on_path = shutil.which("vpslog")
-    if on_path is None:
-        raise BenchError("vpslog not found next to the interpreter nor on PATH; "
-                         "install the package (pip install -e .) or pass --vpslog PATH")
-    return on_path
-
-
 def vpslog_store(tmp: Path) -> Path:
     return tmp / "bench.db"
 
@@ -247,15 +188,15 @@ def prepare_vpslog(exe: str, tmp: Path) -> Bench:
     env = dict(os.environ, VPSLOG_DB=str(vpslog_store(tmp)),
                VPSLOG_CONFIG_DIR=str(tmp / "config"))
     for args in VPSLOG_SETUP:
-        run_checked([exe, *args], env)
-    bench = Bench("vpslog log", [exe, *VPSLOG_LOG], env)
-    run_checked(bench.argv, env)  # warm-up
+        run_checked([exe, *args], env, RUN_TIMEOUT_S)
+    bench = Bench("vpslog log", [exe, *VPSLOG_LOG], env=env)
+    run_checked(bench.argv, env, RUN_TIMEOUT_S)  # warm-up
     return bench
 
 
 def prepare_baseline() -> Bench:
     bench = Bench("python -c pass", [sys.executable, "-c", "pass"])
-    run_checked(bench.argv)  # warm-up
+    run_checked(bench.argv, timeout=RUN_TIMEOUT_S)  # warm-up
     return bench
 
 
@@ -307,7 +248,7 @@ def ensure_venv(cache: Path, package: str) -> tuple[Path, str] | None:
                 print(f"note: skipping {package}: could not install it: {failure(argv, proc)}")
                 return None
     proc = run([str(python), "-c",
-                f"from importlib.metadata import version; print(version({package!r}))"])
+                f"from importlib.metadata import version; print(version({package!r}))"], timeout=RUN_TIMEOUT_S)
     if proc.returncode != 0:
         print(f"note: skipping {package}: its virtualenv {venv} is broken "
               f"(delete it to rebuild): {proc.stderr.strip()}")
@@ -345,7 +286,7 @@ def prepare_jrnl(cache: Path, tmp: Path) -> Bench | None:
         encoding="utf-8",
     )
     bench = Bench(f"jrnl {version} one-line entry",
-                  [str(venv / "bin" / "jrnl"), "bench note @career."], env)
+                  [str(venv / "bin" / "jrnl"), "bench note @career."], env=env)
     return try_warm_up(bench)
 
 
@@ -358,36 +299,26 @@ def prepare_watson(cache: Path, tmp: Path) -> Bench | None:
     env = isolated_env(home, WATSON_DIR=str(home / "watson"))
     bench = Bench(f"watson add (td-watson {version})",
                   [str(venv / "bin" / "watson"), "add", "-f", "10:00", "-t", "11:00",
-                   "project", "+tag"], env)
+                   "project", "+tag"], env=env)
     return try_warm_up(bench)
-
-
-def machine_info() -> str:
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"Python {platform.python_version()} ({platform.python_implementation()}, "
-            f"{sys.executable})\n"
-            f"Machine: {platform.platform()}, {platform.machine()}, nproc={nproc}")
 
 
 def ratio_line(name: str, vpslog: Bench, ref: Bench | None, aim: float | None) -> str:
     if ref is None:
         return f"  vpslog / {name:<20} n/a (reference skipped)"
-    ratio = vpslog.median / ref.median
-    line = f"  vpslog / {name:<20} {ratio:6.2f}x   ({vpslog.median - ref.median:+7.1f} ms)"
+    line = f"  vpslog / {name:<20} {benchlib.versus(vpslog, ref, gap='   ', diff='+7.1f', unit='ms')}"
     if aim is not None:
-        line += f"   aim < {aim:.1f}x: {'met' if ratio < aim else 'NOT met'}"
+        line += f"   aim < {aim:.1f}x: {verdict(vpslog.median / ref.median < aim)}"
     return line
 
 
 def report(baseline: Bench, sqlite_ref: Bench | None, floor: Bench | None,
            jrnl: Bench | None, watson: Bench | None, vpslog: Bench, runs: int) -> None:
     benches = [b for b in (baseline, sqlite_ref, floor, jrnl, watson, vpslog) if b is not None]
-    width = max(len(b.label) for b in benches)
     print(f"\nWall time of the whole process, {runs} runs each (ms):\n")
-    print(f"  {'command':<{width}}  {'median':>8}  {'min':>8}  {'x python -c pass':>16}")
-    for b in benches:
-        print(f"  {b.label:<{width}}  {b.median:8.1f}  {b.best:8.1f}  "
-              f"{b.median / baseline.median:16.2f}")
+    benchlib.print_table(benches, [Column("median", 8, ".1f", lambda b: b.median),
+                                   Column("min", 8, ".1f", lambda b: b.best),
+                                   Column("x python -c pass", 16, ".2f", lambda b: b.median / baseline.median)])
     print()
     print(ratio_line("Watson", vpslog, watson, WATSON_AIM_RATIO))
     print(ratio_line("jrnl", vpslog, jrnl, 1.0))
@@ -400,8 +331,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15,
                         help="timed runs of each command (at least 10; default 15)")
-    parser.add_argument("--vpslog", metavar="PATH",
-                        help="vpslog executable (default: next to this Python, else on PATH)")
+    benchlib.add_tool_options(parser, sqlite3=False)
     parser.add_argument("--cache-dir", type=Path,
                         default=Path.home() / ".cache" / "vpslog-bench",
                         help="where the jrnl and Watson virtualenvs live "
@@ -410,11 +340,10 @@ def main() -> None:
     if args.runs < 10:
         parser.error("--runs must be at least 10")
 
-    print(machine_info())
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        print("note: PYTHONDONTWRITEBYTECODE is set: modules with no cached bytecode "
-              "(e.g. an editable vpslog never run before) are compiled on every run")
-    vpslog_exe = find_vpslog(args.vpslog)
+    print(benchlib.machine_info())
+    benchlib.note_bytecode("modules with no cached bytecode (e.g. an editable vpslog never run before) "
+                           "are compiled on every run")
+    vpslog_exe = benchlib.find_vpslog(args.vpslog)
     with tempfile.TemporaryDirectory(prefix="vpslog-bench-") as tmp_name:
         tmp = Path(tmp_name)
         vpslog = prepare_vpslog(vpslog_exe, tmp)
