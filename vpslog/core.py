@@ -89,7 +89,7 @@ class Program:
     def edit_participant(self, participant: str, changes: dict, reason: str) -> Participant:
         """Change any enrollment or demographic field, with the reason in the audit."""
         with self.store.transaction():
-            row = self.store.get("participant", self.resolve("participant", participant))
+            row = self.participant(participant)
             if "site_id" in changes:
                 changes["site_id"] = self.resolve("site", changes["site_id"])
             updated = build(Participant, {**row, **changes}, self.catalog)
@@ -102,7 +102,7 @@ class Program:
 
     def exit_participant(self, participant: str, on: date, reason: str) -> Participant:
         with self.store.transaction():
-            row = self.store.get("participant", self.resolve("participant", participant))
+            row = self.participant(participant)
             if row["status"] == "exited":
                 raise InputError(f"{row['id']} already exited on {row['exited_on']}")
             self._refuse_future(on, "exit date")
@@ -128,9 +128,8 @@ class Program:
             person = self._active(participant)
             self._refuse_future(on, "screening date")
             screening = build(Screening, {
-                "id": uuid.uuid4().hex, "participant_id": person["id"], "date": on, "answers": answers,
-                "eligible": eligible, "reasons": "; ".join(reasons), "rules_version": criteria.version,
-                "entered_at": _now(), "entered_by": self.actor}, self.catalog)
+                **self._entered(), "participant_id": person["id"], "date": on, "answers": answers,
+                "eligible": eligible, "reasons": "; ".join(reasons), "rules_version": criteria.version}, self.catalog)
             self.store.insert("screening", screening, actor=self.actor)
         return screening
 
@@ -293,7 +292,7 @@ class Program:
         return specialist_id
 
     def _live_session(self, session_id: str) -> dict:
-        row = self.store.get("session", self.resolve("session", session_id))
+        row = self.session(session_id)
         if row["voided"]:
             raise InputError(f"session {row['id'][:8]} is voided and cannot change")
         return row
@@ -307,7 +306,7 @@ class Program:
                              f"no session can be logged after that (session date {session.date})")
 
     def _active(self, participant: str) -> dict:
-        row = self.store.get("participant", self.resolve("participant", participant))
+        row = self.participant(participant)
         if row["status"] != "active":
             raise InputError(f"{row['id']} exited on {row['exited_on']}")
         return row
