@@ -29,6 +29,16 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "data" / "vpslog.db"
 
 
+@pytest.fixture
+def default_demo_db(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Neither --db nor VPSLOG_DB: the default store under tmp_path (platformdirs follows XDG_DATA_HOME,
+    else HOME, on Linux). Returns where `vpslog demo` then puts its store: demo.db beside the default."""
+    monkeypatch.delenv("VPSLOG_DB")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    return tmp_path / "share" / "vpslog" / "demo.db"
+
+
 class Cli:
     """Runs vpslog in-process through typer's CliRunner."""
 
@@ -85,3 +95,15 @@ def table_rows(db: Path, table: str) -> list[sqlite3.Row]:
         return conn.execute(f'SELECT * FROM "{table}" ORDER BY date, entered_at').fetchall()
     finally:
         conn.close()
+
+
+def tamper(db: Path, *statements: str) -> None:
+    """What an attacker who can write the store file does with the sqlite3 shell: drop the
+    audit triggers, then run `statements`."""
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER IF EXISTS audit_no_update")
+    conn.execute("DROP TRIGGER IF EXISTS audit_no_delete")
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()

@@ -51,7 +51,7 @@ def test_doctor_passes_a_healthy_store_and_names_each_problem(cli, program_db, e
     conn.close()
     result = cli("doctor")
     assert result.exit_code == 3
-    assert result.stderr.strip().endswith("error: 2 problems: audit chain, permissions of vpslog.db")
+    assert result.stderr.strip().endswith("error: 2 problems: audit trail, permissions of vpslog.db")
 
 
 def _laptop(cli, tmp_path, name):

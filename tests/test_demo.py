@@ -17,10 +17,10 @@ def _rows(db):
         conn.close()
 
 
-def test_demo_builds_a_realistic_program_and_summarises_it(cli, env):
+def test_demo_builds_a_realistic_program_and_summarises_it(cli, default_demo_db):
     result = cli.ok("demo")
-    assert f"demo program (seed 1) in {env}" in result.stdout
-    conn = sqlite3.connect(env)
+    assert f"demo program (seed 1) in {default_demo_db}" in result.stdout
+    conn = sqlite3.connect(default_demo_db)
     one = lambda sql: conn.execute(sql).fetchone()  # noqa: E731
     assert one("SELECT count(*) FROM site")[0] == 2
     assert one("SELECT count(*) FROM specialist")[0] == 6
@@ -38,7 +38,7 @@ def test_demo_builds_a_realistic_program_and_summarises_it(cli, env):
     gaps = conn.execute("SELECT participant_id, count(*) FROM session GROUP BY participant_id").fetchall()
     assert len({n for _, n in gaps}) > 10  # irregular: participants differ widely
     conn.close()
-    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+    assert cli.ok("--db", str(default_demo_db), "audit", "verify").stdout.startswith("audit trail verified")
     for rule in ("adequate-dose", "continuity", "regular-supervision", "trained-before-delivering"):
         assert rule in result.stdout
     assert "Scale: " in result.stdout
@@ -56,21 +56,23 @@ def test_demo_is_deterministic_for_a_seed(cli, env, tmp_path):
 def test_demo_rebuilds_an_earlier_demo_store(cli, env):
     cli.ok("demo", "--seed", "3")
     result = cli.ok("demo", "--seed", "3")
-    assert "replacing the earlier demo program" in result.stdout
+    assert f"replaced the earlier demo program in {env}" in result.stdout
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
 
 
-def test_demo_refuses_a_store_with_real_records_unless_forced(cli, program_db):
+def test_demo_refuses_a_store_with_real_records(cli, program_db):
     before = snapshot(program_db)
     result = cli("demo")
     assert result.exit_code == 1
-    assert "already holds 5 records that are not demo data; use another --db, or --force" in result.stderr
+    assert result.stderr == (f"error: {program_db} is a vpslog store with 5 records that the demo did not build; "
+                             "the demo never replaces real records: use another --db\n")
     assert snapshot(program_db) == before
 
 
-def test_forced_demo_that_clashes_with_real_ids_writes_nothing(cli, program_db):
-    cli.ok("site", "add", "NORTH", "--name", "A real site called north")
+def test_forcing_the_demo_into_a_real_store_is_refused_and_writes_nothing(cli, program_db):
     before = snapshot(program_db)
     result = cli("demo", "--force")
-    assert result.exit_code == 1 and "site NORTH already exists" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr == ("error: --force is no longer accepted: the demo never goes into a store with real "
+                             "records; choose a new file with --db\n")
     assert snapshot(program_db) == before

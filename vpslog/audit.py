@@ -3,7 +3,10 @@
 Each entry's hash is an HMAC-SHA-256, keyed with the project secret (kept
 outside the store), of its own stored values and of the previous entry's hash.
 Changing a byte, removing an entry or cutting the tail breaks the chain; the
-store also keeps the head (last seq and hash) to catch a cut tail.
+store also keeps the head (last seq and hash) to catch a cut tail, and a witness
+file outside the store keeps it too, to catch a cut tail with a rewritten head.
+The replay protects the records themselves: folding each record's entries gives
+the state it must have, which is compared with the row.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 GENESIS = "0" * 64
 CHAINED = ("seq", "at", "actor", "action", "tbl", "record_id", "before", "after", "reason", "prev_hash")
@@ -21,6 +24,17 @@ CHAINED = ("seq", "at", "actor", "action", "tbl", "record_id", "before", "after"
 def entry_hash(secret: bytes, values: Sequence) -> str:
     message = json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
     return hmac.new(secret, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def chained(secret: bytes, head: tuple[int, str] | None, entries: Iterable[Sequence]) -> Iterator[list]:
+    """Entries (at, actor, action, tbl, record_id, before, after, reason) as stored rows: each
+    numbered after `head`, linked to the one before and hashed (the columns CHAINED, then hash)."""
+    seq, prev_hash = head if head else (0, GENESIS)
+    for entry in entries:
+        seq += 1
+        values = [seq, *entry, prev_hash]
+        prev_hash = entry_hash(secret, values)
+        yield [*values, prev_hash]
 
 
 def text_digest(secret: bytes, text: str) -> str:
@@ -46,3 +60,98 @@ def first_break(secret: bytes, entries: Iterable[dict], head: tuple[int, str] | 
         want = f"entry {head[0]}" if head else "no entries"
         return f"the audit trail ends at {have} but the store's head records {want}: entries were removed from the end"
     return None
+
+NOTE_FIELDS = frozenset({"note", "detail"})
+"""Free text kept only in its own row: the audit trail records a keyed digest."""
+EVENT_ACTIONS = frozenset({"import", "export", "merge", "repair", "accept-head"})
+"""Entries that record an event, not a change of one record: the replay passes over them."""
+
+
+def image(secret: bytes, row: dict | None) -> dict | None:
+    """A record as the trail keeps it: every field, notes replaced by their keyed digest."""
+    if row is None:
+        return None
+    return {k: text_digest(secret, v) if k in NOTE_FIELDS and v else v for k, v in row.items()}
+
+
+def replay(secret: bytes, table: str, rows: Iterable[dict], entries: Iterable[dict]) -> Iterator[str]:
+    """What differs between a table's current rows and the state its trail says they must have.
+
+    `rows` are sorted by id and `entries` (that table's record entries) by record id, then
+    seq, so both stream side by side: memory stays flat however large the table. Each
+    problem names the table, the record and the fields; values are never shown (notes,
+    names and places are sensitive)."""
+    states = _states(entries)
+    state = next(states, None)
+    for row in rows:
+        while state is not None and state[0] < row["id"]:
+            yield f"{table} {state[0]}: missing: created by audit entry {state[2]} but no longer in the store"
+            state = next(states, None)
+        if state is None or state[0] != row["id"]:
+            yield f"{table} {row['id']}: has no audit entry: it was added outside vpslog"
+            continue
+        record_id, expected, first, last = state
+        state = next(states, None)
+        if expected is None:
+            yield f"{table} {record_id}: the trail changes it (entry {first}) but never created it"
+            continue
+        current = image(secret, row)
+        changed = sorted(k for k in current.keys() | expected.keys() if current.get(k) != expected.get(k))
+        if changed:
+            yield (f"{table} {record_id}: {', '.join(changed)} changed outside vpslog "
+                   f"(the trail's last entry for it is {last})")
+    while state is not None:
+        yield f"{table} {state[0]}: missing: created by audit entry {state[2]} but no longer in the store"
+        state = next(states, None)
+
+
+def _states(entries: Iterable[dict]) -> Iterator[tuple[str, dict | None, int, int]]:
+    """(record id, state the trail gives it, first seq, last seq) per record, folding its entries."""
+    record_id = state = first = last = None
+    for entry in entries:
+        if entry["record_id"] != record_id:
+            if record_id is not None:
+                yield record_id, state, first, last
+            record_id, state, first = entry["record_id"], None, entry["seq"]
+        after = json.loads(entry["after"]) if entry["after"] else {}
+        if entry["before"] is None:
+            state = after  # created: the full image
+        elif state is not None:
+            state.update(after)  # changed: the fields that changed
+        last = entry["seq"]
+    if record_id is not None:
+        yield record_id, state, first, last
+
+
+def witness_problem(witness: tuple[int, str] | None, hash_at_seq: str | None,
+                    head: tuple[int, str] | None) -> str | None:
+    """Whether the chain still holds the entry recorded outside the store (None when it does).
+
+    The witness may lag the head by the last write (a crash between commit and its
+    update): a chain that extends it is fine, one that no longer contains it was cut."""
+    if witness is None:
+        return None
+    seq, digest = witness
+    if hash_at_seq == digest:
+        return None
+    have = f"ends at entry {head[0]}" if head else "is empty"
+    return (f"the audit trail {have} but the witness file recorded entry {seq} ({digest[:12]}): "
+            "entries were cut or the trail was replaced (or an older copy of the store was restored)")
+
+
+def rekey_notes(entry: dict, row: dict, old: bytes, new: bytes) -> dict:
+    """An entry brought from a store keyed with `old`, its note digests re-keyed with `new`
+    where they stand for the record's current note (the only text known); others stay as
+    they were, since the replay compares a record's latest state only."""
+    if old == new:
+        return entry
+    swap = {text_digest(old, row[k]): text_digest(new, row[k]) for k in NOTE_FIELDS if row.get(k)}
+
+    def rekeyed(stored):
+        if not stored or not swap:
+            return stored
+        values = json.loads(stored)
+        values = {k: swap.get(v, v) if k in NOTE_FIELDS else v for k, v in values.items()}
+        return json.dumps(values, sort_keys=True, ensure_ascii=False)
+
+    return {**entry, "before": rekeyed(entry["before"]), "after": rekeyed(entry["after"])}

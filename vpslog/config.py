@@ -58,15 +58,10 @@ def load() -> dict[str, str]:
 
 
 def save(settings: dict[str, str]) -> Path:
-    from vpslog.store import create_private_file
+    from vpslog.files import write_private
 
     path = config_dir() / "config.json"
-    if not path.exists():
-        create_private_file(path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    write_private(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -85,6 +80,14 @@ def secret_path() -> Path:
     return config_dir() / "secret"
 
 
+def witness_path(db: Path) -> Path:
+    """The witness file of the store at `db`: its audit head, kept beside the secret (one per store path)."""
+    import hashlib
+
+    key = hashlib.sha256(str(Path(db).resolve()).encode("utf-8")).hexdigest()[:20]
+    return config_dir() / "witness" / f"{key}.json"
+
+
 def ensure_secret() -> bytes:
     """The project secret, created (0600) on first use by `init` or `demo`."""
     path = secret_path()
@@ -96,10 +99,19 @@ def ensure_secret() -> bytes:
     return read_secret()
 
 
-def read_secret() -> bytes | None:
+def read_secret(path: Path | None = None) -> bytes | None:
+    """The project secret (or the secret file at `path`, e.g. another store's for merge); None if absent."""
+    path = path or secret_path()
     try:
-        return bytes.fromhex(secret_path().read_text(encoding="ascii").strip())
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
     except FileNotFoundError:
         return None
-    except ValueError:
-        raise StoreError(f"{secret_path()}: the project secret is damaged (expected 64 hex digits)") from None
+    except (ValueError, UnicodeDecodeError):
+        raise StoreError(f"{path}: not a vpslog secret (expected 64 hex digits)") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def demo_db() -> Path:
+    """The demo's own store, beside the default one: `vpslog demo` never writes into real records."""
+    return default_db().with_name("demo.db")

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from vpslog import config
 from vpslog.curriculum import Catalog
-from vpslog.errors import InputError
+from vpslog.errors import InputError, StoreError
+from vpslog.files import link_refusal
 from vpslog.models import (
     Allocation,
     Milestone,
@@ -51,8 +52,16 @@ class Program:
     @classmethod
     def open(cls, db: Path, *, create: bool = False, settings: dict | None = None) -> Program:
         settings = config.load() if settings is None else settings
-        secret = config.ensure_secret() if create else config.read_secret()
-        store = Store.open(db, secret, create=create)
+        existing = Path(db).exists() and Path(db).stat().st_size > 0
+        if create and not existing and (refusal := link_refusal(Path(db))):
+            raise StoreError(refusal)  # before a secret is made for a store that cannot be
+        secret = config.ensure_secret() if create and not existing else config.read_secret()
+        if create and existing and secret is None:
+            raise StoreError(f"{db} already exists but the project secret its audit trail is keyed with is not "
+                             f"at {config.secret_path()}: restore that file from your backup (a new secret would "
+                             "break the trail, so none is made for an existing store)")
+        store = Store.open(db, secret, create=create, secret_path=config.secret_path(),
+                           witness=config.witness_path(db))
         return cls(store, Catalog(), config.actor(settings))
 
     def close(self) -> None:

@@ -3,16 +3,27 @@
 Everything here is invented: sites and specialists are named by letter,
 participants by study code. The same seed and `today` give the same records
 (randomization uses a key derived from the seed, not the project secret).
+
+The demo lives in a store of its own and only ever replaces a store that holds
+nothing but an earlier demo (see `replace_refusal`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
+from vpslog import config
 from vpslog.core import Program
+from vpslog.errors import InputError
+from vpslog.files import create_private_temp_file, link_refusal
+from vpslog.store import Store
 
 SITES = (("NORTH", "North site"), ("SOUTH", "South site"))
 EXIT_REASONS = ("moved away", "withdrew", "lost contact", "reached goal")
@@ -36,20 +47,108 @@ class DemoSummary:
 
 
 def build_demo(prog: Program, seed: int = 1, participants: int = 88, days: int = 280) -> DemoSummary:
-    """Fill `prog`'s store with one synthetic program, in a single transaction."""
+    """Fill `prog`'s store with one synthetic program, in a single transaction.
+
+    The meta key `demo` records the seed, whether the store was empty before, and the audit head
+    after the last record: a store whose head has moved since holds records the demo did not make.
+    """
     rng = random.Random(seed)
     key = hashlib.sha256(f"vpslog-demo-{seed}".encode()).digest()
     today = prog.today
     yesterday = today - timedelta(days=1)  # entries up to today's midnight keep the demo deterministic
     start = today - timedelta(days=days)
     summary = DemoSummary()
-    with prog.store.transaction():
+    store = prog.store
+    with store.transaction():
+        empty = store.audit_head() is None and not any(store.record_counts().values())
         caseloads = _staff(prog, rng, start, yesterday, summary)
         for number in range(1, participants + 12):
             person = _intake(prog, rng, key, f"P-{number:04d}", start, days, summary)
             if person is not None and (person.arm == "vps" or rng.random() < 0.03):  # rarely, a control gets VPS
                 _deliver(prog, rng, person, caseloads[person.site_id], yesterday, summary)
-        prog.store.set_meta("demo", str(seed))
+        head_seq, head_hash = store.audit_head()
+        store.set_meta("demo", json.dumps({"seed": seed, "into_empty_store": empty,
+                                           "head_seq": head_seq, "head_hash": head_hash}))
+    return summary
+
+
+def replace_refusal(path: Path) -> str | None:
+    """Why the demo may not be built at `path`; None when nothing is there or only an earlier demo.
+
+    Only a pure demo store is ever replaced: built into an empty store, with no audit entry
+    since that could change a record (exports are the only entries allowed: they change none).
+    """
+    if refusal := link_refusal(path):
+        return f"{refusal}; use another --db"
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)  # reads only; closed cleanly
+        conn.row_factory = sqlite3.Row
+        try:
+            store = Store(path, conn, None)
+            marker, records = store.meta("demo"), sum(store.record_counts().values())
+            built = _marker(marker) if marker else None
+            at_build = built and store.audit_entry(built["head_seq"])
+            changes = store.changes_since(built["head_seq"]) if built else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return f"{path} is not a vpslog store; the demo replaces only its own earlier demo store: use another --db"
+    if marker is None:
+        return (f"{path} is a vpslog store with {records} records that the demo did not build; the demo never "
+                "replaces real records: use another --db")
+    if built is None or not built["into_empty_store"]:
+        return (f"{path} holds demo records mixed with others; the demo never replaces real records: "
+                "use another --db")
+    if not at_build or at_build["hash"] != built["head_hash"]:
+        return (f"{path} is a demo store whose audit trail no longer holds the entry it was built to; "
+                "the demo never replaces real records: use another --db")
+    if changes:
+        return (f"{path} is a demo store whose records have changed since it was built ({changes} audit "
+                f"entr{'y' if changes == 1 else 'ies'} since); the demo never replaces real records: use another --db")
+    return None
+
+
+def _refuse_unless_replaceable(path: Path) -> None:
+    if refusal := replace_refusal(path):
+        raise InputError(refusal)
+
+
+def _marker(text: str) -> dict | None:
+    """The meta `demo` record, or None when it is not one (an older vpslog stored only the seed)."""
+    try:
+        built = json.loads(text)
+    except ValueError:
+        return None
+    keys = {"into_empty_store", "head_seq", "head_hash"}
+    return built if isinstance(built, dict) and keys <= built.keys() else None
+
+
+def build_demo_store(path: Path, seed: int) -> DemoSummary:
+    """Build the demo into a new private file beside `path`, then rename it over `path`.
+
+    Refused when `path` holds anything but an earlier demo. A killed build leaves `path` as it
+    was (the new store is complete before the rename) and only a `.NAME.tmp-…` file beside it.
+    """
+    _refuse_unless_replaceable(path)
+    tmp = create_private_temp_file(path)
+    witness = config.witness_path(tmp)  # the audit head kept outside the store, filed by the store's path
+    try:
+        prog = Program.open(tmp, create=True)
+        try:
+            summary = build_demo(prog, seed=seed)
+        finally:
+            prog.close()
+        _refuse_unless_replaceable(path)  # again: someone may have written to it while the demo was built
+        for suffix in ("-wal", "-shm"):  # the earlier demo's; its connections are all closed
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        os.replace(tmp, path)
+        if witness.exists():  # the new store's head, under its final name (an earlier store's no longer applies)
+            os.replace(witness, config.witness_path(path))
+    finally:
+        tmp.unlink(missing_ok=True)
+        witness.unlink(missing_ok=True)
     return summary
 
 

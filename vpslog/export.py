@@ -2,7 +2,9 @@
 a codebook and a manifest, optionally de-identified. Audited.
 
 The CSV lines are built by SQLite (Store.export_lines) and streamed to the
-files, so memory stays flat however many rows there are.
+files, so memory stays flat however many rows there are. A folder export is
+written whole into a private temp folder beside --out and moved into place
+only when complete, so --out never holds CSVs without their manifest.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from itertools import chain
 from dataclasses import dataclass, replace
@@ -21,6 +25,7 @@ from vpslog import __version__
 from vpslog.curriculum import Catalog, Invalid, load_data_file
 from vpslog.deid import FORMULA_TRIGGERS, date_shift, participant_pseudonym, staff_pseudonym
 from vpslog.errors import InputError, StoreError
+from vpslog.files import create_private_folders, link_refusal, open_new_private
 from vpslog.tables import Column, TableSpec
 
 
@@ -102,20 +107,46 @@ def _pseudonyms(store) -> None:
     store.load_pseudonyms(participants, staff)
 
 
+EXPORT_FILES = ("datapackage.json", "codebook.md", "manifest.json")
+"""Beside the CSVs, the files an export writes (and the only ones an earlier export folder may hold)."""
+
+
 def export(prog, specs: list[TableSpec], out: Path | None, *, deidentify: bool = False, wide: bool = False,
            since: str | None = None, until: str | None = None, site: str | None = None,
            arm: str | None = None) -> dict:
-    """Write the tables to `out` (a folder; None means one table to standard output). Returns the manifest."""
+    """Write the tables to `out` (a folder; None means one table to standard output). Returns the manifest.
+
+    A folder is refused before any work unless it is new, empty or an earlier export; the export is
+    built in a temp folder (with its audit entry and manifest) that replaces `out` only when complete
+    and is removed on any failure.
+    """
     if out is None and len(specs) != 1:
         raise InputError("--out - writes one table to standard output: name exactly one table")
-    settings = load_settings(prog.catalog)
-    store = prog.store
-    if deidentify:
-        _pseudonyms(store)
-    filters = {"since": since, "until": until, "site": site, "arm": arm}
-    written = []
     if out is not None:
-        _private_folder(out)
+        _refuse_unless_replaceable(out)
+        out = Path(os.path.abspath(out))  # `.` and `..` have no name to put a folder beside
+    settings = load_settings(prog.catalog)
+    if deidentify:
+        _pseudonyms(prog.store)
+    folder = None if out is None else _temp_folder(out)
+    try:
+        manifest = _write_export(prog, specs, folder, settings, deidentify=deidentify, wide=wide,
+                                 filters={"since": since, "until": until, "site": site, "arm": arm})
+        if out is not None:
+            _move_into_place(folder, out)
+    except BaseException:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: ReportSettings, *,
+                  deidentify: bool, wide: bool, filters: dict) -> dict:
+    """The CSVs (one read snapshot), the audit entry, then descriptor, codebook and manifest, into
+    `folder` (None: the one table to standard output). Returns the manifest."""
+    store = prog.store
+    written = []
     store.conn.execute("BEGIN")  # one consistent snapshot of every table
     try:
         for spec in specs:
@@ -126,7 +157,7 @@ def export(prog, specs: list[TableSpec], out: Path | None, *, deidentify: bool =
                 if spec.participant_linked else None,
                 date_column=spec.date_column, **filters)
             header = ",".join(column.name for column, _, _ in columns)
-            target = out / f"{spec.name}.csv" if out is not None else None
+            target = folder / f"{spec.name}.csv" if folder is not None else None
             rows, digest = _write(target, header, lines)
             written.append({"table": spec.name, "path": f"{spec.name}.csv", "rows": rows, "sha256": digest,
                             "columns": [column for column, _, _ in columns]})
@@ -144,10 +175,10 @@ def export(prog, specs: list[TableSpec], out: Path | None, *, deidentify: bool =
         "files": [{k: w[k] for k in ("table", "path", "rows", "sha256")} for w in written],
         "transformations": _transformations(deidentify, settings),
     }
-    if out is not None:
-        _write_private(out / "datapackage.json", json.dumps(datapackage(written, prog.catalog), indent=2) + "\n")
-        _write_private(out / "codebook.md", codebook(written, prog.catalog, deidentify, settings))
-        _write_private(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    if folder is not None:
+        _write_private(folder / "datapackage.json", json.dumps(datapackage(written, prog.catalog), indent=2) + "\n")
+        _write_private(folder / "codebook.md", codebook(written, prog.catalog, deidentify, settings))
+        _write_private(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
@@ -165,28 +196,77 @@ def _transformations(deidentify: bool, settings: ReportSettings) -> list[str]:
     return steps
 
 
-def _private_folder(folder: Path) -> None:
-    if not folder.exists():
-        folder.mkdir(mode=0o700, parents=True)
-        os.chmod(folder, 0o700)
-    elif not folder.is_dir():
-        raise InputError(f"--out {folder} is a file, not a folder")
+def _refuse_unless_replaceable(out: Path) -> None:
+    """Refuse an --out that the export would not replace whole: a link, a file, or a folder that
+    is neither empty nor an earlier vpslog export (so nothing of anyone else's is ever removed)."""
+    if refusal := link_refusal(out):
+        raise InputError(f"--out {refusal}; use another --out")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder; use another --out")
+    if why := _not_an_export(out):
+        raise InputError(f"--out {out} is not empty and not an earlier vpslog export ({why}); "
+                         "an export replaces only those: use another --out")
+
+
+def _not_an_export(folder: Path) -> str | None:
+    """None when `folder` is empty or holds only plain files an export writes, with a manifest.json
+    that has an export_id; else the first reason it is not."""
+    entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    if not entries:
+        return None
+    for entry in entries:
+        if entry.is_symlink():
+            return f"{entry.name} is a symbolic link"
+        if not entry.is_file() or not (entry.name.endswith(".csv") or entry.name in EXPORT_FILES):
+            return f"{entry.name} is not a file an export writes"
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or not manifest.get("export_id"):
+        return "no manifest.json with an export_id"
+    return None
+
+
+def _temp_folder(out: Path) -> Path:
+    """A new private (0700) folder beside `out`, its parents created 0700 when missing."""
+    create_private_folders(out.parent)
+    return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+
+
+def _move_into_place(folder: Path, out: Path) -> None:
+    """Rename the finished `folder` to `out`. An earlier export there is renamed aside, then
+    removed: two renames, so a crash between them leaves no `out` and both folders beside it."""
+    _refuse_unless_replaceable(out)  # again: it may have changed while the export was written
+    if not out.exists():
+        os.rename(folder, out)
+        return
+    aside = folder.with_name(folder.name + ".old")
+    os.rename(out, aside)
+    try:
+        os.rename(folder, out)
+    except OSError:
+        os.rename(aside, out)
+        raise
+    shutil.rmtree(aside)
+
+
+def _open_private(path: Path):
+    """A text stream on a new 0600 file (never an existing one, never through a link)."""
+    return os.fdopen(open_new_private(path), "w", encoding="utf-8", newline="")
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+    with _open_private(path) as file:
         file.write(text)
 
 
 def _write(target: Path | None, header: str, batches) -> tuple[int, str]:
-    """Stream header and lines to a 0600 file (or stdout); the row count and the file's sha256."""
+    """Stream header and lines to a new 0600 file (or stdout); the row count and the file's sha256."""
     digest, rows = hashlib.sha256(), 0
-    if target is None:
-        stream = sys.stdout
-    else:
-        stream = os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
-                           encoding="utf-8", newline="")
+    stream = sys.stdout if target is None else _open_private(target)
     try:
         for chunk in chain([[header]], batches):  # lazily: one batch in memory at a time
             text = "\n".join(chunk) + "\n"

@@ -1,11 +1,12 @@
 """`vpslog import`: CSV rows in, validated by the same models and rules as the
 CLI, all or nothing.
 
-Rows stream through in batches inside one transaction: every bad row is
-reported as FILE:LINE: column: problem, and if there is any, the transaction is
-rolled back, so nothing is written. A row whose id exists with identical
-content is skipped, so an import can be re-run. The import is one audit entry
-(file name, its sha256, rows inserted and skipped).
+Rows stream through in batches into connection-private staging tables, with no
+write lock held: every bad row is reported as FILE:LINE: column: problem, and if
+there is any, nothing is written. A row whose id exists with identical content
+is skipped, so an import can be re-run. Each row inserted gets its own audit
+entry (so the replay can vouch for it), and the import one more (file name, its
+sha256, rows inserted and skipped).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from vpslog.tables import TableSpec
 
 BATCH = 5_000
 SHOWN = 50
+RETRIES = 3
+"""Validations of the whole file before the chain is rebuilt under the write lock instead."""
 
 
 class ImportRefused(InputError):
@@ -91,57 +94,97 @@ def _check_header(path: Path, header: list[str], spec: TableSpec) -> None:
 
 
 def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:
-    """Validate every row of `path` as `spec`'s model and insert the new ones, all or nothing."""
+    """Validate every row of `path` as `spec`'s model and insert the new ones, all or nothing.
+
+    The file is validated and staged (rows, and their audit entries chained from the
+    current head) without the write lock, so others keep logging meanwhile; then one
+    short write transaction inserts what was staged. If the store changed in between,
+    the references are validated again (someone changed a participant, a specialist or
+    a site, or added a row with a staged id) or only the chain is rebuilt (anything else).
+    """
+    store = prog.store
+    store.check_key()  # a wrong secret or a cut trail: refuse before reading the file
+    digest = _sha256(path)
+    store.prepare_bulk()
+    try:
+        for _ in range(RETRIES):
+            head = store.audit_head()
+            counts = _stage(prog, spec, path, digest, head)
+            for _ in range(RETRIES):
+                with store.transaction():
+                    now = store.audit_head()
+                    if now == head:
+                        return _commit(prog, spec, path, digest, *counts)
+                    relevant = store.changed_since(head[0] if head else 0, spec.table)
+                if relevant:
+                    break  # validate again against what changed
+                store.restage_chain(now)
+                head = now
+        with store.transaction():  # the store kept changing: validate under the write lock
+            counts = _stage(prog, spec, path, digest, store.audit_head())
+            return _commit(prog, spec, path, digest, *counts)
+    finally:
+        store.drop_staged()
+
+
+def _commit(prog, spec: TableSpec, path: Path, digest: str, inserted: int, skipped: int) -> ImportResult:
+    """Inside the write transaction: the staged rows and their entries, then the import's own entry."""
+    prog.store.commit_staged(spec.table)
+    prog.store.append_audit("import", spec.table, digest, {"file": path.name, "sha256": digest, "inserted": inserted,
+                                                          "skipped": skipped}, actor=prog.actor)
+    return ImportResult(spec.name, inserted, skipped, digest)
+
+
+def _stage(prog, spec: TableSpec, path: Path, digest: str, head) -> tuple[int, int]:
+    """Validate every row against the store as it is now and stage the new ones with their
+    chained audit entries; refuse (nothing staged) listing every bad row."""
     from vpslog.models import RECORDS
 
     model, store, catalog = RECORDS[spec.table], prog.store, prog.catalog
     problems: list[tuple[int, str]] = []
-    people: dict[str, dict] = {}
-    store.prepare_bulk()
-    with store.transaction():
-        fresh = store.count(spec.table) == 0  # then only the file itself can repeat an id
-        known = {table: store.ids(table) for table in ("site", "specialist")}
-        if spec.table != "participant":
-            people = {row["id"]: row for row in store.rows("participant")}
-        inserted = skipped = 0
-        batch: list[tuple[int, dict]] = []
-        for line, raw in _rows(path, spec):
-            problem = raw.pop("__problem__", None)
-            try:
-                if problem:
-                    raise InputError(problem)
-                record = model.model_validate(raw, context={"catalog": catalog})
-                row = to_row(record)
-                _check_references(prog, spec, record, row, known, people)
-            except ValidationError as exc:
-                problems.append((line, describe(exc)))
-                continue
-            except InputError as exc:
-                problems.append((line, str(exc)))
-                continue
-            batch.append((line, row))
-            if len(batch) >= BATCH:
-                added, same = _insert(store, spec, batch, problems, fresh)
-                inserted, skipped, batch = inserted + added, skipped + same, []
-        if batch:
-            added, same = _insert(store, spec, batch, problems, fresh)
-            inserted, skipped = inserted + added, skipped + same
-        problems.sort()
-        if problems:
-            shown = [f"{path}:{line}: {text}" for line, text in problems[:SHOWN]]
-            shown += [f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else []
-            raise ImportRefused(f"{len(problems)} bad rows in {path}; nothing was imported:\n" + "\n".join(shown))
-        digest = _sha256(path)
-        store.append_audit("import", spec.table, digest, {"file": path.name, "sha256": digest,
-                                                           "inserted": inserted, "skipped": skipped}, actor=prog.actor)
-    return ImportResult(spec.name, inserted, skipped, digest)
+    fresh = store.count(spec.table) == 0  # then only the file itself can repeat an id
+    known = {table: store.ids(table) for table in ("site", "specialist")}
+    people = {row["id"]: row for row in store.rows("participant")} if spec.table != "participant" else {}
+    store.begin_staging(spec.table, head, actor=prog.actor, reason=f"import {path.name} ({digest[:12]})")
+    staged = skipped = 0
+    batch: list[tuple[int, dict]] = []
+    for line, raw in _rows(path, spec):
+        problem = raw.pop("__problem__", None)
+        try:
+            if problem:
+                raise InputError(problem)
+            record = model.model_validate(raw, context={"catalog": catalog})
+            row = to_row(record)
+            _check_references(prog, spec, record, row, known, people)
+        except ValidationError as exc:
+            problems.append((line, describe(exc)))
+            continue
+        except InputError as exc:
+            problems.append((line, str(exc)))
+            continue
+        batch.append((line, row))
+        if len(batch) >= BATCH:
+            added, same = _stage_batch(store, spec, batch, problems, fresh)
+            staged, skipped, batch = staged + added, skipped + same, []
+    if batch:
+        added, same = _stage_batch(store, spec, batch, problems, fresh)
+        staged, skipped = staged + added, skipped + same
+    problems.sort()
+    if problems:
+        shown = [f"{path}:{line}: {text}" for line, text in problems[:SHOWN]]
+        shown += [f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else []
+        raise ImportRefused(f"{len(problems)} bad rows in {path}; nothing was imported:\n" + "\n".join(shown))
+    return staged, skipped
 
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):  # in blocks: memory must not grow with the file
-            digest.update(block)
+    try:
+        with open(path, "rb") as file:
+            while block := file.read(1 << 20):  # in blocks: memory must not grow with the file
+                digest.update(block)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
     return digest.hexdigest()
 
 
@@ -163,9 +206,9 @@ def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, peo
         known[spec.table].add(row["id"])
 
 
-def _insert(store, spec: TableSpec, batch: list[tuple[int, dict]], problems: list[tuple[int, str]],
-            fresh: bool) -> tuple[int, int]:
-    """Insert the new rows of a batch; skip identical existing ones; report conflicts."""
+def _stage_batch(store, spec: TableSpec, batch: list[tuple[int, dict]], problems: list[tuple[int, str]],
+                 fresh: bool) -> tuple[int, int]:
+    """Stage the new rows of a batch; skip identical existing ones; report conflicts."""
     existing = {} if fresh else store.rows_by_id(spec.table, [row["id"] for _, row in batch])
     new, skipped = [], 0
     for line, row in batch:
@@ -177,7 +220,7 @@ def _insert(store, spec: TableSpec, batch: list[tuple[int, dict]], problems: lis
         else:
             changed = next(k for k in row if before.get(k) != row[k])
             problems.append((line, f"id {row['id']} already exists with different content ({changed})"))
-    refused = store.insert_rows(spec.table, [row for _, row in new])
+    refused = store.stage_rows([row for _, row in new])
     for index, problem in refused:
         line, row = new[index]
         problems.append((line, f"id {row['id']} appears twice in the file" if "UNIQUE" in problem

@@ -1,9 +1,11 @@
 """`vpslog merge`: bring another store's records (and their audit history) in.
 
-New records are inserted, identical ones skipped; a record with the same id and
-different content is a conflict, and any conflict refuses the whole merge. The
-other store's audit entries for the records brought in are re-chained into this
-store's trail, keeping their time, actor and content.
+The other store's chain and records are verified against its trail first (with
+its project's secret), so a forged entry is refused, not adopted. New records
+are inserted, identical ones skipped; a record with the same id and different
+content is a conflict, and any conflict refuses the whole merge. The other
+store's audit entries for the records brought in are re-chained into this
+store's trail, keeping their time, actor and content (note digests re-keyed).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from vpslog.errors import InputError
+from vpslog.audit import rekey_notes
+from vpslog.config import read_secret
+from vpslog.errors import InputError, StoreError
 from vpslog.models import RECORDS, describe
 from vpslog.store import Store, to_row
 from vpslog.tables import TABLES
@@ -32,14 +36,18 @@ class MergeResult:
     audit_entries: int
 
 
-def merge(prog, other_path: Path) -> MergeResult:
+def merge(prog, other_path: Path, secret_file: Path | None = None) -> MergeResult:
+    """Bring in `other_path`'s new records once its trail verifies, under its own secret
+    (`secret_file`) or, by default, this project's."""
     store = prog.store
     if Path(other_path).resolve() == store.path.resolve():
         raise InputError("a store cannot be merged into itself")
-    other = Store.open_readonly(other_path)
+    other_secret = _other_secret(store, secret_file)
+    other = Store.open_readonly(other_path, other_secret)
     try:
+        _verified(other, other_path, secret_file)
         with store.transaction():
-            inserted, skipped, conflicts, brought = {}, {}, [], set()
+            inserted, skipped, conflicts, brought = {}, {}, [], {}
             for spec in TABLES.values():
                 theirs = [dict(row) for row in other.conn.execute(f'SELECT * FROM "{spec.table}" ORDER BY rowid')]
                 ours = store.rows_by_id(spec.table, [row["id"] for row in theirs])
@@ -56,19 +64,43 @@ def merge(prog, other_path: Path) -> MergeResult:
                     refused = store.insert_rows(spec.table, new)
                     if refused:
                         raise InputError(f"{other_path}: {spec.name} {new[refused[0][0]]['id']}: {refused[0][1]}")
-                    brought |= {(spec.table, row["id"]) for row in new}
+                    brought |= {(spec.table, row["id"]): row for row in new}
             if conflicts:
                 shown = conflicts[:SHOWN] + ([f"... and {len(conflicts) - SHOWN} more"] if len(conflicts) > SHOWN else [])
                 raise MergeConflicts(f"{len(conflicts)} conflicts with {other_path}; nothing was merged:\n"
                                      + "\n".join(shown))
             entries = [e for e in other.audit_entries() if (e["tbl"], e["record_id"]) in brought]
             for entry in entries:
-                store.adopt_audit(entry)
+                store.adopt_audit(rekey_notes(entry, brought[(entry["tbl"], entry["record_id"])], other_secret,
+                                              store.secret()))
             store.append_audit("merge", "store", other_path.name, {"file": str(other_path), "inserted": inserted,
                                                                    "skipped": skipped}, actor=prog.actor)
     finally:
         other.close()
     return MergeResult(inserted, skipped, len(entries))
+
+
+def _other_secret(store, secret_file: Path | None) -> bytes:
+    if secret_file is None:
+        return store.secret()
+    secret = read_secret(secret_file)
+    if secret is None:
+        raise InputError(f"--secret {secret_file}: no such file")
+    return secret
+
+
+def _verified(other: Store, other_path: Path, secret_file: Path | None) -> None:
+    """The other store's chain and every record against its trail, before anything is brought in:
+    a forged entry there must not become a genuine-looking one here."""
+    if not other.keyed_with_secret():
+        if secret_file is None:
+            raise StoreError(f"{other_path}: its audit trail is not keyed with this project's secret; pass the "
+                             "secret of the project it comes from with --secret FILE; nothing was merged")
+        raise StoreError(f"{other_path}: the secret in {secret_file} does not verify its audit trail; "
+                         "nothing was merged")
+    if problems := other.verify(witness=False):
+        more = f" (and {len(problems) - 1} more: run `vpslog --db {other_path} audit verify`)" if len(problems) > 1 else ""
+        raise StoreError(f"{other_path}: its audit trail does not verify: {problems[0]}{more}; nothing was merged")
 
 
 def _checked(prog, table: str, row: dict, other_path: Path) -> dict:

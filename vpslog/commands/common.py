@@ -41,7 +41,9 @@ def program(ctx: typer.Context, *, create: bool = False) -> Iterator:
     try:
         if prog.store.others_can_read():
             path = prog.store.path
-            typer.echo(f"warning: {path} can be read by other users; fix with: chmod 600 {path}*", err=True)
+            warn(f"warning: {path} can be read by other users; fix with: chmod 600 {path}*")
+        for repair in prog.store.repaired:
+            warn(f"warning: {repair}")
         yield prog
     finally:
         prog.close()
@@ -61,3 +63,7 @@ def iso_day(text: str | None, today: date) -> str | None:
 
 def say(message: str) -> None:
     typer.echo(message)
+
+
+def warn(message: str) -> None:
+    typer.echo(message, err=True)

@@ -1,7 +1,7 @@
 """`vpslog import`, `backup`, `merge` and `doctor`: data in, copies out, health checks."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -32,19 +32,24 @@ def backup(ctx: typer.Context,
 
 
 def merge(ctx: typer.Context,
-          other: Annotated[Path, typer.Argument(metavar="OTHER.db", help="Another vpslog store, e.g. a laptop's.")]) -> None:
-    """Bring in another store's new records and their audit history; refuse on any conflict."""
+          other: Annotated[Path, typer.Argument(metavar="OTHER.db", help="Another vpslog store, e.g. a laptop's.")],
+          secret: Annotated[Optional[Path], typer.Option(
+              "--secret", metavar="FILE", help="The other store's project secret file (default: this project's).")
+          ] = None) -> None:
+    """Verify another store's audit trail, then bring in its new records and their audit history;
+    refuse on a trail that does not verify or on any conflict."""
     from vpslog.merge import merge as run_merge
 
     with program(ctx) as prog:
-        result = run_merge(prog, other)
+        result = run_merge(prog, other, secret)
     added = ", ".join(f"{n} {table}" for table, n in result.inserted.items() if n) or "nothing new"
     say(f"merged {other}: {added}; {sum(result.skipped.values())} identical records skipped; "
         f"{result.audit_entries} audit entries brought in")
 
 
 def doctor(ctx: typer.Context) -> None:
-    """Check integrity, foreign keys, the audit chain and file permissions; exit 3 on any problem."""
+    """Check integrity, foreign keys, the audit trail (chain, witness, every record against its trail,
+    triggers) and file permissions; list each problem and exit 3 on any."""
     from vpslog import config
     from vpslog.errors import StoreError
     from vpslog.render import Format, emit
@@ -53,7 +58,7 @@ def doctor(ctx: typer.Context) -> None:
         checks = prog.store.health()
         path = prog.store.path
     files = [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
-                         config.secret_path()) if p.exists()]
+                         config.secret_path(), config.witness_path(path)) if p.exists()]
     for file in files:
         loose = file.stat().st_mode & 0o077
         checks.append((f"permissions of {file.name}", f"readable by others; fix with: chmod 600 {file}" if loose else None))
@@ -61,4 +66,5 @@ def doctor(ctx: typer.Context) -> None:
          f"doctor: {path}")
     problems = [name for name, problem in checks if problem]
     if problems:
-        raise StoreError(f"{len(problems)} problems: {', '.join(problems)}")
+        raise StoreError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}: "
+                         f"{', '.join(dict.fromkeys(problems))}")

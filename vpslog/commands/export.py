@@ -14,7 +14,8 @@ def export(
     tables: Annotated[Optional[list[str]], typer.Argument(
         metavar="[TABLE]...", help="sites, specialists, participants, screenings, allocations, sessions, "
                                    "supervision, milestones (default: all).", show_default=False)] = None,
-    out: Annotated[str, typer.Option("--out", help="Folder to write (0700, files 0600); - for one table on stdout.")] = ...,
+    out: Annotated[str, typer.Option("--out", help="A new, empty or earlier-export folder, replaced whole "
+                                                  "(0700, files 0600); - for one table on stdout.")] = ...,
     deidentify: Annotated[bool, typer.Option("--deidentify", help="Pseudonyms, shifted dates, no free text.")] = False,
     wide: Annotated[bool, typer.Option("--wide", help="Add one 0/1 column per component to sessions.")] = False,
     since: Since = None,
@@ -33,5 +34,5 @@ def export(
             site=prog.resolve("site", site) if site else None, arm=arm.value if arm else None)
     if out != "-":
         rows = ", ".join(f"{n} {table}" for table, n in manifest["rows"].items())
-        kind = "de-identified export" if deidentify else "export"
+        kind = "de-identified export" if manifest["deidentified"] else "export"
         say(f"{kind} written to {out}: {rows}; datapackage.json, codebook.md, manifest.json")

@@ -9,6 +9,7 @@ transaction. sqlite-utils serves the read side (listings, counts, schema).
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import sqlite3
@@ -18,30 +19,31 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vpslog.audit import CHAINED, GENESIS, entry_hash, first_break, text_digest
+from vpslog.audit import (
+    CHAINED, EVENT_ACTIONS, chained, entry_hash, first_break, image, replay, witness_problem,
+)
 from vpslog.errors import InputError, StoreError
+from vpslog.files import create_private_file, create_private_temp_file, fsync_path, link_refusal, write_private
 from vpslog.parsing import pick_prefix
 from vpslog.store import schema
 from vpslog.store.research import ResearchQueries
+from vpslog.store.staging import Staging
 from vpslog.store.sql import where as _where
 
 BUSY_TIMEOUT_MS = 10_000
-NOTE_FIELDS = frozenset({"note", "detail"})
-"""Free text kept only in its own row: the audit trail records a keyed digest."""
+SHOWN_PROBLEMS = 50
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def create_private_file(path: Path) -> None:
-    """Create `path` readable by its owner only, and any missing folder 0700."""
-    missing = [p for p in reversed(path.parents) if not p.exists()]
-    for folder in missing:
-        folder.mkdir(mode=0o700)
-        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
-    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    os.chmod(path, 0o600)
+def _stored(row: dict | None) -> str | None:
+    return None if row is None else json.dumps(row, sort_keys=True, ensure_ascii=False)
+
+
+def _verifies(secret: bytes, entry: dict) -> bool:
+    return hmac.compare_digest(entry_hash(secret, [entry[c] for c in CHAINED]), entry["hash"])
 
 
 def to_row(record) -> dict:
@@ -57,19 +59,30 @@ def to_row(record) -> dict:
             row[key] = json.dumps(value, sort_keys=True)
     return row
 
-class Store(ResearchQueries):
+class Store(ResearchQueries, Staging):
     """An open vpslog store. Create with `Store.open`; close when done."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, secret: bytes | None):
+    def __init__(self, path: Path, conn: sqlite3.Connection, secret: bytes | None, *,
+                 secret_path: Path | None = None, witness: Path | None = None):
         self.path = path
         self.conn = conn
         self._secret = secret
+        self._secret_path = secret_path
+        self._witness = witness
+        self._key_checked = False
+        self._new_head: tuple[int, str] | None = None
+        self.repaired: list[str] = []
+        """What opening the store found broken and mended (the caller tells the user)."""
 
     # -- opening -----------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, secret: bytes | None = None, *, create: bool = False) -> Store:
-        """Open (and migrate) the store at `path`; `create` makes a new 0600 file."""
+    def open(cls, path: Path, secret: bytes | None = None, *, create: bool = False,
+             secret_path: Path | None = None, witness: Path | None = None) -> Store:
+        """Open (and migrate) the store at `path`; `create` makes a new 0600 file.
+
+        `secret_path` is where the secret came from (named in errors); `witness` is the
+        file outside the store that keeps the audit head (updated after each write)."""
         path = Path(path)
         if not path.exists():
             if not create:
@@ -84,15 +97,27 @@ class Store(ResearchQueries):
             conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path} is not a vpslog store: {exc}") from None
-        store = cls(path, conn, secret)
-        store.migrate()
+        store = cls(path, conn, secret, secret_path=secret_path, witness=witness)
+        fresh = store.migrate()
+        if fresh:
+            store._forget_earlier_witness()
+        store._restore_triggers()
         return store
+
+    def _forget_earlier_witness(self) -> None:
+        """A new store at a path that held another one: its witness no longer applies (said once)."""
+        earlier = self.witness()
+        if earlier is not None:
+            self._witness.unlink()
+            self.repaired.append(f"a store with {earlier[0]} audit entries was at {self.path} before; "
+                                 "this new store replaces it there")
 
     def close(self) -> None:
         self.conn.close()
 
-    def migrate(self) -> None:
-        """Bring an older store up to SCHEMA_VERSION in one transaction; refuse a newer one."""
+    def migrate(self) -> bool:
+        """Bring an older store up to SCHEMA_VERSION in one transaction; refuse a newer one.
+        True when the store was new (version 0)."""
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > schema.SCHEMA_VERSION:
             raise StoreError(
@@ -100,7 +125,7 @@ class Store(ResearchQueries):
                 f"({schema.SCHEMA_VERSION}): upgrade vpslog"
             )
         if version == schema.SCHEMA_VERSION:
-            return
+            return False
         with self.transaction():
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
             for statements in schema.MIGRATIONS[version:]:
@@ -109,6 +134,29 @@ class Store(ResearchQueries):
             self.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
             if version == 0:
                 self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
+        return version == 0
+
+    def missing_triggers(self) -> list[str]:
+        present = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        return [name for name in schema.AUDIT_TRIGGERS if name not in present]
+
+    def _restore_triggers(self) -> None:
+        """Recreate audit triggers dropped outside vpslog, as an audit entry of its own.
+
+        Without the secret nothing is written: `audit verify` and `doctor` report them missing."""
+        missing = self.missing_triggers()
+        if not missing or self._secret is None:
+            return
+        try:
+            with self.transaction():
+                for name in missing:
+                    self.conn.execute(schema.AUDIT_TRIGGERS[name])
+                self.append_audit("repair", "audit", "triggers", {"recreated": missing}, actor="vpslog",
+                                  reason="audit triggers were missing (dropped outside vpslog)")
+        except StoreError:
+            return  # a wrong secret or a busy store: leave it to `audit verify` to report
+        self.repaired.append(f"the audit triggers ({', '.join(missing)}) were missing, dropped outside "
+                             f"vpslog; recreated (audit entry {self.audit_head()[0]})")
 
     def others_can_read(self) -> bool:
         return bool(self.path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
@@ -139,14 +187,69 @@ class Store(ResearchQueries):
         try:
             yield
         except BaseException:
+            self._new_head = None
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+        if self._new_head is not None:
+            self._write_witness(self._new_head)
+            self._new_head = None
+
+    def _write_witness(self, head: tuple[int, str]) -> None:
+        """Keep the committed head outside the store too (a temp file renamed over: never half-written)."""
+        if self._witness is None:
+            return
+        text = json.dumps({"store": str(self.path.resolve()), "seq": head[0], "hash": head[1], "at": _now()}) + "\n"
+        write_private(self._witness, text)
+
+    def witness(self) -> tuple[int, str] | None:
+        """The head recorded in the witness file, or None when this machine has none for the store."""
+        if self._witness is None:
+            return None
+        try:
+            data = json.loads(self._witness.read_text(encoding="utf-8"))
+            return int(data["seq"]), str(data["hash"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            raise StoreError(f"{self._witness}: the witness file is damaged; compare the store with a backup") from None
 
     def secret(self) -> bytes:
         if self._secret is None:
-            raise StoreError("the project secret is missing, so the audit trail cannot be written or checked")
+            where = f" (expected at {self._secret_path})" if self._secret_path else ""
+            raise StoreError(f"the project secret is missing{where}, so the audit trail cannot be written "
+                             "or checked; restore it from your backup")
         return self._secret
+
+    def check_key(self) -> None:
+        """Refuse to extend a trail with a key that does not verify its head (the chain would
+        break under both keys: a secret made anew, or another project's), or a trail that no
+        longer holds the entry the witness recorded (writing would hide the cut)."""
+        if self._key_checked:
+            return
+        head = self.audit_head()
+        recorded = self.witness()
+        entry = self.audit_entry(recorded[0]) if recorded else None
+        if cut := witness_problem(recorded, entry and entry["hash"], head):
+            raise StoreError(f"{cut}; nothing was written. Run `vpslog audit verify`; if an older copy was "
+                             "restored on purpose, accept it with `vpslog audit accept-head --reason ...`")
+        if not self.keyed_with_secret():
+            if self.keyed_with_secret(first=True):
+                raise StoreError(f"the audit trail of {self.path} is broken at its head (entry {head[0]}); "
+                                 "nothing was written: run `vpslog audit verify`")
+            where = f" in {self._secret_path}" if self._secret_path else ""
+            raise StoreError(f"the project secret{where} is not the one the audit trail of {self.path} "
+                             f"was written with (it does not verify entry {head[0]}); nothing was written: "
+                             "restore the secret that belongs to this store")
+        self._key_checked = True
+
+    def keyed_with_secret(self, *, first: bool = False) -> bool:
+        """Whether the secret verifies the trail's head entry (or its first): true of an empty trail."""
+        head = self.audit_head()
+        if head is None:
+            return True
+        entry = self.audit_entry(1 if first else head[0])
+        return entry is not None and _verifies(self.secret(), entry)
 
     def insert(self, table: str, record, *, actor: str, reason: str | None = None, action: str = "insert") -> None:
         row = to_row(record)
@@ -174,24 +277,21 @@ class Store(ResearchQueries):
 
     def _audit(self, action, table, record_id, before, after, actor, reason) -> None:
         secret = self.secret()
-
-        def image(row):
-            if row is None:
-                return None
-            row = {k: text_digest(secret, v) if k in NOTE_FIELDS and v else v for k, v in row.items()}
-            return json.dumps(row, sort_keys=True, ensure_ascii=False)
-
-        self._chain(_now(), actor, action, table, record_id, image(before), image(after), reason)
+        self._chain(_now(), actor, action, table, record_id, _stored(image(secret, before)),
+                    _stored(image(secret, after)), reason)
 
     def _chain(self, at, actor, action, table, record_id, before, after, reason) -> None:
         """Append one entry (stored values) to the hash chain and move the head."""
         secret = self.secret()
-        head = self.audit_head()
-        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        values = [seq, at, actor, action, table, record_id, before, after, reason, prev_hash]
-        digest = entry_hash(secret, values)
-        self.conn.execute(f"INSERT INTO audit ({', '.join(CHAINED)}, hash) VALUES ({', '.join('?' * 11)})", [*values, digest])
+        self.check_key()
+        [entry] = chained(secret, self.audit_head(), [(at, actor, action, table, record_id, before, after, reason)])
+        self.conn.execute(f"INSERT INTO audit ({', '.join(CHAINED)}, hash) VALUES ({', '.join('?' * 11)})", entry)
+        self.set_head(entry[0], entry[-1])
+
+    def set_head(self, seq: int, digest: str) -> None:
+        """Move the head kept in the store (and, after the commit, in the witness file)."""
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('audit_head', ?)", (f"{seq}:{digest}",))
+        self._new_head = (seq, digest)
 
     def adopt_audit(self, entry: dict) -> None:
         """Re-chain an audit entry brought from another store (merge), keeping its content and time."""
@@ -306,9 +406,68 @@ class Store(ResearchQueries):
         tail = f" LIMIT {int(limit)}" if limit else ""
         return list(self.db.query(f'SELECT * FROM "{table}"{sql} ORDER BY date DESC, entered_at DESC{tail}', params))
 
-    def verify_audit(self) -> str | None:
-        """None when the whole chain verifies, else why it breaks at the first bad entry."""
-        return first_break(self.secret(), self.audit_entries(), self.audit_head())
+    def changes_since(self, seq: int) -> int:
+        """Audit entries after `seq` other than exports (which change no record)."""
+        return self.conn.execute("SELECT count(*) FROM audit WHERE seq > ? AND action != 'export'", (seq,)).fetchone()[0]
+
+    def audit_entry(self, seq: int) -> dict | None:
+        row = self.conn.execute("SELECT * FROM audit WHERE seq = ?", (seq,)).fetchone()
+        return dict(row) if row else None
+
+    def verify(self, *, witness: bool = True) -> list[str]:
+        """Every problem the audit trail can show, in one read snapshot: the chain, the witness
+        outside the store, the records against the state the trail gives them, the triggers."""
+        secret = self.secret()
+        problems = []
+        self.conn.execute("BEGIN")
+        try:
+            head = self.audit_head()
+            if broken := first_break(secret, self.audit_entries(), head):
+                problems.append(f"audit chain: {broken}")
+            if witness:
+                recorded = self.witness()
+                entry = self.audit_entry(recorded[0]) if recorded else None
+                if cut := witness_problem(recorded, entry and entry["hash"], head):
+                    problems.append(cut)
+            records = []
+            for table in schema.TABLES:
+                rows = (dict(row) for row in self.conn.execute(f'SELECT * FROM "{table}" ORDER BY id'))
+                for problem in replay(secret, table, rows,
+                                      self._record_entries(table)):
+                    records.append(problem)
+        finally:
+            self.conn.execute("COMMIT")
+        if len(records) > SHOWN_PROBLEMS:
+            records = records[:SHOWN_PROBLEMS] + [f"... and {len(records) - SHOWN_PROBLEMS} more record problems"]
+        triggers = [f"the audit triggers are missing ({', '.join(names)}): the trail could be edited in place"
+                    for names in [self.missing_triggers()] if names]
+        return problems + records + triggers
+
+    def _record_entries(self, table: str) -> Iterator[dict]:
+        """The entries that change one record of `table`, by record then seq (for the replay)."""
+        events = ", ".join(f"'{action}'" for action in sorted(EVENT_ACTIONS))
+        cursor = self.conn.execute(
+            f"SELECT seq, record_id, before, after FROM audit WHERE tbl = ? AND action NOT IN ({events}) "
+            "ORDER BY record_id, seq", (table,))
+        return (dict(row) for row in cursor)
+
+    def accept_head(self, actor: str, reason: str) -> tuple[int, str]:
+        """Take the current trail as the one the witness keeps (after restoring an older copy on
+        purpose): refused unless the chain verifies; recorded as an audit entry of its own."""
+        if broken := first_break(self.secret(), self.audit_entries(), self.audit_head()):
+            raise StoreError(f"the audit chain is broken, so its head cannot be accepted: {broken}")
+        previous = self.witness()
+        self._key_checked = True  # the witness is what is being replaced
+        with self.transaction():
+            self.append_audit("accept-head", "audit", "witness", {
+                "previous_witness": {"seq": previous[0], "hash": previous[1]} if previous else None}, actor=actor,
+                reason=reason)
+        return self.audit_head()
+
+    def repairs(self) -> list[str]:
+        """Repairs recorded in the trail (triggers recreated), for `doctor` and `audit verify` to mention."""
+        return [f"audit entry {row['seq']} ({row['at']}): {row['reason']}" for row in self.conn.execute(
+            "SELECT seq, at, reason FROM audit WHERE action = 'repair' ORDER BY seq")]
 
     def audit_entries(self, table: str | None = None, record_id: str | None = None) -> Iterator[dict]:
         sql, params = _where({"tbl = ?": table, "record_id = ?": record_id})
@@ -318,8 +477,8 @@ class Store(ResearchQueries):
     # -- copies and health --------------------------------------------------------
 
     @classmethod
-    def open_readonly(cls, path: Path) -> Store:
-        """Another store, read only (for merge): never migrated or written."""
+    def open_readonly(cls, path: Path, secret: bytes | None = None) -> Store:
+        """Another store, read only (for merge): never migrated or written; `secret` checks its trail."""
         if not Path(path).exists():
             raise StoreError(f"no store at {path}")
         try:
@@ -332,18 +491,47 @@ class Store(ResearchQueries):
             conn.close()
             raise StoreError(f"{path} has schema version {version}; merge needs {schema.SCHEMA_VERSION} "
                              f"(open it once with this vpslog to migrate it)")
-        return cls(Path(path), conn, None)
+        return cls(Path(path), conn, secret)
 
     def backup_to(self, dest: Path) -> None:
-        """A consistent copy (SQLite's online backup API, safe while others write), created 0600."""
-        if dest.exists():
-            raise InputError(f"{dest} already exists; choose a new file for the backup")
-        create_private_file(dest)
-        target = sqlite3.connect(dest)
+        """A verified copy at `dest`, or no file there at all.
+
+        The copy (SQLite's online backup API, safe while others write) goes to a private temp file
+        beside `dest` and is checked against the same read snapshot (integrity, audit head, record
+        counts); only then is it fsynced and linked to `dest`, which fails if `dest` appeared meanwhile.
+        """
+        dest = Path(dest)
+        refusal = link_refusal(dest) or (f"{dest} already exists" if dest.exists() else None)
+        if refusal:
+            raise InputError(f"{refusal}; choose a new file for the backup")
+        tmp = create_private_temp_file(dest)
         try:
-            self.conn.backup(target)
+            target = sqlite3.connect(tmp)
+            try:
+                self.conn.execute("BEGIN")  # one snapshot for the copy and the figures it must match
+                try:
+                    expected = (self.meta("audit_head"), self.record_counts())
+                    self.conn.backup(target)
+                finally:
+                    self.conn.execute("COMMIT")
+                copy = Store(tmp, target, None)
+                integrity = [row[0] for row in target.execute("PRAGMA integrity_check")]
+                found = (copy.meta("audit_head"), copy.record_counts())
+            finally:
+                target.close()
+            problem = (f"integrity_check: {'; '.join(integrity[:3])}" if integrity != ["ok"] else
+                       "its audit head or record counts differ from the store's" if found != expected else None)
+            if problem:
+                raise StoreError(f"the backup copy did not verify ({problem}); nothing was written at {dest}")
+            fsync_path(tmp)
+            try:
+                os.link(tmp, dest)
+            except FileExistsError:
+                raise InputError(f"{dest} appeared while the backup was made; "
+                                 "choose a new file for the backup") from None
+            fsync_path(dest.parent)
         finally:
-            target.close()
+            tmp.unlink()
 
     def health(self) -> list[tuple[str, str | None]]:
         """(check, problem or None) for integrity, foreign keys and the audit chain."""
@@ -353,6 +541,12 @@ class Store(ResearchQueries):
             ("integrity_check", None if integrity == ["ok"] else "; ".join(integrity[:5])),
             ("foreign_key_check", None if not keys else
              f"{len(keys)} rows refer to missing records (first: {keys[0][0]} row {keys[0][1]} -> {keys[0][2]})"),
-            ("audit chain", self.verify_audit() if self._secret is not None else "the project secret is missing"),
+            *self._trail_health(),
         ]
+
+    def _trail_health(self) -> list[tuple[str, str | None]]:
+        if self._secret is None:
+            return [("audit trail", f"the project secret is missing (expected at {self._secret_path}), "
+                                    "so the trail cannot be checked: restore it from your backup")]
+        return [("audit trail", problem) for problem in self.verify()] or [("audit trail", None)]
 

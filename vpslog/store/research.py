@@ -131,13 +131,13 @@ class ResearchQueries:
                 f'SELECT * FROM "{table}" WHERE id IN ({marks})', chunk)}
         return found
 
-    def insert_rows(self, table: str, rows: list[dict]) -> list[tuple[int, str]]:
+    def insert_rows(self, table: str, rows: list[dict], schema: str = "main") -> list[tuple[int, str]]:
         """Insert rows (inside the caller's transaction); returns (index, problem) for
         each row the constraints refused, having inserted all the others."""
         if not rows:
             return []
         columns = list(rows[0])
-        sql = f'INSERT INTO "{table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) VALUES ({", ".join("?" * len(columns))})'
+        sql = f'INSERT INTO {schema}."{table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) VALUES ({", ".join("?" * len(columns))})'
         self.conn.execute("SAVEPOINT bulk")
         try:
             self.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])

@@ -13,6 +13,14 @@ _ENTERED = f"""
   void_reason TEXT,
   CHECK (voided = 0 OR void_reason IS NOT NULL)"""
 
+AUDIT_TRIGGERS = {
+    "audit_no_update": """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+    "audit_no_delete": """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+}
+"""The audit table refuses UPDATE and DELETE; opening a store recreates any that were dropped."""
+
 MIGRATIONS: list[list[str]] = [
     [  # version 1
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
@@ -93,10 +101,7 @@ MIGRATIONS: list[list[str]] = [
   hash TEXT NOT NULL UNIQUE
 ) STRICT""",
         "CREATE INDEX audit_by_record ON audit (tbl, record_id)",
-        """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
-        """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+        *AUDIT_TRIGGERS.values(),
     ],
     [  # version 2: eligibility screening and randomized allocation
         f"""CREATE TABLE screening (

@@ -1,0 +1,228 @@
+"""Files vpslog writes: nothing half-written, nothing followed through a link, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import snapshot
+
+NO_LINKS = "vpslog does not create files through links"
+EXPORT_FILES = ["codebook.md", "datapackage.json", "manifest.json"]
+
+
+def _listing(folder: Path) -> dict[str, bytes | str]:
+    """Every entry under `folder`: a file's bytes, or where a link points."""
+    return {str(p.relative_to(folder)): (f"-> {os.readlink(p)}" if p.is_symlink() else
+                                          p.read_bytes() if p.is_file() else "folder")
+            for p in sorted(folder.rglob("*"))}
+
+
+def _audit_count(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+    finally:
+        conn.close()
+
+
+# -- creating a store -----------------------------------------------------------
+
+
+def test_init_refuses_a_dangling_symbolic_link_instead_of_creating_its_target(cli, env, tmp_path):
+    target = tmp_path / "elsewhere.db"
+    link = tmp_path / "link.db"
+    link.symlink_to(target)
+    result = cli("--db", str(link), "init")
+    assert (result.exit_code, result.stderr) == (
+        3, f"error: {link} is a symbolic link to {target}, which does not exist; {NO_LINKS}\n")
+    assert link.is_symlink() and not target.exists()
+    assert not any(tmp_path.glob("elsewhere.db*")) and not any(tmp_path.glob("link.db?*"))
+    assert not (tmp_path / "config" / "secret").exists()  # no secret made for a store that could not be
+
+
+# -- backup ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["file", "link to a file", "dangling link"])
+def test_backup_refuses_an_existing_destination_or_a_link(cli, program_db, tmp_path, kind):
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    dest, other = folder / "copy.db", folder / "other.db"
+    if kind == "file":
+        dest.write_text("an earlier backup\n")
+        error = f"{dest} already exists"
+    else:
+        if kind == "link to a file":
+            other.write_text("someone else's file\n")
+        dest.symlink_to(other)
+        gone = "" if other.exists() else ", which does not exist"
+        error = f"{dest} is a symbolic link to {other}{gone}; {NO_LINKS}"
+    before, store = _listing(folder), snapshot(program_db)
+    result = cli("backup", str(dest))
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        1, f"error: {error}; choose a new file for the backup\n", "")
+    assert _listing(folder) == before and snapshot(program_db) == store
+
+
+def test_backup_creates_missing_folders_private_and_leaves_only_the_copy(cli, program_db, tmp_path):
+    dest = tmp_path / "new" / "deeper" / "copy.db"
+    cli.ok("backup", str(dest))
+    assert [p.name for p in dest.parent.iterdir()] == ["copy.db"]
+    assert os.stat(dest).st_mode & 0o777 == 0o600
+    assert all(os.stat(p).st_mode & 0o777 == 0o700 for p in (tmp_path / "new", dest.parent))
+    assert snapshot(dest) == snapshot(program_db)
+
+
+def test_a_backup_copy_that_does_not_verify_is_not_put_in_place(cli, program_db, tmp_path, monkeypatch):
+    from vpslog.store import Store
+
+    counts = Store.record_counts
+
+    def one_session_lost_in_the_copy(self):
+        found = counts(self)
+        return {**found, "session": found["session"] - 1} if self.path.name.startswith(".copy.db.tmp-") else found
+
+    monkeypatch.setattr(Store, "record_counts", one_session_lost_in_the_copy)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    result = cli("backup", str(folder / "copy.db"))
+    assert (result.exit_code, result.stderr) == (
+        3, "error: the backup copy did not verify (its audit head or record counts differ from the store's); "
+           f"nothing was written at {folder / 'copy.db'}\n")
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("dies_in", ["Store.record_counts", "os.fsync"])
+def test_a_killed_backup_leaves_no_file_at_the_destination(cli, program_db, tmp_path, dies_in):
+    """Killed with SIGKILL, no clean-up runs: the destination appears only once the copy is verified."""
+    dest = tmp_path / "backups" / "copy.db"
+    owner, name = dies_in.split(".")
+    dies_midway = (
+        "import os, signal, sys\n"
+        "from vpslog.store import Store\n"
+        f"setattr({owner}, {name!r}, lambda *args: os.kill(os.getpid(), signal.SIGKILL))\n"
+        "from vpslog.cli import app\n"
+        "app(sys.argv[1:])\n")
+    child = subprocess.run([sys.executable, "-c", dies_midway, "backup", str(dest)], env=os.environ.copy(),
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert not dest.exists()
+    assert [p.name.startswith(".copy.db.tmp-") for p in dest.parent.iterdir()] == [True]
+    cli.ok("backup", str(dest))  # the re-run is not blocked by the killed one
+    assert snapshot(dest) == snapshot(program_db)
+
+
+# -- export ----------------------------------------------------------------------
+
+
+def _refused_export(cli, db: Path, out: Path, error: str, *args: str) -> None:
+    """The export is refused with `error`, and neither the store, its audit trail nor anything under
+    the folder that holds `out` changed."""
+    folder = out.parent
+    before, store = _listing(folder), snapshot(db)
+    result = cli("export", *args, "--out", str(out))
+    assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {error}\n", "")
+    assert _listing(folder) == before and snapshot(db) == store
+
+
+def test_export_refuses_an_out_folder_that_is_a_link(cli, program_db, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    out = tmp_path / "out"
+    out.symlink_to(shared)
+    _refused_export(cli, program_db, out,
+                    f"--out {out} is a symbolic link to {shared}; {NO_LINKS}; use another --out")
+
+
+def test_export_never_writes_identified_rows_through_a_link_in_an_earlier_export(cli, program_db, tmp_path):
+    out = tmp_path / "out"
+    cli.ok("export", "--out", str(out))
+    elsewhere = tmp_path / "public.csv"
+    elsewhere.write_text("visible to all\n")
+    os.chmod(elsewhere, 0o644)
+    (out / "sessions.csv").unlink()
+    (out / "sessions.csv").symlink_to(elsewhere)
+    _refused_export(cli, program_db, out,
+                    f"--out {out} is not empty and not an earlier vpslog export (sessions.csv is a symbolic link); "
+                    "an export replaces only those: use another --out")
+    assert elsewhere.read_text() == "visible to all\n"
+
+
+@pytest.mark.parametrize("files, why", [
+    ({"thesis.docx": "my thesis"}, "thesis.docx is not a file an export writes"),
+    ({"sessions.csv": "id\n"}, "no manifest.json with an export_id"),
+    ({"sessions.csv": "id\n", "manifest.json": "{}"}, "no manifest.json with an export_id"),
+    ({"manifest.json": '{"export_id": "1"}', "data": None}, "data is not a file an export writes"),
+])
+def test_export_refuses_a_folder_that_is_not_empty_and_not_an_earlier_export(cli, program_db, tmp_path, files, why):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, text in files.items():
+        (out / name).mkdir() if text is None else (out / name).write_text(text)
+    _refused_export(cli, program_db, out, f"--out {out} is not empty and not an earlier vpslog export ({why}); "
+                                          "an export replaces only those: use another --out")
+
+
+def test_export_refuses_a_file_as_out(cli, program_db, tmp_path):
+    out = tmp_path / "out"
+    out.write_text("a file\n")
+    _refused_export(cli, program_db, out, f"--out {out} is a file, not a folder; use another --out")
+
+
+def test_a_deidentified_export_replaces_an_identified_one_whole(cli, program_db, tmp_path):
+    out = tmp_path / "out"
+    cli.ok("export", "--out", str(out))
+    assert "allocations.csv" in os.listdir(out)
+    for path in out.iterdir():
+        os.chmod(path, 0o644)
+    result = cli.ok("export", "sessions", "participants", "--deidentify", "--out", str(out))
+    assert result.stdout.startswith(f"de-identified export written to {out}: ")
+    assert sorted(os.listdir(out)) == [*EXPORT_FILES, "participants.csv", "sessions.csv"]
+    assert "P-0001" not in (out / "participants.csv").read_text()
+    assert os.stat(out).st_mode & 0o777 == 0o700
+    assert all(os.stat(p).st_mode & 0o777 == 0o600 for p in out.iterdir())
+    assert sorted(os.listdir(tmp_path)) == ["config", "data", "out"]  # no temp or set-aside folder left
+    assert json.loads((out / "manifest.json").read_text())["deidentified"] is True
+
+
+def test_export_into_an_empty_folder_or_missing_parents_makes_them_private(cli, program_db, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o755)
+    os.chmod(empty, 0o755)
+    cli.ok("export", "sites", "--out", str(empty))
+    assert sorted(os.listdir(empty)) == [*EXPORT_FILES, "sites.csv"]
+    assert os.stat(empty).st_mode & 0o777 == 0o700
+    deep = tmp_path / "a" / "b" / "out"
+    cli.ok("export", "sites", "--out", str(deep))
+    assert all(os.stat(p).st_mode & 0o777 == 0o700 for p in (tmp_path / "a", deep.parent, deep))
+    assert sorted(os.listdir(deep.parent)) == ["out"]
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_an_export_blocked_by_a_lock_leaves_no_csv_behind(cli, program_db, tmp_path, monkeypatch, earlier):
+    """The audit entry cannot be written while another writer holds the store: the CSVs already
+    written must go too, and an earlier export in the folder stays as it was."""
+    monkeypatch.setattr("vpslog.store.base.BUSY_TIMEOUT_MS", 200)
+    out = tmp_path / "out"
+    if earlier:
+        cli.ok("export", "sites", "--out", str(out))
+    before, audit = _listing(tmp_path / "out") if earlier else None, _audit_count(program_db)
+    writer = sqlite3.connect(program_db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        result = cli("export", "--out", str(out))
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.exit_code == 3 and result.stderr.startswith(f"error: {program_db} is busy")
+    assert sorted(os.listdir(tmp_path)) == ["config", "data", *(["out"] if earlier else [])]
+    assert (_listing(out) if earlier else None) == before
+    assert _audit_count(program_db) == audit

@@ -1,0 +1,74 @@
+"""Merge verifies the other store before bringing anything in: a forged entry or an edited
+record there must never become a genuine-looking one here."""
+
+from __future__ import annotations
+
+from shutil import copyfile
+
+import pytest
+
+from conftest import days_ago, snapshot, tamper
+
+
+@pytest.fixture
+def laptop(cli, program_db, tmp_path):
+    """A copy of the program's store on a specialist's laptop, with two new sessions (one with a note)."""
+    path = tmp_path / "laptop.db"
+    copyfile(program_db, path)
+    cli.ok("--db", str(path), "log", "P-0001", "45", "-d", days_ago(3), "-n", "laptop note")
+    cli.ok("--db", str(path), "log", "P-0001", "50", "-d", days_ago(2))
+    return path
+
+
+
+def test_a_forged_audit_entry_in_the_other_store_is_refused(cli, program_db, laptop):
+    tamper(laptop, "UPDATE session SET minutes = 90 WHERE minutes = 45",
+           "UPDATE audit SET after = json_set(after, '$.minutes', 90) WHERE tbl = 'session' AND json_extract(after, '$.minutes') = 45")
+    before = snapshot(program_db)
+    result = cli("merge", str(laptop))
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"error: {laptop}: its audit trail does not verify: audit chain: audit entry 6 ")
+    assert result.stderr.strip().endswith("nothing was merged")
+    assert snapshot(program_db) == before
+
+
+def test_a_record_edited_in_the_other_store_is_refused(cli, program_db, laptop):
+    tamper(laptop, "UPDATE session SET clinical = 1 WHERE minutes = 50")
+    before = snapshot(program_db)
+    result = cli("merge", str(laptop))
+    assert result.exit_code == 3
+    assert "its audit trail does not verify: session " in result.stderr
+    assert "clinical changed outside vpslog" in result.stderr and "nothing was merged" in result.stderr
+    assert snapshot(program_db) == before
+
+
+def test_a_store_of_another_project_needs_its_secret(cli, program_db, tmp_path, monkeypatch):
+    other_config = tmp_path / "other-config"
+    monkeypatch.setenv("VPSLOG_CONFIG_DIR", str(other_config))
+    other = tmp_path / "other.db"
+    cli.ok("--db", str(other), "init")
+    cli.ok("--db", str(other), "site", "add", "S1", "--name", "Site one")
+    cli.ok("--db", str(other), "specialist", "add", "PS7", "--site", "S1", "--trained", days_ago(30))
+    cli.ok("--db", str(other), "participant", "add", "P-0070", "--site", "S1", "--enrolled", days_ago(20),
+           "--arm", "vps", "--consent", days_ago(20))
+    cli.ok("--db", str(other), "log", "P-0070", "40", "-d", days_ago(1), "--specialist", "PS7", "-n", "their note")
+    monkeypatch.setenv("VPSLOG_CONFIG_DIR", str(tmp_path / "config"))
+    before = snapshot(program_db)
+
+    result = cli("merge", str(other))
+    assert result.exit_code == 3
+    assert result.stderr == (f"error: {other}: its audit trail is not keyed with this project's secret; pass the "
+                             "secret of the project it comes from with --secret FILE; nothing was merged\n")
+    wrong = tmp_path / "wrong-secret"
+    wrong.write_text("cd" * 32)
+    result = cli("merge", str(other), "--secret", str(wrong))
+    assert result.exit_code == 3
+    assert result.stderr == f"error: {other}: the secret in {wrong} does not verify its audit trail; nothing was merged\n"
+    result = cli("merge", str(other), "--secret", str(tmp_path / "nowhere"))
+    assert result.exit_code == 1 and result.stderr == f"error: --secret {tmp_path / 'nowhere'}: no such file\n"
+    assert snapshot(program_db) == before
+
+    merged = cli.ok("merge", str(other), "--secret", str(other_config / "secret"))
+    assert "1 sessions" in merged.stdout
+    # the note digests were re-keyed: this store's own replay accepts the merged records
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")

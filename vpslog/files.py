@@ -1,0 +1,77 @@
+"""Private files: created new, owner-only, never through a symbolic link.
+
+Stores, backups, exports and the secret hold identified records, so vpslog
+only ever creates a file that did not exist (O_EXCL), never writes through a
+link someone placed at the name (O_NOFOLLOW), and builds anything larger than
+a line under a temporary name that is moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from vpslog.errors import StoreError
+
+
+def link_refusal(path: Path) -> str | None:
+    """Why vpslog will not create `path` when it is a symbolic link (dangling or not); else None."""
+    if not path.is_symlink():
+        return None
+    gone = "" if path.exists() else ", which does not exist"
+    return f"{path} is a symbolic link to {os.readlink(path)}{gone}; vpslog does not create files through links"
+
+
+def create_private_folders(folder: Path) -> None:
+    """Create `folder` and any missing parent, each 0700 (mkdir's mode is filtered by the umask)."""
+    for missing in [p for p in (*reversed(folder.parents), folder) if not p.exists()]:
+        missing.mkdir(mode=0o700)
+        os.chmod(missing, 0o700)
+
+
+def open_new_private(path: Path) -> int:
+    """A write descriptor on a new 0600 file at `path`; refused when anything, even a link, is there."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise StoreError(link_refusal(path) or f"{path} already exists") from None
+    os.fchmod(fd, 0o600)  # the umask may have taken bits away
+    return fd
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` empty, readable by its owner only, and any missing folder 0700."""
+    create_private_folders(path.parent)
+    os.close(open_new_private(path))
+
+
+def create_private_temp_file(beside: Path) -> Path:
+    """A new empty private file in `beside`'s folder (`.NAME.tmp-…`), for work that is moved to
+    `beside` only when complete, so a killed process never leaves a partial file under that name."""
+    tmp = beside.with_name(f".{beside.name}.tmp-{secrets.token_hex(6)}")
+    create_private_file(tmp)
+    return tmp
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries, to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` whole with `text` (0600): written to a temp file beside it, fsynced and
+    renamed over, so a crash leaves the old content or the new, never half of it."""
+    tmp = create_private_temp_file(path)
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW), "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
