@@ -21,9 +21,19 @@ CHAINED = ("seq", "at", "actor", "action", "tbl", "record_id", "before", "after"
 """The audit columns an entry's hash covers, in order."""
 
 
+_MESSAGE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_IMAGE = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+"""Made once: json.dumps with options builds a new encoder per call, and an import hashes a row each."""
+
+
 def entry_hash(secret: bytes, values: Sequence) -> str:
-    message = json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
+    message = _MESSAGE.encode(list(values))
     return hmac.new(secret, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def stored_image(image: dict | None) -> str | None:
+    """How an image is kept in the `before`/`after` columns: JSON with sorted keys."""
+    return None if image is None else _IMAGE.encode(image)
 
 
 def chained(secret: bytes, head: tuple[int, str] | None, entries: Iterable[Sequence]) -> Iterator[list]:
@@ -151,7 +161,6 @@ def rekey_notes(entry: dict, row: dict, old: bytes, new: bytes) -> dict:
         if not stored or not swap:
             return stored
         values = json.loads(stored)
-        values = {k: swap.get(v, v) if k in NOTE_FIELDS else v for k, v in values.items()}
-        return json.dumps(values, sort_keys=True, ensure_ascii=False)
+        return stored_image({k: swap.get(v, v) if k in NOTE_FIELDS else v for k, v in values.items()})
 
     return {**entry, "before": rekeyed(entry["before"]), "after": rekeyed(entry["after"])}

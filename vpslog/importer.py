@@ -28,7 +28,7 @@ from vpslog.tables import TableSpec
 BATCH = 5_000
 SHOWN = 50
 RETRIES = 3
-"""Validations of the whole file before the chain is rebuilt under the write lock instead."""
+"""Validations of the whole file without the lock before the last one is made under it."""
 
 
 class ImportRefused(InputError):
@@ -96,33 +96,28 @@ def _check_header(path: Path, header: list[str], spec: TableSpec) -> None:
 def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:
     """Validate every row of `path` as `spec`'s model and insert the new ones, all or nothing.
 
-    The file is validated and staged (rows, and their audit entries chained from the
-    current head) without the write lock, so others keep logging meanwhile; then one
-    short write transaction inserts what was staged. If the store changed in between,
-    the references are validated again (someone changed a participant, a specialist or
-    a site, or added a row with a staged id) or only the chain is rebuilt (anything else).
+    The file is validated and staged (rows, and their audit images) without the write
+    lock, so others keep logging meanwhile; then one write transaction inserts what was
+    staged and chains an audit entry per row after the head of that moment. If someone
+    changed a participant, a specialist or a site in between, or added a row with a
+    staged id, the file is validated again first.
     """
     store = prog.store
     store.check_key()  # a wrong secret or a cut trail: refuse before reading the file
     digest = _sha256(path)
     store.prepare_bulk()
     try:
-        for _ in range(RETRIES):
-            head = store.audit_head()
-            counts = _stage(prog, spec, path, digest, head)
-            for _ in range(RETRIES):
-                with store.transaction():
-                    now = store.audit_head()
-                    if now == head:
-                        return _commit(prog, spec, path, digest, *counts)
-                    relevant = store.changed_since(head[0] if head else 0, spec.table)
-                if relevant:
-                    break  # validate again against what changed
-                store.restage_chain(now)
-                head = now
-        with store.transaction():  # the store kept changing: validate under the write lock
-            counts = _stage(prog, spec, path, digest, store.audit_head())
-            return _commit(prog, spec, path, digest, *counts)
+        head = store.audit_head()
+        for attempt in range(RETRIES):
+            counts = _stage(prog, spec, path, digest)
+            with store.transaction():
+                now = store.audit_head()
+                if now != head and store.changed_since(head[0] if head else 0, spec.table):
+                    head = now
+                    if attempt < RETRIES - 1:
+                        continue  # validate again, without the lock, against what changed
+                    counts = _stage(prog, spec, path, digest)  # it keeps changing: the last try holds the lock
+                return _commit(prog, spec, path, digest, *counts)
     finally:
         store.drop_staged()
 
@@ -135,9 +130,9 @@ def _commit(prog, spec: TableSpec, path: Path, digest: str, inserted: int, skipp
     return ImportResult(spec.name, inserted, skipped, digest)
 
 
-def _stage(prog, spec: TableSpec, path: Path, digest: str, head) -> tuple[int, int]:
+def _stage(prog, spec: TableSpec, path: Path, digest: str) -> tuple[int, int]:
     """Validate every row against the store as it is now and stage the new ones with their
-    chained audit entries; refuse (nothing staged) listing every bad row."""
+    audit images; refuse (nothing staged) listing every bad row."""
     from vpslog.models import RECORDS
 
     model, store, catalog = RECORDS[spec.table], prog.store, prog.catalog
@@ -145,7 +140,7 @@ def _stage(prog, spec: TableSpec, path: Path, digest: str, head) -> tuple[int, i
     fresh = store.count(spec.table) == 0  # then only the file itself can repeat an id
     known = {table: store.ids(table) for table in ("site", "specialist")}
     people = {row["id"]: row for row in store.rows("participant")} if spec.table != "participant" else {}
-    store.begin_staging(spec.table, head, actor=prog.actor, reason=f"import {path.name} ({digest[:12]})")
+    store.begin_staging(spec.table, actor=prog.actor, reason=f"import {path.name} ({digest[:12]})")
     staged = skipped = 0
     batch: list[tuple[int, dict]] = []
     for line, raw in _rows(path, spec):

@@ -1,7 +1,7 @@
 """The store: connect, migrate, write with audit, read.
 
 One SQLite file. Every connection enforces foreign keys, runs in WAL mode with
-synchronous=FULL and waits up to 10 s for a lock. Every read-then-write runs
+synchronous=FULL and waits up to 60 s for a lock. Every read-then-write runs
 inside BEGIN IMMEDIATE, so concurrent writers queue instead of losing work.
 Writes go through `insert`/`update`, which append the audit entry in the same
 transaction. sqlite-utils serves the read side (listings, counts, schema).
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vpslog.audit import (
-    CHAINED, EVENT_ACTIONS, chained, entry_hash, first_break, image, replay, witness_problem,
+    CHAINED, EVENT_ACTIONS, chained, entry_hash, first_break, image, replay, stored_image, witness_problem,
 )
 from vpslog.errors import InputError, StoreError
 from vpslog.files import create_private_file, create_private_temp_file, fsync_path, link_refusal, write_private
@@ -30,16 +30,14 @@ from vpslog.store.research import ResearchQueries
 from vpslog.store.staging import Staging
 from vpslog.store.sql import where as _where
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 60_000
+"""How long a command waits for another's write to end: the last step of a 1M-row import holds
+the lock for about 20 s (docs/benchmarks.md), and a `log` started meanwhile must wait, not fail."""
 SHOWN_PROBLEMS = 50
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _stored(row: dict | None) -> str | None:
-    return None if row is None else json.dumps(row, sort_keys=True, ensure_ascii=False)
 
 
 def _verifies(secret: bytes, entry: dict) -> bool:
@@ -277,8 +275,8 @@ class Store(ResearchQueries, Staging):
 
     def _audit(self, action, table, record_id, before, after, actor, reason) -> None:
         secret = self.secret()
-        self._chain(_now(), actor, action, table, record_id, _stored(image(secret, before)),
-                    _stored(image(secret, after)), reason)
+        self._chain(_now(), actor, action, table, record_id, stored_image(image(secret, before)),
+                    stored_image(image(secret, after)), reason)
 
     def _chain(self, at, actor, action, table, record_id, before, after, reason) -> None:
         """Append one entry (stored values) to the hash chain and move the head."""
