@@ -231,3 +231,16 @@ def test_any_single_edit_of_any_record_is_reported_by_field(cli, program_db, log
         assert f"{table} {record_id}: {column} changed outside vpslog" in result.stdout
     else:  # the "edit" wrote the same value: nothing to report
         assert result.exit_code == 0
+
+
+def test_the_witness_is_private_and_doctor_says_when_it_is_not(cli, program_db, env, logged):
+    folder = env.parent.parent / "config" / "witness"
+    [witness] = folder.iterdir()
+    assert (folder.stat().st_mode & 0o777, witness.stat().st_mode & 0o777) == (0o700, 0o600)
+    assert json.loads(witness.read_text())["seq"] == 10
+    witness.chmod(0o644)
+    result = cli("doctor")
+    assert result.exit_code == 3
+    assert f"readable by others; fix with: chmod 600 {witness}" in result.stdout
+    cli.ok("log", "P-0001", "20")  # rewritten whole: private again
+    assert witness.stat().st_mode & 0o777 == 0o600 and json.loads(witness.read_text())["seq"] == 11
