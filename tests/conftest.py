@@ -26,6 +26,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("VPSLOG_SCHEMAS", raising=False)
     monkeypatch.delenv("EDITOR", raising=False)
     monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")  # tables as wide as a wide terminal, unless a test narrows them
     return tmp_path / "data" / "vpslog.db"
 
 

@@ -35,6 +35,9 @@ def test_demo_builds_a_realistic_program_and_summarises_it(cli, default_demo_db)
     late = one("SELECT count(*) FROM session WHERE julianday(substr(entered_at, 1, 10)) - julianday(date) > 3")[0]
     total = one("SELECT count(*) FROM session")[0]
     assert 0 < late < total * 0.1
+    assert one("SELECT count(*) FROM session WHERE type = 'no-show'")[0] > 0
+    assert one("""SELECT count(*) FROM session WHERE type = 'no-show'
+                  AND (components != '' OR supports != '' OR phase IS NOT NULL)""")[0] == 0  # no content
     gaps = conn.execute("SELECT participant_id, count(*) FROM session GROUP BY participant_id").fetchall()
     assert len({n for _, n in gaps}) > 10  # irregular: participants differ widely
     conn.close()

@@ -81,7 +81,7 @@ def test_exports_are_private_documented_and_valid_frictionless_packages(cli, dem
     assert list(header)[:6] == ["id", "participant_id", "specialist_id", "date", "start_time", "minutes"]
     assert "units" in header and "note" in header
     wide = read_csv(tmp_path / "deid" / "sessions.csv")[0]
-    assert "c_career_exploration" in wide and "note" not in wide and "location" not in wide
+    assert "c_career_exploration" in wide and wide["note"] in ("", "withheld") and wide["location"] in ("", "withheld")
 
 
 def test_the_export_is_audited_and_the_manifest_records_the_chain_head(cli, demo_db, tmp_path):
@@ -307,3 +307,112 @@ def test_a_killed_import_leaves_the_store_as_it_was(cli, program_db, tmp_path):
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
     assert snapshot(program_db) == before
+
+
+# -- de-identified exports must not link back ---------------------------------------
+
+
+def _tokens(folder: Path) -> set[str]:
+    """Every cell and every JSON/markdown word of an export folder, as whole tokens."""
+    return set(re.findall(r"[^\s,;\"'|`{}\[\]():]+", "\n".join(p.read_text() for p in folder.iterdir())))
+
+
+def test_a_deidentified_export_shares_no_id_with_the_identified_one(cli, demo_db, tmp_path):
+    cli.ok("export", "--out", str(tmp_path / "plain"))
+    cli.ok("export", "--out", str(tmp_path / "deid"), "--deidentify")
+    identifying = {"id", "participant_id", "specialist_id", "site_id", "entered_by"}
+    real = {row[column] for table in TABLE_FILES for row in read_csv(tmp_path / "plain" / f"{table}.csv")
+            for column in identifying & row.keys() if row[column]}
+    assert len(real) > 1000
+    assert sorted(real & _tokens(tmp_path / "deid")) == []
+    for table in TABLE_FILES:  # rows in pseudonym order, not in the order they were entered
+        ids = [row["id"] for row in read_csv(tmp_path / "deid" / f"{table}.csv")]
+        assert ids == sorted(ids)
+    again = tmp_path / "again"
+    cli.ok("export", "--out", str(again), "--deidentify")
+    for table in TABLE_FILES:  # pseudonyms are stable: a later export of the same store links up
+        assert (again / f"{table}.csv").read_bytes() == (tmp_path / "deid" / f"{table}.csv").read_bytes()
+
+
+def test_a_deidentified_allocation_is_numbered_on_the_shifted_timeline_not_the_real_one(cli, demo_db, tmp_path):
+    cli.ok("export", "allocations", "--out", str(tmp_path / "deid"), "--deidentify")
+    rows = read_csv(tmp_path / "deid" / "allocations.csv")
+    for site in {r["site_id"] for r in rows}:
+        numbered = sorted((r for r in rows if r["site_id"] == site), key=lambda r: int(r["number"]))
+        assert [int(r["number"]) for r in numbered] == list(range(1, len(numbered) + 1))
+        assert [r["allocated_at"] for r in numbered] == sorted(r["allocated_at"] for r in numbered)
+
+
+CANARY_TEXT = "Canary Q. Placeholder 555-0100 canary@example.invalid"
+
+
+def test_a_canary_in_every_free_text_field_of_every_table_never_reaches_a_deidentified_export(
+        cli, demo_db, tmp_path):
+    """Every column the models let hold any text (whatever the table, marked free text or not) gets
+    the canary; ids are the linkage test's business."""
+    from vpslog.curriculum import Catalog
+    from vpslog.models import RECORDS
+    from vpslog.tables import TABLES
+
+    catalog = Catalog()
+    conn = sqlite3.connect(demo_db)
+    conn.row_factory = sqlite3.Row
+    planted = set()
+    for spec in TABLES.values():
+        row = dict(conn.execute(f'SELECT * FROM "{spec.table}" LIMIT 1').fetchone())
+        for column in row:
+            if column == "id" or column.endswith("_id") or column == "entered_by":
+                continue
+            try:
+                RECORDS[spec.table].model_validate({**row, column: CANARY_TEXT}, context={"catalog": catalog})
+            except ValueError:
+                continue  # a code, a date, a number: no room for a name
+            conn.execute(f'UPDATE "{spec.table}" SET "{column}" = ?', (CANARY_TEXT,))
+            planted.add((spec.name, column))
+    conn.commit()
+    conn.close()
+    assert {("sites", "name"), ("specialists", "name"), ("participants", "exit_reason"), ("screenings", "reasons"),
+            ("sessions", "note"), ("sessions", "location"), ("sessions", "void_reason"), ("supervision", "supervisor"),
+            ("milestones", "detail")} <= planted
+    plain, deid = tmp_path / "plain", tmp_path / "deid"
+    cli.ok("export", "--out", str(plain))
+    cli.ok("export", "--out", str(deid), "--deidentify", "--wide")
+    assert CANARY_TEXT in (plain / "sites.csv").read_text()
+    dump = "\n".join(p.read_text() for p in deid.iterdir())
+    assert [word for word in ("Canary", "555-0100", "canary@") if word in dump] == []
+    for table, column in planted:
+        assert {row[column] for row in read_csv(deid / f"{table}.csv")} == {"withheld"}
+
+
+def test_the_manifest_of_a_deidentified_export_holds_no_real_date_and_filters_apply_to_shifted_dates(
+        cli, demo_db, tmp_path):
+    since = (date.today() - timedelta(days=60)).isoformat()
+    cli.ok("export", "sessions", "--out", str(tmp_path / "deid"), "--deidentify", "--since", since,
+           "--site", "NORTH")
+    manifest = json.loads((tmp_path / "deid" / "manifest.json").read_text())
+    assert "exported_at" not in manifest
+    assert manifest["filters"]["since"] == since and manifest["filters"]["site"].startswith("ST-")
+    assert re.findall(r"\d{4}-\d{2}-\d{2}", json.dumps(manifest)) == [since]
+    rows = read_csv(tmp_path / "deid" / "sessions.csv")
+    assert rows and min(r["date"] for r in rows) >= since
+    assert "NORTH" not in "\n".join(p.read_text() for p in (tmp_path / "deid").iterdir())
+    cli.ok("export", "sessions", "--out", str(tmp_path / "plain"), "--since", since)
+    assert "exported_at" in json.loads((tmp_path / "plain" / "manifest.json").read_text())
+
+
+def test_a_deidentified_export_imports_into_a_fresh_store_and_fidelity_recomputes(cli, demo_db, tmp_path):
+    out, fresh = tmp_path / "deid", tmp_path / "fresh.db"
+    cli.ok("export", "--out", str(out), "--deidentify")
+    cli.ok("--db", str(fresh), "init")
+    for table in TABLE_FILES:
+        cli.ok("--db", str(fresh), "import", table, str(out / f"{table}.csv"))
+    assert cli.ok("--db", str(fresh), "audit", "verify").stdout.startswith("audit trail verified")
+    # rules that compare a participant's own dates are blind to the shift; the as-of date, staff dates are not
+    shift_free = {"eligible-consented", "arm-integrity", "vocational-focus", "curriculum-coverage",
+                  "no-clinical-services", "timely-documentation"}
+
+    def summary(*db):
+        report = json.loads(cli.ok(*db, "fidelity", "--format", "json").stdout)
+        return {row["rule"]: row for row in report["summary"] if row["rule"] in shift_free}
+
+    assert summary("--db", str(fresh)) == summary()

@@ -7,6 +7,8 @@ import shutil
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from vpslog.core import Program
 from vpslog.curriculum import Catalog, schemas_dir
@@ -84,13 +86,14 @@ def test_only_individual_sessions_count_toward_dose_but_no_shows_count_for_conti
     assert found["continuity", "P-0001"].status == "pass"
 
 
-def test_an_unfinished_dose_is_pending_with_what_is_needed_by_when(prog):
+def test_an_unfinished_dose_is_pending_by_its_last_pending_day_and_fails_the_next(prog):
     enrol(prog, "P-0001")
     log(prog, "P-0001", d(5), d(12), d(19))
     dose = results(prog, d(100))[0]["adequate-dose", "P-0001"]
     assert dose.status == "pending"
-    assert dose.evidence.endswith(f"7 more individual sessions by {d(5 + 181)}")
-    assert (dose.numbers["missing"], dose.numbers["deadline"], dose.numbers["on_track"]) == (7, d(186).isoformat(), False)
+    assert dose.evidence.endswith(f"7 more individual sessions by {d(181)}")  # not d(186): it fails before
+    assert (dose.numbers["missing"], dose.numbers["deadline"], dose.numbers["on_track"]) == (7, d(181).isoformat(), False)
+    assert results(prog, d(181))[0]["adequate-dose", "P-0001"].status == "pending"
     assert results(prog, d(182))[0]["adequate-dose", "P-0001"].status == "fail"  # enrolled 182 days ago
 
 
@@ -339,3 +342,64 @@ def test_fidelity_filters_by_site_and_specialist(cli, prog, env):
         data = json.loads(cli.ok("fidelity", "--as-of", as_of, "--format", "json", *args).stdout)
         assert {r["subject"] for r in data["results"] if r["scope"] != "session"} == subjects
         assert {r["site"] for r in data["results"]} == ({"S2"} if "S2" in args else {"S1"})
+
+
+# -- a no-show is not a session delivered; the dose's by-date is its last day --------
+
+
+def test_training_and_supervision_count_from_the_first_session_delivered_not_a_no_show(prog):
+    prog.add_specialist("PS2", "S1", trained_on=d(10))
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", d(5), specialist="PS2", type="no-show", components=())
+    log(prog, "P-0001", d(40), d(60), specialist="PS2")
+    prog.log_supervision("PS2", supervisor="Supervisor A", minutes=30, on=d(45))
+    found, _ = results(prog, d(70))
+    assert found["trained-before-delivering", "PS2"].status == "pass"
+    assert found["trained-before-delivering", "PS2"].evidence == "trained on 2026-01-11, first session 2026-02-10"
+    assert found["regular-supervision", "PS2"].status == "pass"
+    assert "(2026-02-10 … 2026-03-02)" in found["regular-supervision", "PS2"].evidence
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 181), st.lists(st.integers(0, 181), max_size=9, unique=True))
+def test_meeting_the_dose_by_its_by_date_passes_and_the_next_day_it_fails(as_of, offsets):
+    """A pending participant told "N more by DATE" is still pending on DATE, passes with N more sessions
+    by then, and fails the day after without them."""
+    from vpslog.fidelity.kinds import Contact, ParticipantFacts, dose_window
+
+    rule = load_rules(Catalog()).get("adequate-dose")
+    enrolled = D0.toordinal()
+
+    def outcome(days: list[int], on: int):
+        person = ParticipantFacts("P-0001", "S1", "vps", enrolled, enrolled, None, enrolled)
+        person.sessions = [Contact("P-0001", str(day), "", day, "individual", "", "PS1", 0, day, 1)
+                           for day in sorted(days) if day <= on]
+        return dose_window(person, rule.params, on, None)
+
+    today = enrolled + as_of
+    held = [enrolled + offset for offset in offsets if offset <= as_of]
+    pending = outcome(held, today)
+    if pending.status != "pending":
+        return
+    by = date.fromisoformat(pending.numbers["deadline"]).toordinal()
+    needed = pending.numbers["missing"]
+    assert by >= today
+    assume(by - today >= needed)  # enough days left for one session a day
+    assert outcome(held, by).status == "pending"  # not failed before the by-date
+    met = held + list(range(by - needed + 1, by + 1))
+    assert outcome(met, by).status == "pass"
+    assert outcome(held + list(range(by - needed + 1, by)), by + 1).status == "bad"  # one short on the by-date
+
+
+def test_due_lists_a_participant_who_fails_tomorrow(cli, prog, env):
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", *(d(100 + 10 * k) for k in range(9)))  # 9 sessions, the last on d(180)
+    enrol(prog, "P-0002", on=d(100))
+    log(prog, "P-0002", d(151))
+    rows = json.loads(cli.ok("due", "--specialist", "PS1", "--as-of", d(181).isoformat(), "--format", "json").stdout)
+    assert {r["participant"]: (r["needed"], r["why"]) for r in rows} == {
+        "P-0001": (f"1 more individual session by {d(181)}", "off track for the dose"),
+        "P-0002": ("9 more individual sessions by " + d(281).isoformat(),
+                   "off track for the dose; no contact for 30 days: due today (limit 30)"),
+    }
+    assert results(prog, d(182))[0]["adequate-dose", "P-0001"].status == "fail"

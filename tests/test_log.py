@@ -116,7 +116,7 @@ def test_a_missing_store_exits_3_and_says_how_to_create_one(cli, env):
 
 
 def test_interactive_log_asks_each_field_and_reasks_after_a_bad_answer(cli, program_db):
-    answers = "\n".join(["P-0001", "1h", "forty", "-2d", "ind", "in", "career,zzz", "career,hope", "emo", "get", "fine"])
+    answers = "\n".join(["P-0001", "1h", "forty", "-2d", "ind", "in", "career,zzz", "career,hope", "emo", "get", "fine", "y"])
     result = cli.ok("log", "-i", input=answers + "\n")
     assert "individual / group / collateral / no-show" in result.stdout
     assert "date 'forty' not understood" in result.stdout
@@ -127,7 +127,7 @@ def test_interactive_log_asks_each_field_and_reasks_after_a_bad_answer(cli, prog
 
 
 def test_log_without_participant_prompts(cli, program_db):
-    cli.ok("log", input="P-0001\n\n\n\n\n\n\n\n\n")
+    cli.ok("log", input="P-0001\n\n\n\n\n\n\n\n\n\n")  # the last answer saves at the summary
     [row] = session_rows(program_db)
     assert (row["minutes"], row["type"], row["mode"], row["note"]) == (45, "individual", "in-person", None)
 
@@ -201,7 +201,7 @@ def test_sessions_filters_limits_and_formats(cli, program_db):
     rows = json.loads(cli.ok("sessions", "--participant", "P-0001", "--format", "json").stdout)
     assert [r["date"] for r in rows] == [days_ago(10), days_ago(30)]
     assert list(rows[0]) == ["id", "date", "participant_id", "specialist_id", "minutes", "type", "mode",
-                             "components", "supports", "phase", "clinical", "voided"]
+                             "components", "supports", "phase", "clinical", "voided", "entered_at", "entered_by"]
     rows = json.loads(cli.ok("sessions", "--specialist", "PS2", "--format", "json").stdout)
     assert [r["date"] for r in rows] == [days_ago(10)]
     rows = json.loads(cli.ok("sessions", "--since", days_ago(20), "--until", days_ago(6), "--format", "json").stdout)

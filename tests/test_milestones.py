@@ -61,13 +61,14 @@ def test_milestones_lists_newest_first_filtered_and_without_detail(cli, program_
     rows = json.loads(cli.ok("milestones", "--format", "json").stdout)
     assert [(r["date"], r["participant_id"], r["kind"]) for r in rows] == [
         (days_ago(2), "P-0001", "job-start"), (days_ago(20), "P-0002", "application"), (days_ago(100), "P-0001", "goal-set")]
-    assert list(rows[0]) == ["id", "date", "participant_id", "kind"] and len(rows[0]["id"]) == 32
+    assert list(rows[0]) == ["id", "date", "participant_id", "kind", "entered_at", "entered_by"]
+    assert len(rows[0]["id"]) == 32
     rows = json.loads(cli.ok("milestones", "--participant", "p-0001", "--format", "json").stdout)
     assert [r["kind"] for r in rows] == ["job-start", "goal-set"]
     rows = json.loads(cli.ok("milestones", "--since", days_ago(30), "--until", "-3d", "--format", "json").stdout)
     assert [r["kind"] for r in rows] == ["application"]
     csv_out = cli.ok("milestones", "--format", "csv").stdout.splitlines()
-    assert csv_out[0] == "id,date,participant_id,kind" and len(csv_out) == 4
+    assert csv_out[0] == "id,date,participant_id,kind,entered_at,entered_by" and len(csv_out) == 4
     table = cli.ok("milestones").stdout
     assert "application" in table and days_ago(100) in table
     for listing in (table, "\n".join(csv_out)):

@@ -52,6 +52,30 @@ def test_dose_report_per_participant(cli, trial):
     assert rows["P-0003"]["dose"] == "n/a"  # control arm
 
 
+def test_dose_report_minutes_are_those_of_sessions_delivered(cli, trial):
+    rows = {r["participant"]: r for r in report(cli, "dose")}
+    assert rows["P-0002"]["minutes"] == 0  # a 60-minute no-show: nothing was delivered
+
+
+def test_reports_and_fidelity_count_the_same_participants_at_an_as_of_date(cli, env):
+    prog = Program.open(env, create=True)
+    prog.add_site("S1", "Site one")
+    for pid, consent_delay in (("P-0011", 0), ("P-0012", 3)):
+        prog.add_participant(pid, "S1", D0)
+        prog.screen(pid, D0, ELIGIBLE)
+        prog.enroll(pid, D0 + timedelta(days=consent_delay), "vps")
+    prog.close()
+    as_of = (D0 + timedelta(days=1)).isoformat()
+    fidelity = json.loads(cli.ok("fidelity", "--as-of", as_of, "--format", "json").stdout)
+    counted = {r["subject"] for r in fidelity["results"] if r["scope"] == "participant"}
+    baseline = {(r["characteristic"], r["category"]): r
+                for r in json.loads(cli.ok("report", "baseline", "--as-of", as_of, "--format", "json").stdout)}
+    dose = json.loads(cli.ok("report", "dose", "--as-of", as_of, "--format", "json").stdout)
+    assert counted == {"P-0011", "P-0012"}  # consent on day 3 does not hide P-0012 on day 1
+    assert baseline["participants", ""]["overall"] == "2"
+    assert {r["participant"] for r in dose} == counted
+
+
 def test_flow_counts_each_step_of_the_trial(cli, trial):
     rows = report(cli, "flow")
     steps = [(r["step"], r["detail"], r["vps"], r["control"], r["total"]) for r in rows]

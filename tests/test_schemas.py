@@ -93,3 +93,53 @@ def test_participant_pattern_and_demographic_codes_come_from_the_schemas(cli, pr
     cli.ok("participant", "add", "VPS001", "--site", "S1", "--enrolled", "2026-01-01", "--gender", "two-spirit")
     result = cli("participant", "add", "P-0003", "--site", "S1", "--enrolled", "2026-01-01")
     assert result.exit_code == 1 and "is not a study code: use a pseudonymous code like P-0017 (pattern VPS[0-9]{3})" in result.stderr
+
+
+def _schema(name: str) -> dict:
+    import json
+
+    return json.loads((REPO_SCHEMAS / name).read_text(encoding="utf-8"))
+
+
+def test_every_command_json_output_validates_against_a_published_schema(cli, program_db):
+    """What a script reads from --format json is what schemas/ says: JSON types, arrays for lists."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from conftest import days_ago
+
+    cli.ok("log", "P-0001", "45", "-d", days_ago(3), "-c", "career,hope", "-s", "emotional", "--location", "Room 1",
+           "-n", "a note")
+    cli.ok("log", "P-0001", "30", "-d", days_ago(2), "-t", "no-show")
+    cli.ok("supervision", "log", "PS1", "1h", "-d", days_ago(5), "--supervisor", "Supervisor A", "-c", "bound,lived")
+    cli.ok("milestone", "P-0001", "goal-set", "-d", days_ago(4), "-n", "a detail")
+    cli.ok("participant", "add", "P-0003", "--site", "S1", "--enrolled", days_ago(90), "--arm", "vps")
+    cli.ok("log", "P-0003", "45", "-d", days_ago(60))  # overdue: `due` lists it
+    outputs = {
+        ("sessions", "--all"): ("sessions.listing.schema.json", "session.schema.json"),
+        ("supervision", "list"): ("supervision.listing.schema.json", "supervision.schema.json"),
+        ("milestones",): ("milestones.listing.schema.json", "milestone.schema.json"),
+        ("participant", "list"): (None, "participant.schema.json"),
+        ("specialist", "list"): (None, "specialist.schema.json"),
+        ("site", "list"): (None, "site.schema.json"),
+        ("fidelity",): ("fidelity.report.schema.json", None),
+        ("fidelity", "--explain", "adequate-dose"): ("fidelity-explain.listing.schema.json", None),
+        ("due", "--specialist", "PS1"): ("due.listing.schema.json", None),
+    }
+    for command, (document, record) in outputs.items():
+        output = json.loads(cli.ok(*command, "--format", "json").stdout)
+        assert output, command
+        if document:
+            problems = [e.message for e in Draft202012Validator(_schema(document)).iter_errors(output)]
+            assert problems == [], (command, problems[:3])
+        for item in output if record else ():
+            problems = [e.message for e in Draft202012Validator(_schema(record)).iter_errors(item)]
+            assert problems == [], (command, problems[:3])
+    [first, _] = json.loads(cli.ok("sessions", "--participant", "P-0001", "--format", "json").stdout)
+    assert first["components"] == [] and first["clinical"] is False and "note" not in first
+    session = json.loads(cli.ok("show", first["id"], "--format", "json").stdout)
+    assert not list(Draft202012Validator(_schema("session.schema.json")).iter_errors(session))
+    assert session["components"] == [] and session["entered_by"] == "PS1"
+    [meeting] = json.loads(cli.ok("supervision", "list", "--format", "json").stdout)
+    assert meeting["topics"] == ["boundaries", "lived-experience"] and meeting["group"] is False

@@ -80,17 +80,18 @@ def test_supervision_list_is_newest_first_filtered_and_without_notes(cli, progra
     cli.ok("supervision", "log", "PS1", "30", "-d", days_ago(5), "--supervisor", "Supervisor A")
     rows = json.loads(cli.ok("supervision", "list", "--format", "json").stdout)
     assert [r["date"] for r in rows] == [days_ago(5), days_ago(10), days_ago(30)]
-    assert list(rows[0]) == ["id", "date", "specialist_id", "supervisor", "minutes", "group", "topics"]
+    assert list(rows[0]) == ["id", "date", "specialist_id", "supervisor", "minutes", "group", "topics",
+                             "entered_at", "entered_by"]
     assert rows[1] == {**rows[1], "specialist_id": "PS2", "supervisor": "Supervisor B", "minutes": 45,
-                       "group": True, "topics": ""}
+                       "group": True, "topics": []}
     assert len(rows[1]["id"]) == 32
     rows = json.loads(cli.ok("supervision", "list", "--specialist", "PS1", "--format", "json").stdout)
-    assert [(r["date"], r["topics"]) for r in rows] == [(days_ago(5), ""), (days_ago(30), "caseload")]
+    assert [(r["date"], r["topics"]) for r in rows] == [(days_ago(5), []), (days_ago(30), ["caseload"])]
     rows = json.loads(cli.ok("supervision", "list", "--since", days_ago(20), "--until", days_ago(6),
                              "--format", "json").stdout)
     assert [r["date"] for r in rows] == [days_ago(10)]
     csv_out = cli.ok("supervision", "list", "--format", "csv").stdout.splitlines()
-    assert csv_out[0] == "id,date,specialist_id,supervisor,minutes,group,topics" and len(csv_out) == 4
+    assert csv_out[0] == "id,date,specialist_id,supervisor,minutes,group,topics,entered_at,entered_by" and len(csv_out) == 4
     table = cli.ok("supervision", "list").stdout
     assert "Supervisor B" in table and days_ago(30) in table
     for listing in (table, "\n".join(csv_out)):

@@ -10,13 +10,37 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer import _click
+from typer.core import TyperGroup, TyperOption
 
-from vpslog.errors import EXIT_INTERNAL, EXIT_STORE, VpslogError
+from vpslog.errors import EXIT_INTERNAL, EXIT_REFUSED, EXIT_STORE, EXIT_USAGE, VpslogError
 
 
 class VpslogGroup(TyperGroup):
-    """Reports a VpslogError as one line and its exit code; a traceback only with --debug."""
+    """Reports every error as one `error:` line and its exit code; a traceback only with --debug."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Usage errors as one line (typer draws them as a box under the usage), and arguments
+        that are not UTF-8 text refused before they reach a parser or the store."""
+        args = sys.argv[1:] if args is None else list(args)
+        try:
+            _refuse_undecodable(args)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click.exceptions.NoArgsIsHelpError:
+            code = EXIT_USAGE  # the help was printed
+        except _click.ClickException as exc:
+            hint = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""
+            typer.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("error: aborted; nothing was written", err=True)
+            code = EXIT_REFUSED
+        except VpslogError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            code = exc.exit_code
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: typer.Context):
         try:
@@ -32,6 +56,27 @@ class VpslogGroup(TyperGroup):
             message, code = _describe(exc)
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(code) from None
+
+
+def _refuse_undecodable(args: list[str]) -> None:
+    """Bytes that are not UTF-8 arrive as lone surrogates, which no store or terminal can take."""
+    from vpslog.errors import InputError
+
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise InputError(f"an argument is not valid UTF-8 text: '{shown}'") from None
+
+
+def _no_type_for_flags(self: TyperOption, ctx) -> str | None:
+    """typer 0.29 shows `<bool>` beside flags in --help, as if they took a value."""
+    return None if self.is_flag else _typed_display(self, ctx)
+
+
+_typed_display = TyperOption.display_type_rich
+TyperOption.display_type_rich = _no_type_for_flags
 
 
 def _describe(exc: Exception) -> tuple[str, int]:
@@ -52,6 +97,14 @@ app = typer.Typer(
 )
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from vpslog import __version__
+
+        typer.echo(f"vpslog {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -59,6 +112,8 @@ def main(
         "--db", envvar="VPSLOG_DB", help="Store file (default: vpslog.db in your user data folder).",
         show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Show the version and exit.", is_eager=True, callback=_show_version)] = False,
 ) -> None:
     from vpslog.commands.common import Settings
 
@@ -71,18 +126,20 @@ def _register() -> None:
         site, specialist, supervision,
     )
 
+    from vpslog.commands.common import CodesInHelp
+
     app.command("init")(init.init)
-    app.command("log")(log.log)
-    app.command("amend")(log.amend)
+    app.command("log", cls=CodesInHelp)(log.log)
+    app.command("amend", cls=CodesInHelp)(log.amend)
     app.command("sessions")(sessions.sessions)
     app.command("show")(sessions.show)
     app.command("void")(sessions.void)
     app.command("history")(sessions.history)
-    app.command("milestone")(milestone.milestone)
+    app.command("milestone", cls=CodesInHelp)(milestone.milestone)
     app.command("milestones")(milestone.milestones)
     app.command("screen")(enroll.screen)
     app.command("enroll")(enroll.enroll)
-    app.command("fidelity")(fidelity.fidelity)
+    app.command("fidelity", cls=CodesInHelp)(fidelity.fidelity)
     app.command("due")(fidelity.due)
     app.command("export")(export.export)
     app.command("import")(data.import_)

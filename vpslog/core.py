@@ -7,6 +7,7 @@ appends its audit entry, so a refusal leaves the store exactly as it was.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -70,7 +71,7 @@ class Program:
     # -- sites, specialists, participants ------------------------------------
 
     def add_site(self, site_id: str, name: str) -> Site:
-        site = build(Site, {"id": site_id, "name": name}, self.catalog)
+        site = build(Site, {"id": site_id.strip().upper(), "name": name}, self.catalog)
         with self.store.transaction():
             self._refuse_existing("site", site.id)
             self.store.insert("site", site, actor=self.actor)
@@ -79,10 +80,11 @@ class Program:
     def add_specialist(self, specialist_id: str, site: str, name: str | None = None,
                        trained_on: date | None = None) -> Specialist:
         with self.store.transaction():
-            data = {"id": specialist_id, "site_id": self.resolve("site", site),
+            data = {"id": specialist_id.strip().upper(), "site_id": self.resolve("site", site),
                     "name": name, "trained_on": trained_on}
             specialist = build(Specialist, data, self.catalog)
             self._refuse_existing("specialist", specialist.id)
+            self.check_specialist(specialist)
             self.store.insert("specialist", specialist, actor=self.actor)
         return specialist
 
@@ -91,7 +93,7 @@ class Program:
             data = {"id": participant_id, "site_id": self.resolve("site", site), "enrolled_on": enrolled_on, **fields}
             participant = build(Participant, data, self.catalog)
             self._refuse_existing("participant", participant.id)
-            self._refuse_future(participant.enrolled_on, "enrollment date")
+            self.check_participant(participant)
             self.store.insert("participant", participant, actor=self.actor)
         return participant
 
@@ -102,7 +104,7 @@ class Program:
             if "site_id" in changes:
                 changes["site_id"] = self.resolve("site", changes["site_id"])
             updated = build(Participant, {**row, **changes}, self.catalog)
-            self._refuse_future(updated.enrolled_on, "enrollment date")
+            self.check_participant(updated)
             first = self.store.participant_summary(updated.id)["first_session"]
             if first and updated.enrolled_on.isoformat() > first:
                 raise InputError(f"{updated.id} has a session on {first}, before the new enrollment date {updated.enrolled_on}")
@@ -139,6 +141,7 @@ class Program:
             screening = build(Screening, {
                 **self._entered(), "participant_id": person["id"], "date": on, "answers": answers,
                 "eligible": eligible, "reasons": "; ".join(reasons), "rules_version": criteria.version}, self.catalog)
+            self.check_screening(screening)
             self.store.insert("screening", screening, actor=self.actor)
         return screening
 
@@ -158,7 +161,6 @@ class Program:
             if not screening["eligible"]:
                 raise InputError(f"{person['id']} was not eligible at screening on {screening['date']}: "
                                  f"{screening['reasons']}")
-            self._refuse_future(consent_on, "consent date")
             if arm is None:
                 number = self.store.allocations_at(person["site_id"]) + 1
                 allocation = build(Allocation, {
@@ -168,6 +170,7 @@ class Program:
                 self.store.insert("allocation", allocation, actor=self.actor, action="randomize")
                 arm = allocation.arm
             updated = build(Participant, {**person, "arm": arm, "consent_on": consent_on}, self.catalog)
+            self.check_participant(updated)
             self.store.update("participant", updated, actor=self.actor, reason=None, action="enroll")
         return updated
 
@@ -192,7 +195,9 @@ class Program:
             data["participant_id"] = self.resolve("participant", participant)
             data["specialist_id"] = self._specialist(specialist)
             session = build(Session, data, self.catalog)
-            self._check_session(session)
+            self.check_entry(session)
+            self.check_session(session, self.store.get("participant", session.participant_id),
+                               self.store.get("specialist", session.specialist_id))
             self.store.insert("session", session, actor=self.actor)
         return session
 
@@ -220,8 +225,10 @@ class Program:
                 changes["participant_id"] = self.resolve("participant", changes["participant_id"])
             if "specialist_id" in changes:
                 changes["specialist_id"] = self._specialist(changes["specialist_id"])
+            if changes.get("type", row["type"]) not in self.catalog.delivered_types:
+                changes = {"components": (), "supports": (), "phase": None} | changes  # what did not happen goes
             session = build(Session, {**row, **changes}, self.catalog)
-            self._check_session(session)
+            self.check_session(session, self.store.get("participant", session.participant_id))
             self.store.update("session", session, actor=self.actor, reason=_reason(reason))
         return session
 
@@ -243,7 +250,8 @@ class Program:
         with self.store.transaction():
             data["specialist_id"] = self._specialist(specialist)
             supervision = build(Supervision, data, self.catalog)
-            self._refuse_future(supervision.date, "supervision date")
+            self.check_entry(supervision)
+            self.check_supervision(supervision, self.store.get("specialist", supervision.specialist_id))
             self.store.insert("supervision", supervision, actor=self.actor)
         return supervision
 
@@ -253,7 +261,8 @@ class Program:
         with self.store.transaction():
             person = self.participant(participant)
             milestone = build(Milestone, {**data, "participant_id": person["id"]}, self.catalog)
-            self._check_dated(person, milestone.date, "milestone date")
+            self.check_entry(milestone)
+            self.check_milestone(milestone, person)
             self.store.insert("milestone", milestone, actor=self.actor)
         return milestone
 
@@ -277,10 +286,14 @@ class Program:
     # -- rules -----------------------------------------------------------------
 
     def resolve(self, table: str, text: str) -> str:
-        """The id in `table` that `text` is or uniquely begins. Study codes are
-        upper case and record ids lower-case hex, whatever the user typed."""
+        """The id in `table` that `text` is or uniquely begins. Study codes, site and
+        specialist ids are upper case and record ids lower-case hex, whatever the user
+        typed; a site or specialist id of an older store that is not upper case is still
+        found by its exact letters in any case."""
         text = text.strip()
-        if table == "participant":
+        if table in _STAFF and (same := self.store.id_ignoring_case(table, text)) is not None:
+            return same
+        if table in ("participant", *_STAFF):
             text = text.upper()
         elif table in _LOGGED:
             text = text.lower()
@@ -296,8 +309,7 @@ class Program:
             raise InputError("no specialist given: pass --specialist ID, or set a default with "
                              "`vpslog config set specialist ID`")
         specialist_id = self.resolve("specialist", specialist)
-        if not self.store.get("specialist", specialist_id)["active"]:
-            raise InputError(f"specialist {specialist_id} is not active")
+        _refuse_inactive(self.store.get("specialist", specialist_id))
         return specialist_id
 
     def _live_session(self, session_id: str) -> dict:
@@ -306,13 +318,57 @@ class Program:
             raise InputError(f"session {row['id'][:8]} is voided and cannot change")
         return row
 
-    def _check_session(self, session: Session, person: dict | None = None) -> None:
-        """A session falls between enrollment and today, and not after an exit."""
-        person = person or self.store.get("participant", session.participant_id)
-        self._check_dated(person, session.date, "session date")
-        if person["status"] == "exited" and session.date.isoformat() > person["exited_on"]:
+    # -- the rules every record meets, whether typed, amended or imported -------
+    # They take rows already loaded (import looks them up in bulk) and raise InputError.
+
+    def check_entry(self, record) -> None:
+        """A logged event was entered no later than now, by a user or specialist id (never a name)."""
+        if record.entered_at > _now():
+            raise InputError(f"entered_at {record.entered_at.isoformat()} is in the future")
+        if not ACTOR.fullmatch(record.entered_by):
+            raise InputError("entered_by: not a user or specialist id (letters, digits and . _ @ -, no spaces); "
+                             "set yours with `vpslog config set specialist ID`")
+
+    def check_specialist(self, specialist: Specialist) -> None:
+        if specialist.trained_on is not None:
+            self._refuse_future(specialist.trained_on, "training date")
+
+    def check_participant(self, person: Participant) -> None:
+        """Enrollment, consent and exit have happened: none is dated after today."""
+        for day, what in ((person.enrolled_on, "enrollment date"), (person.consent_on, "consent date"),
+                          (person.exited_on, "exit date")):
+            if day is not None:
+                self._refuse_future(day, what)
+
+    def check_screening(self, screening: Screening) -> None:
+        self._refuse_future(screening.date, "screening date")
+
+    def check_session(self, session: Session, person: dict, specialist: dict | None = None) -> None:
+        """A session falls between enrollment and today, not after an exit; one that did not take
+        place (a no-show) records no content; `specialist` (given when the session is new or moves
+        to them) must be active."""
+        self.check_session_date(person, session.date)
+        if session.type not in self.catalog.delivered_types and (session.components or session.supports
+                                                                 or session.phase):
+            raise InputError(f"a {session.type} session records no content: leave out its components, "
+                             "support types and phase")
+        if specialist is not None:
+            _refuse_inactive(specialist)
+
+    def check_session_date(self, person: dict, day: date) -> None:
+        """A session date falls between enrollment and today, not after an exit (on its own, so
+        that the prompts of `vpslog log` refuse a date before the rest is typed)."""
+        self._check_dated(person, day, "session date")
+        if person["status"] == "exited" and day.isoformat() > person["exited_on"]:
             raise InputError(f"{person['id']} exited on {person['exited_on']}; "
-                             f"no session can be logged after that (session date {session.date})")
+                             f"no session can be logged after that (session date {day})")
+
+    def check_supervision(self, supervision: Supervision, specialist: dict) -> None:
+        _refuse_inactive(specialist)
+        self._refuse_future(supervision.date, "supervision date")
+
+    def check_milestone(self, milestone: Milestone, person: dict) -> None:
+        self._check_dated(person, milestone.date, "milestone date")
 
     def _active(self, participant: str) -> dict:
         row = self.participant(participant)
@@ -331,13 +387,28 @@ class Program:
             raise InputError(f"{what} {day} is in the future (today is {self.today})")
 
     def _refuse_existing(self, table: str, record_id: str) -> None:
-        if self.store.get(table, record_id):
-            raise InputError(f"{table} {record_id} already exists")
+        """Refuses an id already taken, in any case for sites and specialists (so `north`
+        of an older store and a new `NORTH` never stand side by side)."""
+        taken = (self.store.id_ignoring_case(table, record_id) if table in _STAFF
+                 else record_id if self.store.get(table, record_id) else None)
+        if taken is not None:
+            raise InputError(f"{table} {taken} already exists")
+
+
+def _refuse_inactive(specialist: dict) -> None:
+    if not specialist["active"]:
+        raise InputError(f"specialist {specialist['id']} is not active")
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
+
+ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+"""Who enters records: a specialist id or a login name; never free text."""
+
+_STAFF = ("site", "specialist")
+"""Tables whose ids are upper-case codes that older stores may hold in lower case."""
 
 _LOGGED = ("session", "supervision", "milestone")
 """Tables of logged events, whose ids are random lower-case hex (a prefix is enough)."""

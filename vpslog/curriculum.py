@@ -24,7 +24,7 @@ CURRICULUM = {
     "component": {"code": "code", "name": "text", "group": "code", "vocational": "bool", "description": "text"},
     "support_type": CHOICE,
     "phase": CHOICE,
-    "session_type": CHOICE,
+    "session_type": {"code": "code", "description": "text?", "delivered": "bool"},
     "mode": CHOICE,
     "supervision_topic": CHOICE,
     "milestone_kind": CHOICE,
@@ -143,6 +143,12 @@ class Catalog:
     @cached_property
     def vocational_components(self) -> frozenset[str]:
         return frozenset(c["code"] for c in self.curriculum["component"] if c["vocational"])
+
+    @cached_property
+    def delivered_types(self) -> tuple[str, ...]:
+        """Session types that took place (SPEC 5): they carry content, count as delivered and
+        as minutes of service; the others (a no-show) are contact attempts."""
+        return tuple(t["code"] for t in self.curriculum["session_type"] if t["delivered"])
 
     def codes(self, kind: str) -> tuple[str, ...]:
         """Codes of one list: support_type, phase, session_type, mode, ... or a demographic."""

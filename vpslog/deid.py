@@ -26,6 +26,17 @@ def staff_pseudonym(secret: bytes, value: str) -> str:
     return "SP-" + _digest(secret, "staff", value)[:5].hex()
 
 
+def site_pseudonym(secret: bytes, site_id: str) -> str:
+    """For site codes, which a program may name after a town or an agency."""
+    return "ST-" + _digest(secret, "site", site_id)[:5].hex()
+
+
+def record_pseudonym(secret: bytes, record_id: str) -> str:
+    """For session, supervision, milestone, screening and allocation ids: 32 hex digits, so a
+    de-identified export still imports, and no row matches its identified twin by id."""
+    return _digest(secret, "record", record_id)[:16].hex()
+
+
 def date_shift(secret: bytes, participant_id: str) -> int:
     """Days (0-364) to move every date of this participant back by."""
     return int.from_bytes(_digest(secret, "shift", participant_id)[:4], "big") % 365

@@ -211,19 +211,21 @@ def _deliver(prog: Program, rng: random.Random, person, specialists: list[str], 
     day = person.consent_on + timedelta(days=rng.randint(0, 5))
     leaves = rng.random() < 0.1
     stop = min(until, person.enrolled_on + timedelta(days=rng.randint(40, 200))) if leaves else until
+    midnight = datetime.combine(until + timedelta(days=1), time(0)).astimezone(UTC)  # today began (local): past
     last = None
     while day <= stop:
         kind = "no-show" if rng.random() < 0.1 else ("collateral" if rng.random() < 0.04 else "individual")
         lag = rng.choice((0, 0, 0, 1, 1, 2)) if rng.random() < 0.97 else rng.randint(4, 20)
         entered = datetime.combine(day + timedelta(days=lag), time(17, rng.randint(0, 59)), UTC)
-        chosen = rng.sample(vocational, rng.randint(0, 2) if rng.random() < 0.8 else 0) + rng.sample(other, rng.randint(1, 2))
+        content = {}  # a no-show records none
+        if kind in catalog.delivered_types:
+            content = {"components": rng.sample(vocational, rng.randint(0, 2) if rng.random() < 0.8 else 0)
+                       + rng.sample(other, rng.randint(1, 2)),
+                       "supports": rng.sample(codes("support_type"), rng.randint(1, 2)), "phase": rng.choice(codes("phase"))}
         prog.log_session(
             person.id, specialist=specialist, minutes=rng.choice((15, 30, 45, 45, 60, 60, 90)), on=day,
-            type=kind, mode=rng.choices(codes("mode"), (6, 3, 1, 1))[0],
-            components=() if kind == "no-show" else chosen,
-            supports=rng.sample(codes("support_type"), rng.randint(1, 2)), phase=rng.choice(codes("phase")),
-            clinical=rng.random() < 0.003, entered_at=min(entered, datetime.combine(until + timedelta(days=1), time(0), UTC)),
-            session_id=f"{rng.getrandbits(128):032x}")
+            type=kind, mode=rng.choices(codes("mode"), (6, 3, 1, 1))[0], **content,
+            clinical=rng.random() < 0.003, entered_at=min(entered, midnight), session_id=f"{rng.getrandbits(128):032x}")
         summary.sessions[kind] = summary.sessions.get(kind, 0) + 1
         summary.late_entries += lag > 3
         summary.first_date = min(summary.first_date or day, day)

@@ -23,8 +23,9 @@ from pathlib import Path
 
 from vpslog import __version__
 from vpslog.curriculum import Catalog, Invalid, load_data_file
-from vpslog.deid import FORMULA_TRIGGERS, date_shift, participant_pseudonym, staff_pseudonym
-from vpslog.errors import InputError, StoreError
+from vpslog.deid import (FORMULA_TRIGGERS, date_shift, participant_pseudonym, record_pseudonym,
+                         site_pseudonym, staff_pseudonym)
+from vpslog.errors import InputError
 from vpslog.files import create_private_folders, link_refusal, open_new_private
 from vpslog.tables import Column, TableSpec
 
@@ -60,23 +61,24 @@ def load_settings(catalog: Catalog) -> ReportSettings:
 def plan(spec: TableSpec, catalog: Catalog, settings: ReportSettings, *, deidentify: bool, wide: bool
          ) -> list[tuple[Column, str, object]]:
     """Each output column of a table with how the store renders it (see Store.export_lines)."""
-    own_id = {"participants": "participant", "specialists": "staff"}.get(spec.name)
     out = []
     for column in spec.columns:
-        name = column.name
-        if deidentify and (column.free_text or name == "birth_year"):
+        name, pseudonym = column.name, spec.pseudonym_kind(column.name)
+        if deidentify and name == "birth_year":
             continue
         if name == "units":
             out.append((column, "units", (settings.minutes_per_unit, settings.round_up_from, settings.unit_types)))
-        elif deidentify and (name == "participant_id" or (name == "id" and own_id == "participant")):
-            out.append((replace(column, description=column.description + " Pseudonym (keyed hash).", pattern=None),
-                        "participant", None))
-        elif deidentify and (name in ("specialist_id", "entered_by") or (name == "id" and own_id == "staff")):
-            out.append((replace(column, description=column.description + " Pseudonym (keyed hash).", pattern=None),
-                        "staff", name))
+        elif deidentify and pseudonym:
+            out.append((_described(column, "Pseudonym (keyed hash)."),
+                        "participant" if pseudonym == "participant" else "pseudonym", (pseudonym, name)))
+        elif deidentify and column.free_text:
+            out.append((_described(column, "Free text: `withheld` where the store has a value."), "withheld", name))
+        elif deidentify and name == "number" and spec.name == "allocations":
+            out.append((replace(column, description="Order of allocation within the site on the shifted timeline "
+                                                    "(the real allocation number is not exported)."),
+                        "shifted_rank", ("site_id", "allocated_at", "id")))
         elif deidentify and spec.participant_linked and column.type in ("date", "datetime"):
-            out.append((replace(column, description=column.description + " Shifted back by the participant's offset."),
-                        f"shift_{column.type}", name))
+            out.append((_described(column, "Shifted back by the participant's offset."), f"shift_{column.type}", name))
         elif deidentify and name == "age":
             out.append((replace(column, description=f"Age at enrollment; over {settings.top_code_above} "
                                                     f"reported as {settings.top_code_above + 1}."),
@@ -91,20 +93,27 @@ def plan(spec: TableSpec, catalog: Catalog, settings: ReportSettings, *, deident
     return out
 
 
+def _described(column: Column, addition: str) -> Column:
+    return replace(column, description=f"{column.description} {addition}")
+
+
 def _may_need_quotes(column: Column) -> bool:
     """Free text may need CSV quoting or the formula guard; codes and pattern-checked ids never do."""
     return column.type in ("string", "object") and not (column.codes or column.enum or column.pattern)
 
 
-def _pseudonyms(store) -> None:
+def _pseudonyms(store, specs: list[TableSpec]) -> None:
+    """Load the keyed pseudonyms (and date shifts) of everyone and everything a de-identified
+    export names; record ids only for the record tables exported."""
     secret = store.secret()
-    ids = [row["id"] for row in store.rows("participant")]
-    participants = [(pid, participant_pseudonym(secret, pid), date_shift(secret, pid)) for pid in ids]
-    staff = [(value, staff_pseudonym(secret, value)) for value in store.staff_values()]
-    for mapping in (participants, staff):
-        if len({row[1] for row in mapping}) != len(mapping):
-            raise StoreError("two ids got the same pseudonym; this export cannot be de-identified safely")
-    store.load_pseudonyms(participants, staff)
+    participants = ((pid, participant_pseudonym(secret, pid), date_shift(secret, pid))
+                    for pid in store.each_id("participant"))
+    codes = chain(
+        (("staff", value, staff_pseudonym(secret, value)) for value in store.staff_values()),
+        (("site", value, site_pseudonym(secret, value)) for value in store.each_id("site")),
+        (("record", value, record_pseudonym(secret, value))
+         for spec in specs if spec.id_kind == "record" for value in store.each_id(spec.table)))
+    store.load_pseudonyms(participants, codes)
 
 
 EXPORT_FILES = ("datapackage.json", "codebook.md", "manifest.json")
@@ -126,8 +135,6 @@ def export(prog, specs: list[TableSpec], out: Path | None, *, deidentify: bool =
         _refuse_unless_replaceable(out)
         out = Path(os.path.abspath(out))  # `.` and `..` have no name to put a folder beside
     settings = load_settings(prog.catalog)
-    if deidentify:
-        _pseudonyms(prog.store)
     folder = None if out is None else _temp_folder(out)
     try:
         manifest = _write_export(prog, specs, folder, settings, deidentify=deidentify, wide=wide,
@@ -149,13 +156,15 @@ def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: R
     written = []
     store.conn.execute("BEGIN")  # one consistent snapshot of every table
     try:
+        if deidentify:
+            _pseudonyms(store, specs)
         for spec in specs:
             columns = plan(spec, prog.catalog, settings, deidentify=deidentify, wide=wide)
             lines = store.export_lines(
                 spec.table, [(kind, argument) for _, kind, argument in columns],
                 participant_column=("id" if spec.name == "participants" else "participant_id")
                 if spec.participant_linked else None,
-                date_column=spec.date_column, **filters)
+                date_column=spec.date_column, deidentified=deidentify, **filters)
             header = ",".join(column.name for column, _, _ in columns)
             target = folder / f"{spec.name}.csv" if folder is not None else None
             rows, digest = _write(target, header, lines)
@@ -175,6 +184,9 @@ def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: R
         "files": [{k: w[k] for k in ("table", "path", "rows", "sha256")} for w in written],
         "transformations": _transformations(deidentify, settings),
     }
+    if deidentify:  # the real time of export against the latest shifted entry would narrow each shift
+        del manifest["exported_at"]
+        manifest["filters"] = {**filters, "site": filters["site"] and site_pseudonym(store.secret(), filters["site"])}
     if folder is not None:
         _write_private(folder / "datapackage.json", json.dumps(datapackage(written, prog.catalog), indent=2) + "\n")
         _write_private(folder / "codebook.md", codebook(written, prog.catalog, deidentify, settings))
@@ -187,10 +199,14 @@ def _transformations(deidentify: bool, settings: ReportSettings) -> list[str]:
     if deidentify:
         steps += [
             "participant ids replaced by keyed pseudonyms R-nnnnnnnnnnnn (HMAC-SHA-256 with the project secret)",
-            "specialist ids and the actors who entered records replaced by keyed pseudonyms SP-xxxxxxxxxx",
-            "every date and time of a participant shifted back by the same per-participant offset of 0-364 days",
-            "free-text fields dropped (notes, details, reasons, locations, names of people)",
-            "birth years dropped",
+            "specialist ids and the actors who entered records replaced by keyed pseudonyms SP-xxxxxxxxxx, "
+            "site ids by ST-xxxxxxxxxx, record ids by 32 hex digits (stable across exports of the same store)",
+            "every date and time of a participant shifted back by the same per-participant offset of 0-364 days; "
+            "--since/--until select on the shifted dates; rows sorted by their pseudonymous id",
+            "allocation numbers replaced by the order of allocation within the site on the shifted timeline",
+            "every free-text field (names, notes, details, reasons, locations, supervisors, rules versions) "
+            "withheld: `withheld` where the store has a value",
+            "birth years dropped; the manifest holds no time of export",
             f"ages over {settings.top_code_above} reported as {settings.top_code_above + 1}",
         ]
     return steps

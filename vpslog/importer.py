@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from vpslog.deid import restore
 from vpslog.errors import InputError
 from vpslog.models import describe
+from vpslog.parsing import plural
 from vpslog.store import to_row
 from vpslog.tables import TableSpec
 
@@ -138,7 +139,8 @@ def _stage(prog, spec: TableSpec, path: Path, digest: str) -> tuple[int, int]:
     model, store, catalog = RECORDS[spec.table], prog.store, prog.catalog
     problems: list[tuple[int, str]] = []
     fresh = store.count(spec.table) == 0  # then only the file itself can repeat an id
-    known = {table: store.ids(table) for table in ("site", "specialist")}
+    known = {"site": {site_id.upper(): site_id for site_id in store.ids("site")},
+             "specialist": {row["id"].upper(): row for row in store.rows("specialist")}}
     people = {row["id"]: row for row in store.rows("participant")} if spec.table != "participant" else {}
     store.begin_staging(spec.table, actor=prog.actor, reason=f"import {path.name} ({digest[:12]})")
     staged = skipped = 0
@@ -168,7 +170,7 @@ def _stage(prog, spec: TableSpec, path: Path, digest: str) -> tuple[int, int]:
     if problems:
         shown = [f"{path}:{line}: {text}" for line, text in problems[:SHOWN]]
         shown += [f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else []
-        raise ImportRefused(f"{len(problems)} bad rows in {path}; nothing was imported:\n" + "\n".join(shown))
+        raise ImportRefused(f"{len(problems)} bad {plural(len(problems), 'row')} in {path}; nothing was imported:\n" + "\n".join(shown))
     return staged, skipped
 
 
@@ -184,21 +186,46 @@ def _sha256(path: Path) -> str:
 
 
 def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, people: dict) -> None:
-    """Ids named by the row exist; a participant's events fall within enrollment and exit."""
-    if "site_id" in row and row["site_id"] not in known["site"] and spec.table != "site":
-        raise InputError(f"site_id: unknown site {row['site_id']!r}")
-    if "specialist_id" in row and row["specialist_id"] not in known["specialist"] and spec.table != "specialist":
-        raise InputError(f"specialist_id: unknown specialist {row['specialist_id']!r}")
-    if "participant_id" in row:
-        person = people.get(row["participant_id"])
-        if person is None:
-            raise InputError(f"participant_id: unknown participant {row['participant_id']!r}")
-        if spec.table == "session":
-            prog._check_session(record, person)
-        elif spec.table == "milestone":
-            prog._check_dated(person, record.date, "milestone date")
-    if spec.table in ("site", "specialist"):
-        known[spec.table].add(row["id"])
+    """Ids named by the row exist, and the row meets the rules the CLI applies (core.Program's
+    check_* methods, given the rows looked up here in bulk).
+
+    Site and specialist ids follow the CLI's case rule: a new one is upper-cased, and one that
+    names an existing id in another case (an older store's `north`) is that id, so re-importing
+    an export is still a no-op."""
+    table = spec.table
+    if table in ("site", "specialist"):
+        taken = known[table].get(row["id"].upper())
+        row["id"] = row["id"].upper() if taken is None else taken if table == "site" else taken["id"]
+    if "site_id" in row and table != "site":
+        if (site_id := known["site"].get(row["site_id"].upper())) is None:
+            raise InputError(f"site_id: unknown site {row['site_id']!r}")
+        row["site_id"] = site_id
+    specialist = None
+    if "specialist_id" in row and table != "specialist":
+        if (specialist := known["specialist"].get(row["specialist_id"].upper())) is None:
+            raise InputError(f"specialist_id: unknown specialist {row['specialist_id']!r}")
+        row["specialist_id"] = specialist["id"]
+    person = None
+    if "participant_id" in row and (person := people.get(row["participant_id"])) is None:
+        raise InputError(f"participant_id: unknown participant {row['participant_id']!r}")
+    if "entered_by" in row:
+        prog.check_entry(record)
+    if table == "participant":
+        prog.check_participant(record)
+    elif table == "specialist":
+        prog.check_specialist(record)
+    elif table == "screening":
+        prog.check_screening(record)
+    elif table == "session":
+        prog.check_session(record, person, specialist)
+    elif table == "supervision":
+        prog.check_supervision(record, specialist)
+    elif table == "milestone":
+        prog.check_milestone(record, person)
+    if table == "site":
+        known["site"].setdefault(row["id"].upper(), row["id"])
+    elif table == "specialist":
+        known["specialist"].setdefault(row["id"].upper(), row)
 
 
 def _stage_batch(store, spec: TableSpec, batch: list[tuple[int, dict]], problems: list[tuple[int, str]],

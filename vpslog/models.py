@@ -64,6 +64,13 @@ def _participant_id(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def _no_nul(value: str) -> str:
+    """A NUL cannot be exported (CSV cuts the cell there) nor shown: refused in every text field."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (\\x00), which no text field may hold")
+    return value
+
+
 Codes = Annotated[tuple[str, ...], BeforeValidator(_split_codes)]
 LocalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
 ParticipantId = Annotated[
@@ -73,9 +80,10 @@ ParticipantId = Annotated[
 ]
 RecordId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 Minutes = Annotated[int, Field(ge=1, le=480)]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-FreeText = Annotated[str, Field(max_length=20_000, json_schema_extra={"x-free-text": True})]
-PersonalText = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"x-free-text": True})]
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
+FreeText = Annotated[str, Field(max_length=20_000, json_schema_extra={"x-free-text": True}), AfterValidator(_no_nul)]
+PersonalText = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"x-free-text": True}),
+                         AfterValidator(_no_nul)]
 """Short free text that may name or describe a person or place (a reason, a location)."""
 
 

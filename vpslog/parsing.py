@@ -21,12 +21,24 @@ DURATION_FORMS = "minutes (45, 45m), hours (1h, 1h15m) or h:mm (1:15)"
 DATE_FORMS = "today, yesterday, a weekday (monday), -3d or YYYY-MM-DD"
 
 
+MAX_NUMBER_DIGITS = 9
+"""More digits than this in a duration or a day count is out of any range vpslog takes
+(and Python refuses to read ints of thousands of digits)."""
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """What the user typed, for an error message: repr'd (control characters escaped) and cut short."""
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def parse_duration(text: str) -> int:
     """Minutes in `45`, `45m`, `1h`, `1h15m` or `1:15`; bounds are the model's job."""
     raw = text.strip().lower()
     match = _CLOCK.match(raw) or (_DURATION.match(raw) if raw else None)
     if not match or not any(match.groupdict().values()):
-        raise InputError(f"duration {text!r} not understood: use {DURATION_FORMS}")
+        raise InputError(f"duration {quoted(text)} not understood: use {DURATION_FORMS}")
+    if any(len(part or "") > MAX_NUMBER_DIGITS for part in match.groupdict().values()):
+        raise InputError(f"duration {quoted(text)} is out of range: at most 480 minutes")
     return int(match["h"] or 0) * 60 + int(match["m"] or 0)
 
 
@@ -47,7 +59,12 @@ def parse_date(text: str, today: date) -> date:
     if raw == "yesterday":
         return today - timedelta(days=1)
     if ago := _DAYS_AGO.match(raw):
-        return today - timedelta(days=int(ago["n"]))
+        try:
+            if len(ago["n"]) <= MAX_NUMBER_DIGITS:
+                return today - timedelta(days=int(ago["n"]))
+        except OverflowError:  # before year 1
+            pass
+        raise InputError(f"date {quoted(text)} is out of range: it is before the year 1")
     if len(raw) >= 3:
         for index, name in enumerate(WEEKDAYS):
             if name.startswith(raw):
@@ -58,7 +75,27 @@ def parse_date(text: str, today: date) -> date:
             return date.fromisoformat(raw)
         except ValueError:
             pass
-    raise InputError(f"date {text!r} not understood: use {DATE_FORMS}")
+    raise InputError(f"date {quoted(text)} not understood: use {DATE_FORMS}")
+
+
+def plural(count: int, noun: str) -> str:
+    """`noun` as it reads after `count`: 1 session, 2 sessions."""
+    return noun if count == 1 else noun + "s"
+
+
+def unique_prefix_length(ids: Iterable[str], universe: Sequence[str], minimum: int = 8) -> int:
+    """The shortest length (at least `minimum`) at which each of `ids` begins no other id
+    of `universe` (sorted): one length for a whole listing, so its ids line up."""
+    from bisect import bisect_left
+    from os.path import commonprefix
+
+    length = minimum
+    for wanted in ids:
+        at = bisect_left(universe, wanted)
+        for other in universe[max(at - 1, 0):at + 2]:
+            if other != wanted:
+                length = max(length, min(len(commonprefix([wanted, other])) + 1, len(wanted)))
+    return length
 
 
 def split_codes(values: Iterable[str]) -> list[str]:
@@ -80,6 +117,12 @@ def resolve_code(text: str, known: Sequence[str], what: str) -> str:
 
 
 def resolve_codes(values: Iterable[str], known: Sequence[str], what: str) -> tuple[str, ...]:
+    """The codes named by `values`; a value that is not blank yet names none (`-c ',,'`) is
+    refused, so a typo never records an empty list (a blank value still means none)."""
+    values = list(values)
+    for value in values:
+        if value.strip() and not split_codes([value]):
+            raise InputError(f"no {what} in {quoted(value)}: give one or more codes, comma-separated")
     resolved = [resolve_code(code, known, what) for code in split_codes(values)]
     return tuple(dict.fromkeys(resolved))
 
@@ -94,8 +137,8 @@ def pick_prefix(text: str, matches: Sequence[str], universe: Sequence[str], what
         return matches[0]
     if matches:
         shown = ", ".join(sorted(matches)[:5]) + (", ..." if len(matches) > 5 else "")
-        raise InputError(f"{what} {text!r} is ambiguous: it could be {shown}")
-    raise NotFoundError(f"unknown {what} {text!r}{did_you_mean(text, universe)}")
+        raise InputError(f"{what} {quoted(text)} is ambiguous: it could be {shown}")
+    raise NotFoundError(f"unknown {what} {quoted(text)}{did_you_mean(text, universe)}")
 
 
 def did_you_mean(text: str, candidates: Iterable[str]) -> str:

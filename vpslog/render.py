@@ -1,13 +1,23 @@
 """One renderer per output format for listings: table (rich), json, csv, markdown.
 
 json is one array of objects whose keys are the listing's columns, in order,
-so scripts can rely on them; csv has the same columns as its header.
+so scripts can rely on them; csv has the same columns as its header, and a text
+cell a spreadsheet would run as a formula gets the exports' `'` guard.
+
+Stored text is never read as rich markup, and control characters (ESC, OSC,
+bidi overrides, ...) reach a terminal only escaped (`\x1b`).
+
+A table fits the terminal (piped: $COLUMNS, else 80 characters): cells of one
+word (ids, dates, codes) are never broken, text wraps between words, and when
+that is not enough whole columns are left out, in the order the listing states
+(else from the right), and named under the table.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Sequence
 from enum import Enum
@@ -20,29 +30,43 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-def emit(rows: Sequence[dict], columns: Sequence[str], fmt: Format, title: str | None = None) -> None:
-    """Write `rows` (only `columns`, in that order) to standard output."""
+def emit(rows: Sequence[dict], columns: Sequence[str], fmt: Format, title: str | None = None,
+         drop: Sequence[str] = ()) -> None:
+    """Write `rows` (only `columns`, in that order) to standard output; `drop` is the order in
+    which a table too wide for the terminal leaves columns out (the rest go from the right)."""
     records = [{c: row.get(c) for c in columns} for row in rows]
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+        _json(records)
     elif fmt is Format.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
+        _csv(records, columns)
     elif fmt is Format.markdown:
         _markdown(records, columns, title)
     else:
-        _table(records, columns, title)
+        _table(records, columns, title, drop)
 
 
 def emit_record(record: dict, fmt: Format, title: str | None = None) -> None:
     """One record: as a field/value table, or as a single json object."""
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+        _json(record)
     elif fmt is Format.csv:
         emit([record], list(record), fmt)
     else:
         emit([{"field": k, "value": v} for k, v in record.items()], ("field", "value"), fmt, title)
+
+
+_C1 = re.compile("[\x7f-\x9f]")
+"""DEL and the C1 controls (CSI, OSC, ...), which json.dumps leaves raw when not ensure_ascii."""
+
+
+def _json(value) -> None:
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    sys.stdout.write(_C1.sub(lambda match: f"\\u{ord(match[0]):04x}", text) + "\n")
+
+
+def printable(text: str) -> str:
+    """Control and other invisible characters as escapes (`\\x1b`, `\\n`, `\\u202e`), the rest as is."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _cell(value) -> str:
@@ -50,11 +74,22 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return printable(str(value))
+
+
+def _csv(records: list[dict], columns: Sequence[str]) -> None:
+    """Formula triggers guarded as in exports; on a terminal, control characters escaped too."""
+    from vpslog.deid import neutralize
+
+    shown = printable if sys.stdout.isatty() else str
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({c: neutralize(shown(v)) if isinstance(v, str) else v for c, v in record.items()}
+                     for record in records)
 
 
 def _markdown(records: list[dict], columns: Sequence[str], title: str | None) -> None:
-    lines = [f"### {title}", ""] if title else []
+    lines = [f"### {printable(title)}", ""] if title else []
     lines.append("| " + " | ".join(c.removesuffix("_id").replace("_", " ") for c in columns) + " |")
     lines.append("|" + "---|" * len(columns))
     for record in records:
@@ -62,17 +97,45 @@ def _markdown(records: list[dict], columns: Sequence[str], title: str | None) ->
     sys.stdout.write("\n".join(lines) + "\n\n")
 
 
-def _table(records: list[dict], columns: Sequence[str], title: str | None) -> None:
+LONGEST_WORD = 32
+"""A word up to this long (an id, a date, a code) is never broken; a longer one folds."""
+
+
+def _label(column: str) -> str:
+    return column.removesuffix("_id").replace("_", " ")
+
+
+def _table(records: list[dict], columns: Sequence[str], title: str | None, drop: Sequence[str]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for column in columns:
-        table.add_column(column.removesuffix("_id").replace("_", " "), overflow="fold")
-    for record in records:
-        table.add_row(*(_cell(record[c]) for c in columns))
-    console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
-    if records:
-        console.print(table)
-    else:
-        console.print(f"{title or 'nothing'}: none", style="dim")
+    console = Console(soft_wrap=False, highlight=False)
+    if not records:
+        console.print(Text(f"{printable(title or 'nothing')}: none", style="dim"))
+        return
+    cells = {c: [_cell(record[c]) for record in records] for c in columns}
+    one_word = {c: all(" " not in cell for cell in cells[c]) for c in columns}
+    narrowest = {c: min(LONGEST_WORD, max(len(word) for text in (_label(c), *cells[c]) for word in text.split() or [""]))
+                 for c in columns}
+    shown = _fitting(columns, narrowest, drop, console.width)
+    table = Table(title=Text(printable(title)) if title else None, header_style="bold")
+    for column in shown:
+        table.add_column(_label(column), no_wrap=one_word[column] and narrowest[column] < LONGEST_WORD,
+                         min_width=narrowest[column], overflow="fold")
+    for row in zip(*(cells[c] for c in shown)):
+        table.add_row(*map(Text, row))
+    console.print(table)
+    if left_out := [_label(c) for c in columns if c not in shown]:
+        console.print(Text(f"not shown (too narrow): {', '.join(left_out)}; --format csv has every column",
+                           style="dim"))
+
+
+def _fitting(columns: Sequence[str], narrowest: dict[str, int], drop: Sequence[str], width: int) -> list[str]:
+    """The columns that fit in `width` at their narrowest, leaving out `drop` in order, then from
+    the right; the first column (the id) always stays. A column costs its width plus 3 (rules, padding)."""
+    order = [c for c in drop if c in columns[1:]] + [c for c in reversed(columns[1:]) if c not in drop]
+    shown = list(columns)
+    while sum(narrowest[c] + 3 for c in shown) + 1 > width and order:
+        shown.remove(order.pop(0))
+    return shown

@@ -29,15 +29,16 @@ def _dose_results(prog, as_of: date) -> dict[str, object]:
 
 
 def _enrolled(prog, as_of: date) -> list[dict]:
-    """Participants enrolled (consent and an arm) on or before the as-of date."""
-    day = as_of.isoformat()
-    return [row for row in prog.store.rows("participant")
-            if row["enrolled_on"] <= day and row["arm"] and row["consent_on"] and row["consent_on"] <= day]
+    """Participants allocated to an arm among those fidelity counts as of the date (enrolled on or
+    before it: store.research.COUNTED), so a report and the fidelity check count the same people."""
+    return [row for row in prog.store.counted_participants(as_of.isoformat()) if row["arm"]]
 
 
 def dose(prog, as_of: date) -> list[dict]:
-    """Per participant: individual sessions, the best window, when the dose was reached, minutes."""
-    results, totals = _dose_results(prog, as_of), prog.store.participant_totals(as_of.isoformat())
+    """Per participant: individual sessions, the best window, when the dose was reached, and the
+    minutes of the sessions delivered (a no-show's minutes were not spent with the participant)."""
+    results = _dose_results(prog, as_of)
+    totals = prog.store.participant_totals(as_of.isoformat(), prog.catalog.delivered_types)
     rows = []
     for person in _enrolled(prog, as_of):
         result = results.get(person["id"])

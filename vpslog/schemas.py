@@ -1,4 +1,5 @@
-"""JSON Schema files generated from the record models (a test keeps them fresh)."""
+"""JSON Schema files generated from the record models and the command output shapes
+(vpslog/shapes.py); a test keeps them fresh."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from vpslog.models import RECORDS
 
 
 def json_schemas() -> dict[str, str]:
-    """File name -> content of each record's JSON Schema."""
-    return {
-        f"{name}.schema.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
-        for name, model in RECORDS.items()
-    }
+    """File name -> content of each record's JSON Schema, and of each command output's."""
+    from vpslog.shapes import json_schemas as output_schemas
+
+    documents = {f"{name}.schema.json": model.model_json_schema() for name, model in RECORDS.items()}
+    return {name: json.dumps(schema, indent=2, sort_keys=True) + "\n"
+            for name, schema in {**documents, **output_schemas()}.items()}
 
 
 def write_json_schemas(folder: Path) -> list[Path]:

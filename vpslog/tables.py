@@ -13,6 +13,10 @@ from functools import cache
 from vpslog.models import Allocation, Entered, Milestone, Participant, Record, Screening, Session, Site, Specialist, Supervision
 
 REFERENCES = {"participant_id": "participants", "specialist_id": "specialists", "site_id": "sites"}
+PSEUDONYMS = {"participant_id": "participant", "specialist_id": "staff", "site_id": "site", "entered_by": "staff"}
+"""Columns that name a participant, a member of staff or a site: keyed pseudonyms when de-identified."""
+ID_KINDS = {"sites": "site", "specialists": "staff", "participants": "participant"}
+"""What a table's own id names; every other table's id is a record id."""
 DATE_COLUMNS = {"sites": None, "specialists": None, "participants": "enrolled_on", "screenings": "date",
                 "allocations": "allocated_at", "sessions": "date", "supervision": "date", "milestones": "date"}
 
@@ -29,7 +33,7 @@ class Column:
     minimum: int | None = None
     maximum: int | None = None
     pattern: str | None = None
-    free_text: bool = False  # dropped from de-identified exports
+    free_text: bool = False  # withheld from de-identified exports
     derived: bool = False  # computed on export (units); ignored on import
 
 
@@ -43,6 +47,15 @@ class TableSpec:
     @property
     def columns(self) -> tuple[Column, ...]:
         return _columns(self.model) + ((UNITS,) if self.name == "sessions" else ())
+
+    @property
+    def id_kind(self) -> str:
+        """participant, staff, site or record: which pseudonym its ids get when de-identified."""
+        return ID_KINDS.get(self.name, "record")
+
+    def pseudonym_kind(self, column: str) -> str | None:
+        """The pseudonym a column gets when de-identified (None: it names no one)."""
+        return self.id_kind if column == "id" else PSEUDONYMS.get(column)
 
     @property
     def date_column(self) -> str | None:
@@ -91,7 +104,19 @@ def _column(name: str, prop: dict, required: bool) -> Column:
         name=name, type=table_type, description=inner.get("description", ""), required=required,
         codes=inner.get("x-codes"), is_list=kind == "array", enum=tuple(inner["enum"]) if "enum" in inner else None,
         minimum=inner.get("minimum"), maximum=inner.get("maximum"), pattern=inner.get("pattern"),
-        free_text=bool(inner.get("x-free-text")))
+        free_text=bool(inner.get("x-free-text")) or (_unconstrained_text(inner) and not _names_someone(name)))
+
+
+def _names_someone(column: str) -> bool:
+    """Ids and the columns that name a participant, staff or site: pseudonymized, not withheld."""
+    return column == "id" or column in PSEUDONYMS
+
+
+def _unconstrained_text(prop: dict) -> bool:
+    """A string that no code list, enum, pattern or format constrains can hold anything a person
+    types (a site's name, an imported screening's reasons): free text, whatever table it is in and
+    whether or not the model marks it."""
+    return prop.get("type") == "string" and not any(key in prop for key in ("x-codes", "enum", "pattern", "format"))
 
 
 def resolve_tables(names: list[str]) -> list[TableSpec]:

@@ -11,12 +11,43 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
 from vpslog.render import Format
 
 FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
 Since = Annotated[str | None, typer.Option("--since", help="From this date (inclusive).")]
 Until = Annotated[str | None, typer.Option("--until", help="Up to this date (inclusive).")]
+
+
+class CodesInHelp(TyperCommand):
+    """A command whose help names code lists as placeholders (`{mode}`, `{gender}`, `{rules}`):
+    they are filled from schemas/ when the help is shown, since a program may extend the lists
+    and reading them at every start would slow `vpslog log`."""
+
+    def format_help(self, ctx: typer.Context, formatter) -> None:
+        lists = _CodeLists()
+        for param in self.params:
+            if param.help and "{" in param.help:
+                param.help = param.help.format_map(lists)
+        super().format_help(ctx, formatter)
+
+
+class _CodeLists(dict):
+    """Code lists by name, comma-joined, read when first asked for; `rules` are the fidelity rule ids."""
+
+    def __missing__(self, name: str) -> str:
+        from vpslog.curriculum import Catalog
+
+        catalog = Catalog()
+        if name == "rules":
+            from vpslog.fidelity.rules import load_rules
+
+            codes = [rule.id for rule in load_rules(catalog).rules]
+        else:
+            codes = catalog.codes(name)
+        self[name] = ", ".join(codes)
+        return self[name]
 
 
 @dataclass(frozen=True)
@@ -59,6 +90,15 @@ def iso_day(text: str | None, today: date) -> str | None:
     """A typed date (`-30d`, `monday`, `2026-03-01`) as the ISO text the store compares."""
     day = parse_day(text, today)
     return day.isoformat() if day else None
+
+
+def short_ids(prog, table: str, rows: list[dict]) -> list[dict]:
+    """Rows whose ids are cut to the shortest prefix that still names one record of the store
+    (8 characters at least, one length for the listing): what a table shows and `show` accepts."""
+    from vpslog.parsing import unique_prefix_length
+
+    length = unique_prefix_length((row["id"] for row in rows), prog.store.ids(table))
+    return [{**row, "id": row["id"][:length]} for row in rows]
 
 
 def say(message: str) -> None:

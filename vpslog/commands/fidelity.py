@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, parse_day, program
+from vpslog.commands.common import FormatOption, parse_day, program, warn
 from vpslog.completion import complete_participant
 from vpslog.render import Format
 
@@ -16,8 +16,9 @@ def fidelity(
     as_of: AsOf = None,
     site: Annotated[Optional[str], typer.Option("--site", help="Only this site.")] = None,
     specialist: Annotated[Optional[str], typer.Option("--specialist", help="Only this specialist and the participants they saw.")] = None,
-    participant: Annotated[Optional[str], typer.Option("--participant", autocompletion=complete_participant)] = None,
-    explain: Annotated[Optional[str], typer.Option("--explain", metavar="RULE", help="Evidence for every subject of one rule.")] = None,
+    participant: Annotated[Optional[str], typer.Option(
+        "--participant", help="Only this participant (study code).", autocompletion=complete_participant)] = None,
+    explain: Annotated[Optional[str], typer.Option("--explain", metavar="RULE", help="Evidence for every subject of one rule: {rules}.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 4 when a fail-severity rule fails.")] = False,
     fmt: FormatOption = Format.table,
 ) -> None:
@@ -42,7 +43,16 @@ def fidelity(
     else:
         render(report, fmt)
     if strict and report.failed:
+        warn(f"fidelity check failed: {failing_rules(report)}")
         raise typer.Exit(EXIT_FIDELITY)
+
+
+def failing_rules(report) -> str:
+    """`continuity (15 participants), no-clinical-services (6 sessions)`: what --strict failed on."""
+    from vpslog.parsing import plural
+
+    return ", ".join(f"{row['rule']} ({row['fail']} {plural(row['fail'], row['scope'])})"
+                     for row in report.summary() if row["fail"])
 
 
 def due(

@@ -15,13 +15,14 @@ from vpslog.completion import complete_component, complete_participant
 
 Duration = Annotated[Optional[str], typer.Argument(help="45, 45m, 1h, 1h15m or 1:15.", show_default=False)]
 DateOpt = Annotated[Optional[str], typer.Option("-d", "--date", help="today, yesterday, monday, -3d or YYYY-MM-DD.")]
-Mode = Annotated[Optional[str], typer.Option("-m", "--mode", help="in-person, phone, video, text (any unique prefix).")]
-Type = Annotated[Optional[str], typer.Option("-t", "--type", help="individual, group, collateral, no-show.")]
+Mode = Annotated[Optional[str], typer.Option("-m", "--mode", help="{mode} (any unique prefix).")]
+Type = Annotated[Optional[str], typer.Option("-t", "--type", help="{session_type} (any unique prefix).")]
 Codes = Annotated[Optional[list[str]], typer.Option(
-    "-c", "--codes", help="Components addressed: comma list or repeated, any unique prefix.",
+    "-c", "--codes", help="Components addressed, comma list or repeated, any unique prefix: {component}.",
     autocompletion=complete_component)]
-Supports = Annotated[Optional[list[str]], typer.Option("-s", "--support", help="Support types given.")]
-Phase = Annotated[Optional[str], typer.Option("-p", "--phase", help="explore, choose, get or keep.")]
+Supports = Annotated[Optional[list[str]], typer.Option(
+    "-s", "--support", help="Support types given, comma list or repeated, any unique prefix: {support_type}.")]
+Phase = Annotated[Optional[str], typer.Option("-p", "--phase", help="{phase} (any unique prefix).")]
 Note = Annotated[Optional[str], typer.Option("-n", "--note", help="Free-text note (kept private).")]
 Edit = Annotated[bool, typer.Option("-e", "--edit", help="Write the note in $EDITOR.")]
 SpecialistOpt = Annotated[Optional[str], typer.Option("--specialist", help="Specialist id (default: config).")]
@@ -62,7 +63,8 @@ def _changes(prog, *, duration=None, date=None, mode=None, type=None, codes=None
 
 
 def _edit_note(initial: str | None) -> str | None:
-    """Open $EDITOR (else vi) on a private temporary file and return what was written."""
+    """Open $VISUAL or $EDITOR (else vi) on a private temporary file and return what was written;
+    an editor that cannot start or fails, or a note that is not UTF-8, saves nothing."""
     import os
     import shlex
     import subprocess
@@ -71,14 +73,26 @@ def _edit_note(initial: str | None) -> str | None:
     from vpslog.errors import InputError
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    try:
+        command = shlex.split(editor) or ["vi"]
+    except ValueError:
+        raise InputError(f"the editor command {editor!r} cannot be read (unbalanced quotes); nothing was saved") from None
     handle, name = tempfile.mkstemp(prefix="vpslog-note-", suffix=".txt")  # created 0600
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(initial or "")
-        if subprocess.call([*shlex.split(editor), name]) != 0:
-            raise InputError(f"the editor ({editor}) exited with an error; nothing was logged")
-        with open(name, encoding="utf-8") as file:
-            return file.read().strip() or None
+        try:
+            status = subprocess.call([*command, name])
+        except OSError as exc:
+            raise InputError(f"the editor ({editor}) could not be started: {exc.strerror}; set $EDITOR, or give "
+                             "the note with -n; nothing was saved") from None
+        if status != 0:
+            raise InputError(f"the editor ({editor}) exited with an error; nothing was saved")
+        try:
+            with open(name, encoding="utf-8") as file:
+                return file.read().strip() or None
+        except UnicodeDecodeError:
+            raise InputError("the note is not valid UTF-8 text; nothing was saved") from None
     finally:
         os.unlink(name)
 

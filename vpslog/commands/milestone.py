@@ -8,21 +8,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, Since, Until, iso_day, parse_day, program, say
+from vpslog.commands.common import FormatOption, Since, Until, iso_day, parse_day, program, say, short_ids
 from vpslog.commands.log import DateOpt
 from vpslog.completion import complete_participant
 from vpslog.render import Format, emit
-
-COLUMNS = ("id", "date", "participant_id", "kind")
-"""Listing columns: the free detail stays in the store."""
+from vpslog.shapes import MILESTONES
 
 
 def milestone(
     ctx: typer.Context,
     participant: Annotated[str, typer.Argument(help="Study code.", autocompletion=complete_participant,
                                                show_default=False)],
-    kind: Annotated[str, typer.Argument(help="goal-set, application, interview, job-start, job-end, "
-                                             "education-start (any unique prefix).", show_default=False)],
+    kind: Annotated[str, typer.Argument(help="{milestone_kind} (any unique prefix).", show_default=False)],
     date: DateOpt = None,
     detail: Annotated[Optional[str], typer.Option("-n", "--detail", help="Free detail (kept private).")] = None,
 ) -> None:
@@ -47,6 +44,8 @@ def milestones(
         rows = prog.store.milestones(
             participant=prog.resolve("participant", participant) if participant else None,
             since=iso_day(since, prog.today), until=iso_day(until, prog.today))
-    if fmt is Format.table:
-        rows = [{**row, "id": row["id"][:8]} for row in rows]
-    emit(rows, COLUMNS, fmt, "milestones")
+        if fmt is Format.table:
+            rows = short_ids(prog, "milestone", rows)
+    if fmt is Format.json:
+        rows = MILESTONES.records(rows)
+    emit(rows, MILESTONES.table if fmt is Format.table else MILESTONES.columns, fmt, "milestones")

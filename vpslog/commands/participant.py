@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, parse_day, program, say
+from vpslog.commands.common import CodesInHelp, FormatOption, parse_day, program, say
 from vpslog.completion import complete_participant
 from vpslog.render import Format, emit, emit_record
 
@@ -20,17 +20,17 @@ class Arm(str, Enum):
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Study code, e.g. P-0017.",
                                       autocompletion=complete_participant)]
-Site = Annotated[Optional[str], typer.Option("--site", help="Site id.")]
-Enrolled = Annotated[Optional[str], typer.Option("--enrolled", help="Enrollment date.")]
-ArmOpt = Annotated[Optional[Arm], typer.Option("--arm", help="Study arm.")]
-Consent = Annotated[Optional[str], typer.Option("--consent", help="Consent date.")]
-Age = Annotated[Optional[int], typer.Option("--age", help="Age at enrollment.")]
-BirthYear = Annotated[Optional[int], typer.Option("--birth-year", help="Birth year (instead of --age).")]
-Gender = Annotated[Optional[str], typer.Option("--gender", help="Gender code (schemas/participants.toml).")]
-Race = Annotated[Optional[str], typer.Option("--race", help="Race/ethnicity code.")]
-Residence = Annotated[Optional[str], typer.Option("--residence", help="Residential status code.")]
-Marital = Annotated[Optional[str], typer.Option("--marital", help="Marital status code.")]
-Education = Annotated[Optional[str], typer.Option("--education", help="Education code.")]
+Site = Annotated[Optional[str], typer.Option("--site", metavar="ID", help="Site id.")]
+Enrolled = Annotated[Optional[str], typer.Option("--enrolled", metavar="DATE", help="Enrollment date.")]
+ArmOpt = Annotated[Optional[Arm], typer.Option("--arm", metavar="ARM", help="Study arm: vps or control.")]
+Consent = Annotated[Optional[str], typer.Option("--consent", metavar="DATE", help="Consent date.")]
+Age = Annotated[Optional[int], typer.Option("--age", metavar="N", help="Age at enrollment.")]
+BirthYear = Annotated[Optional[int], typer.Option("--birth-year", metavar="YEAR", help="Birth year (instead of --age).")]
+Gender = Annotated[Optional[str], typer.Option("--gender", metavar="CODE", help="Gender: {gender}.")]
+Race = Annotated[Optional[str], typer.Option("--race", metavar="CODE", help="Race/ethnicity: {race}.")]
+Residence = Annotated[Optional[str], typer.Option("--residence", metavar="CODE", help="Residential status: {residence}.")]
+Marital = Annotated[Optional[str], typer.Option("--marital", metavar="CODE", help="Marital status: {marital}.")]
+Education = Annotated[Optional[str], typer.Option("--education", metavar="CODE", help="Education: {education}.")]
 Working = Annotated[Optional[bool], typer.Option("--working/--not-working", help="Working for pay at baseline.")]
 Ssdi = Annotated[Optional[bool], typer.Option("--ssdi-ssi/--no-ssdi-ssi", help="Receiving SSDI/SSI.")]
 Meds = Annotated[Optional[bool], typer.Option("--psych-meds/--no-psych-meds", help="Taking psychotropic medication.")]
@@ -46,10 +46,10 @@ def _fields(today, **values) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
-@app.command("add")
+@app.command("add", cls=CodesInHelp)
 def add(ctx: typer.Context, participant_id: IdArg,
-        site: Annotated[str, typer.Option("--site", help="Site id.")],
-        enrolled: Annotated[str, typer.Option("--enrolled", help="Enrollment date.")],
+        site: Annotated[str, typer.Option("--site", metavar="ID", help="Site id.")],
+        enrolled: Annotated[str, typer.Option("--enrolled", metavar="DATE", help="Enrollment date.")],
         arm: ArmOpt = None, consent: Consent = None, age: Age = None, birth_year: BirthYear = None,
         gender: Gender = None, race: Race = None, residence: Residence = None, marital: Marital = None,
         education: Education = None, working: Working = None, ssdi_ssi: Ssdi = None, psych_meds: Meds = None) -> None:
@@ -62,7 +62,7 @@ def add(ctx: typer.Context, participant_id: IdArg,
     say(f"added participant {person.id} at site {person.site_id}, enrolled {person.enrolled_on}")
 
 
-@app.command("edit")
+@app.command("edit", cls=CodesInHelp)
 def edit(ctx: typer.Context, participant_id: IdArg, reason: Reason, site: Site = None,
          enrolled: Enrolled = None, arm: ArmOpt = None, consent: Consent = None, age: Age = None,
          birth_year: BirthYear = None, gender: Gender = None, race: Race = None, residence: Residence = None,

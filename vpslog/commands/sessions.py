@@ -4,13 +4,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, Since, Until, iso_day, program, say
+from vpslog.commands.common import FormatOption, Since, Until, iso_day, program, say, short_ids
 from vpslog.completion import complete_participant
 from vpslog.render import Format, emit, emit_record
+from vpslog.shapes import SESSIONS
 
-COLUMNS = ("id", "date", "participant_id", "specialist_id", "minutes", "type", "mode",
-           "components", "supports", "phase", "clinical", "voided")
-"""Listing columns: free-text notes are shown only by `vpslog show`."""
+NARROW = ("supports", "phase", "mode", "specialist_id", "voided", "clinical", "components", "type")
+"""The order in which a table too wide for the terminal leaves columns out."""
 
 
 def sessions(
@@ -30,8 +30,14 @@ def sessions(
             specialist=prog.resolve("specialist", specialist) if specialist else None,
             since=iso_day(since, prog.today), until=iso_day(until, prog.today),
             limit=limit, include_voided=all_)
-    rows = [_listed(row, short=fmt is Format.table) for row in rows]
-    emit(rows, COLUMNS, fmt, "sessions")
+        if fmt is Format.table:
+            rows = short_ids(prog, "session", rows)
+    if fmt is Format.json:
+        emit(SESSIONS.records(rows), SESSIONS.columns, fmt)
+        return
+    short = fmt is Format.table
+    emit([_listed(row, short) for row in rows], SESSIONS.table if short else SESSIONS.columns, fmt, "sessions",
+         drop=NARROW)
 
 
 def show(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="ID")],
@@ -39,7 +45,12 @@ def show(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="
     """One session in full, with its note."""
     with program(ctx) as prog:
         row = prog.session(session_id)
-    emit_record(_listed(row, short=False) | {"note": row["note"]}, fmt, f"session {row['id'][:8]}")
+    if fmt is Format.json:  # the whole record, as session.schema.json describes it
+        from vpslog.models import Session
+
+        emit_record(Session.model_validate(row).model_dump(mode="json"), fmt)
+    else:
+        emit_record(_listed(row, short=False) | {"note": row["note"]}, fmt, f"session {row['id'][:8]}")
 
 
 def void(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="ID")],
@@ -63,8 +74,6 @@ def _listed(row: dict, short: bool) -> dict:
     row = {**row, "clinical": bool(row["clinical"]), "voided": bool(row["voided"])}
     for key in ("components", "supports"):
         row[key] = row[key].replace(";", ", " if short else ";")
-    if short:
-        row["id"] = row["id"][:8]
     return row
 
 

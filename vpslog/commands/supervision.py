@@ -8,19 +8,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, Since, Until, iso_day, parse_day, program, say
+from vpslog.commands.common import CodesInHelp, FormatOption, Since, Until, iso_day, parse_day, program, say, short_ids
 from vpslog.commands.log import DateOpt, Duration, Note
 from vpslog.render import Format, emit
+from vpslog.shapes import SUPERVISION
 
 app = typer.Typer(help="Supervision meetings of peer specialists.", no_args_is_help=True)
-COLUMNS = ("id", "date", "specialist_id", "supervisor", "minutes", "group", "topics")
-"""Listing columns: notes stay in the store."""
 
 Topics = Annotated[Optional[list[str]], typer.Option(
-    "-c", "--topics", help="Supervision topics: comma list or repeated, any unique prefix.")]
+    "-c", "--topics", help="Supervision topics, comma list or repeated, any unique prefix: {supervision_topic}.")]
 
 
-@app.command("log")
+@app.command("log", cls=CodesInHelp)
 def log(
     ctx: typer.Context,
     specialist: Annotated[str, typer.Argument(help="Specialist id.", show_default=False)],
@@ -59,7 +58,12 @@ def list_(
         rows = prog.store.supervisions(
             specialist=prog.resolve("specialist", specialist) if specialist else None,
             since=iso_day(since, prog.today), until=iso_day(until, prog.today))
-    short = fmt is Format.table
-    rows = [{**row, "id": row["id"][:8] if short else row["id"], "group": bool(row["group"]),
+        short = fmt is Format.table
+        if short:
+            rows = short_ids(prog, "supervision", rows)
+    if fmt is Format.json:
+        emit(SUPERVISION.records(rows), SUPERVISION.columns, fmt)
+        return
+    rows = [{**row, "group": bool(row["group"]),
              "topics": row["topics"].replace(";", ", ") if short else row["topics"]} for row in rows]
-    emit(rows, COLUMNS, fmt, "supervision")
+    emit(rows, SUPERVISION.table if short else SUPERVISION.columns, fmt, "supervision")

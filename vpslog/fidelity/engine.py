@@ -141,7 +141,7 @@ def _specialists(report, store, catalog, rules, day, iso, site, specialist) -> N
         supervision.setdefault(specialist_id, []).append(supervised)
     windows = {r.params["window_days"] for r in rules if "window_days" in r.params}
     caseloads = {window: store.caseloads(iso, window) for window in windows}
-    for sid, site_id, trained, first, last in store.fidelity_specialists(iso, site, specialist):
+    for sid, site_id, trained, first, last in store.fidelity_specialists(iso, catalog.delivered_types, site, specialist):
         facts = SpecialistFacts(sid, site_id, trained, first, last, supervision.get(sid, []),
                                 {w: counts.get(sid, 0) for w, counts in caseloads.items()})
         for rule in rules:

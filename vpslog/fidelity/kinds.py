@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
 
+from vpslog.parsing import plural
+
 
 class Contact(NamedTuple):
     """One non-voided session, as the fidelity pass reads it."""
@@ -89,7 +91,9 @@ def _counted(person: ParticipantFacts, params: dict) -> list[Contact]:
 def dose_window(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outcome | None:
     """At least `min_sessions` counted sessions in some window of `window_days`
     consecutive days, both ends included. Not reached while enrolled fewer than
-    `window_days` days before the as-of date and still active: pending."""
+    `window_days` days before the as-of date and still active: pending, with what is
+    needed by the last day on which it can still be met: the last pending day, or the
+    end of the window that holds the recent sessions if that comes first (SPEC 5)."""
     if not _applies(person, params):
         return None
     need, width = params["min_sessions"], params["window_days"]
@@ -113,12 +117,12 @@ def dose_window(person: ParticipantFacts, params: dict, as_of: int, catalog) -> 
     if person.exited_day is None and as_of - person.enrolled_day < width:
         recent = [d for d in days if d > as_of - width]
         window_start = recent[0] if recent else as_of
-        deadline = window_start + width - 1
+        deadline = min(window_start, person.enrolled_day) + width - 1  # the next day it fails
         missing = need - len(recent)
         elapsed = as_of - window_start + 1
         projected = len(recent) + len(recent) / elapsed * (deadline - as_of) if recent else 0
         numbers |= {"missing": missing, "deadline": day_text(deadline), "on_track": projected >= need}
-        return Outcome("pending", f"{evidence}; {missing} more {what} sessions by {day_text(deadline)}", numbers)
+        return Outcome("pending", f"{evidence}; {missing} more {what} {plural(missing, 'session')} by {day_text(deadline)}", numbers)
     return Outcome("bad", evidence, numbers)
 
 

@@ -321,6 +321,11 @@ class Store(ResearchQueries, Staging):
         row = self.conn.execute(f'SELECT * FROM "{table}" WHERE id = ?', (record_id,)).fetchone()
         return dict(row) if row else None
 
+    def id_ignoring_case(self, table: str, text: str) -> str | None:
+        """The id equal to `text` but for letter case (ASCII), if there is one."""
+        row = self.conn.execute(f'SELECT id FROM "{table}" WHERE id = ? COLLATE NOCASE LIMIT 1', (text,)).fetchone()
+        return row[0] if row else None
+
     def resolve(self, table: str, text: str, what: str) -> str:
         """The id that `text` is, or uniquely begins; else a helpful refusal."""
         if self.conn.execute(f'SELECT 1 FROM "{table}" WHERE id = ?', (text,)).fetchone():
@@ -329,6 +334,10 @@ class Store(ResearchQueries, Staging):
             f'SELECT id FROM "{table}" WHERE id >= ? AND id < ? ORDER BY id LIMIT 6', (text, text + "\U0010ffff"))]
         universe = [] if matches else [r[0] for r in self.conn.execute(f'SELECT id FROM "{table}" ORDER BY id LIMIT 5000')]
         return pick_prefix(text, matches, universe, what)
+
+    def ids(self, table: str) -> list[str]:
+        """Every id of `table`, sorted (for the shortest unique prefixes a listing shows)."""
+        return [r[0] for r in self.conn.execute(f'SELECT id FROM "{table}" ORDER BY id')]
 
     def count(self, table: str) -> int:
         return self.conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]

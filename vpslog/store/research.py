@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import sqlite3
 
+from vpslog.errors import StoreError
 from vpslog.store.sql import day as _day
 from vpslog.store.sql import export_cell as _export_cell
+from vpslog.store.sql import shifted_day as _shifted_day
 from vpslog.store.sql import where as _where
+
+
+COUNTED = "p.enrolled_on <= ?"
+"""Who counts as of a date, in fidelity and in every report: enrolled on or before it (a missing
+or late consent does not hide anyone: the eligible-consented rule flags it)."""
 
 
 class ResearchQueries:
@@ -19,7 +26,7 @@ class ResearchQueries:
     def _scope(as_of: str, site: str | None, participant: str | None, specialist: str | None) -> dict:
         """Conditions (over participant p) for the participants a fidelity check covers."""
         return {
-            "p.enrolled_on <= ?": as_of,
+            COUNTED: as_of,
             "p.site_id = ?": site,
             "p.id = ?": participant,
             "p.id IN (SELECT participant_id FROM session WHERE specialist_id = ? AND voided = 0)": specialist,
@@ -49,14 +56,17 @@ class ResearchQueries:
                        substr(s.entered_at, 1, 10)
                 FROM session s{join}{sql} ORDER BY s.participant_id, s.date""", params)
 
-    def fidelity_specialists(self, as_of: str, site=None, specialist=None) -> list[tuple]:
-        """(id, site, trained, first session, last session) as days, by id."""
+    def fidelity_specialists(self, as_of: str, delivered: tuple[str, ...], site=None, specialist=None) -> list[tuple]:
+        """(id, site, trained, first and last session delivered) as days, by id: sessions of the
+        `delivered` types only (a no-show delivers nothing)."""
         sql, params = _where({"sp.site_id = ?": site, "sp.id = ?": specialist})
+        marks = ", ".join("?" * len(delivered)) or "NULL"
         return self.conn.execute(
             f"""SELECT sp.id, sp.site_id, CASE WHEN sp.trained_on <= ? THEN {_day('sp.trained_on')} END,
                        {_day('min(s.date)')}, {_day('max(s.date)')}
                 FROM specialist sp LEFT JOIN session s ON s.specialist_id = sp.id AND s.voided = 0 AND s.date <= ?
-                {sql} GROUP BY sp.id ORDER BY sp.id""", [as_of, as_of, *params]).fetchall()
+                                                         AND s.type IN ({marks})
+                {sql} GROUP BY sp.id ORDER BY sp.id""", [as_of, as_of, *delivered, *params]).fetchall()
 
     def individual_supervision_days(self, as_of: str) -> list[tuple[str, int]]:
         return self.conn.execute(
@@ -84,12 +94,21 @@ class ResearchQueries:
 
     # -- research reports ------------------------------------------------------
 
-    def participant_totals(self, as_of: str) -> dict[str, dict]:
-        """Per participant: individual sessions and minutes of contact (non-voided, up to as_of)."""
+    def participant_totals(self, as_of: str, delivered: tuple[str, ...]) -> dict[str, dict]:
+        """Per participant: individual sessions and minutes of the sessions delivered (of the
+        `delivered` types; non-voided, up to as_of)."""
+        marks = ", ".join("?" * len(delivered)) or "NULL"
         rows = self.conn.execute(
-            """SELECT participant_id, coalesce(sum(type = 'individual'), 0), coalesce(sum(minutes), 0)
-               FROM session WHERE voided = 0 AND date <= ? GROUP BY participant_id""", [as_of]).fetchall()
+            f"""SELECT participant_id, coalesce(sum(type = 'individual'), 0),
+                       coalesce(sum(CASE WHEN type IN ({marks}) THEN minutes ELSE 0 END), 0)
+               FROM session WHERE voided = 0 AND date <= ? GROUP BY participant_id""",
+            [*delivered, as_of]).fetchall()
         return {pid: {"individual_sessions": n, "minutes": m} for pid, n, m in rows}
+
+    def counted_participants(self, as_of: str) -> list[dict]:
+        """The participants counted as of a date, by the rule fidelity uses too (COUNTED), by id."""
+        return [dict(row) for row in self.conn.execute(f"SELECT * FROM participant p WHERE {COUNTED} ORDER BY id",
+                                                       [as_of])]
 
     def latest_screenings(self, as_of: str) -> list[dict]:
         """The latest screening (on or before as_of) of each participant screened."""
@@ -118,9 +137,6 @@ class ResearchQueries:
     def prepare_bulk(self) -> None:
         """A 64 MiB page cache for this connection: a large insert touches many index pages."""
         self.conn.execute("PRAGMA cache_size = -65536")
-
-    def ids(self, table: str) -> set[str]:
-        return {row[0] for row in self.conn.execute(f'SELECT id FROM "{table}"')}
 
     def rows_by_id(self, table: str, ids: list[str]) -> dict[str, dict]:
         found = {}
@@ -156,12 +172,22 @@ class ResearchQueries:
 
     # -- export ----------------------------------------------------------------
 
-    def load_pseudonyms(self, participants: list[tuple[str, str, int]], staff: list[tuple[str, str]]) -> None:
-        """Temporary (connection-only) maps for a de-identified export: never written to the file."""
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS deid_participant (id TEXT PRIMARY KEY, pseudonym TEXT, shift INTEGER)")
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS deid_staff (value TEXT PRIMARY KEY, pseudonym TEXT)")
-        self.conn.executemany("INSERT OR REPLACE INTO temp.deid_participant VALUES (?, ?, ?)", participants)
-        self.conn.executemany("INSERT OR REPLACE INTO temp.deid_staff VALUES (?, ?)", staff)
+    def load_pseudonyms(self, participants, codes) -> None:
+        """Temporary (connection-only) maps for a de-identified export, never written to the file:
+        participants as (id, pseudonym, shift), and (kind, value, pseudonym) for staff, sites and
+        records. Iterables, consumed as they load; two values of a kind with one pseudonym are refused.
+        Called inside the export's read transaction, so the maps cover exactly the rows exported."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS deid_participant "
+                          "(id TEXT PRIMARY KEY, pseudonym TEXT UNIQUE, shift INTEGER)")
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS deid_code (kind TEXT, value TEXT, pseudonym TEXT, "
+                          "PRIMARY KEY (kind, value), UNIQUE (kind, pseudonym)) WITHOUT ROWID")
+        self.conn.execute("DELETE FROM temp.deid_participant")
+        self.conn.execute("DELETE FROM temp.deid_code")
+        try:
+            self.conn.executemany("INSERT INTO temp.deid_participant VALUES (?, ?, ?)", participants)
+            self.conn.executemany("INSERT INTO temp.deid_code VALUES (?, ?, ?)", codes)
+        except sqlite3.IntegrityError:
+            raise StoreError("two ids got the same pseudonym; this export cannot be de-identified safely") from None
 
     def staff_values(self) -> list[str]:
         """Every specialist id and every actor that entered a record (for pseudonyms)."""
@@ -170,32 +196,45 @@ class ResearchQueries:
                UNION SELECT entered_by FROM milestone UNION SELECT entered_by FROM screening""").fetchall()
         return [row[0] for row in rows]
 
+    def each_id(self, table: str):
+        """The ids of a table, one at a time (a record table may hold millions)."""
+        for (value,) in self.conn.execute(f'SELECT id FROM "{table}"'):
+            yield value
+
     def export_lines(self, table: str, plan: list[tuple[str, object]], *, participant_column: str | None,
-                     date_column: str | None, site=None, arm=None, since=None, until=None, batch: int = 20_000):
+                     date_column: str | None, deidentified: bool = False, site=None, arm=None, since=None,
+                     until=None, batch: int = 20_000):
         """CSV lines (without the newline), built by SQLite itself for speed, in batches.
 
         `plan` is (kind, argument) per output column: text (quoted when needed, and
-        a leading formula trigger neutralized with `'`), plain, participant or staff
-        (pseudonyms), shift_date / shift_datetime (moved back by the participant's
-        shift), age (top-coded), units (minutes_per_unit, round_up_from, types),
-        flag (a component code). Streams: memory stays flat.
+        a leading formula trigger neutralized with `'`), plain, participant or
+        pseudonym (kind, column) (keyed pseudonyms), withheld (free text), shift_date /
+        shift_datetime (moved back by the participant's shift), shifted_rank (site,
+        date-time, id: the order within the site on the shifted timeline), age
+        (top-coded), units (minutes_per_unit, round_up_from, types), flag (a component
+        code). De-identified, a participant's rows are filtered on their shifted dates
+        (the dates the recipient sees) and rows come in the order of the first
+        (pseudonymous) column, not in the order they were entered. Streams: memory stays flat.
         """
         cells = [_export_cell(kind, argument) for kind, argument in plan]
+        shifts = bool(participant_column) and deidentified
         joins = ""
         if participant_column and (site or arm):
             joins += f" JOIN participant p ON p.id = t.{participant_column}"
-        if participant_column and any(kind in ("participant", "shift_date", "shift_datetime") for kind, _ in plan):
+        if shifts:
             joins += f" LEFT JOIN temp.deid_participant dp ON dp.id = t.{participant_column}"
+        day = _shifted_day(f"t.{date_column}") if shifts and date_column else f"substr(t.{date_column}, 1, 10)"
         by_site = {"specialist": "t.site_id = ?", "site": "t.id = ?",
                    "supervision": "t.specialist_id IN (SELECT id FROM specialist WHERE site_id = ?)"}
         conditions = {
             "p.site_id = ?" if participant_column else by_site.get(table): site,
             "p.arm = ?": arm if participant_column else None,
-            f"substr(t.{date_column}, 1, 10) >= ?": since if date_column else None,
-            f"substr(t.{date_column}, 1, 10) <= ?": until if date_column else None,
+            f"{day} >= ?": since if date_column else None,
+            f"{day} <= ?": until if date_column else None,
         }
         sql, params = _where({k: v for k, v in conditions.items() if k})
         line = "printf('" + ",".join("%s" for _ in cells) + "', " + ", ".join(cells) + ")"
-        cursor = self.conn.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY t.rowid', params)
+        order = cells[0] if deidentified else "t.rowid"
+        cursor = self.conn.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY {order}', params)
         while rows := cursor.fetchmany(batch):
             yield [row[0] for row in rows]

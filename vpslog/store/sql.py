@@ -27,6 +27,23 @@ QUOTED_GLOB = '*[",\r\n]*'
 """GLOB: a cell that must be quoted in CSV."""
 
 
+_SHIFT = "'-' || dp.shift || ' days'"
+"""The participant's date shift (dp: the export's temp.deid_participant row), as a date modifier."""
+
+
+def shifted_day(column: str) -> str:
+    """SQL for the day of a date or date-time column moved back by its participant's shift."""
+    return f"date({column}, {_SHIFT})"
+
+
+def _shifted_moment(column: str) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column}, {_SHIFT})"
+
+
+def _pseudonym(kind: str, column: str) -> str:
+    return f"(SELECT pseudonym FROM temp.deid_code WHERE kind = '{kind}' AND value = {column})"
+
+
 def export_cell(kind: str, argument) -> str:
     """The SQL for one CSV cell of an export plan (see Store.export_lines); NULL prints as empty."""
     column = f't."{argument}"' if isinstance(argument, str) else None
@@ -39,12 +56,19 @@ def export_cell(kind: str, argument) -> str:
         return column
     if kind == "participant":
         return "dp.pseudonym"
-    if kind == "staff":
-        return f"(SELECT pseudonym FROM temp.deid_staff WHERE value = {column})"
+    if kind == "pseudonym":
+        code, name = argument
+        return _pseudonym(code, f't."{name}"')
+    if kind == "withheld":
+        return f"CASE WHEN coalesce({column}, '') = '' THEN NULL ELSE 'withheld' END"
     if kind == "shift_date":
-        return f"date({column}, '-' || dp.shift || ' days')"
+        return shifted_day(column)
     if kind == "shift_datetime":
-        return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column}, '-' || dp.shift || ' days')"
+        return _shifted_moment(column)
+    if kind == "shifted_rank":
+        partition, moment, record = (f't."{name}"' for name in argument)
+        return (f"row_number() OVER (PARTITION BY {partition} "
+                f"ORDER BY {_shifted_moment(moment)}, {_pseudonym('record', record)})")
     if kind == "age":
         name, above = argument
         return f"CASE WHEN t.\"{name}\" > {int(above)} THEN {int(above) + 1} ELSE t.\"{name}\" END"

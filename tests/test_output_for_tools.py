@@ -1,0 +1,114 @@
+"""Output that fits the tools people use: spreadsheets, terminals of any width, --help, scripts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import days_ago, session_rows, snapshot
+from vpslog.parsing import unique_prefix_length
+
+
+@pytest.mark.parametrize("command", [["site", "list"], ["specialist", "list"], ["supervision", "list"],
+                                     ["history", "P-0003"], ["participant", "list"]])
+def test_listing_csv_guards_cells_a_spreadsheet_would_run(cli, program_db, command):
+    cli.ok("site", "add", "S2", "--name", '=HYPERLINK("http://x")')
+    cli.ok("specialist", "add", "PS3", "--site", "S2", "--name", "+1+1")
+    cli.ok("supervision", "log", "PS1", "45", "--supervisor", "@SUM(A1)")
+    cli.ok("participant", "add", "P-0003", "--site", "S2", "--enrolled", days_ago(3))
+    cli.ok("participant", "exit", "P-0003", "--on", days_ago(1), "--reason", "-2+3")
+    out = cli.ok(*command, "--format", "csv").stdout
+    assert not re.search(r"(^|,)\"?[-=+@]", out, re.MULTILINE), out
+    assert re.search(r"(^|,)\"?'[-=+@]", out, re.MULTILINE), out
+
+
+def test_sessions_fit_a_100_column_terminal_without_breaking_ids_or_dates(cli, program_db, monkeypatch):
+    for n in range(3):
+        cli.ok("log", "P-0001", "45", "-d", days_ago(n), "-c", "career,job-s,resume,hope", "-s", "emo,info,link")
+    monkeypatch.setenv("COLUMNS", "100")
+    lines = cli.ok("sessions").stdout.splitlines()
+    assert max(map(len, lines)) <= 100
+    assert all(days_ago(n) in "\n".join(lines) for n in range(3))
+    assert all(row["id"][:8] in "\n".join(lines) for row in session_rows(program_db))
+    assert lines[-1] == "not shown (too narrow): specialist, mode, supports, phase, voided; --format csv has every column"
+
+
+def test_a_piped_table_is_80_columns_wide(cli, program_db, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    cli.ok("log", "P-0001", "45", "-c", "career,job-s,resume,hope", "-s", "emo,info,link")
+    assert max(map(len, cli.ok("sessions").stdout.splitlines())) <= 80
+
+
+@given(st.lists(st.text("0123456789abcdef", min_size=32, max_size=32), min_size=1, unique=True), st.data())
+def test_the_shown_prefix_of_an_id_names_no_other_id(ids, data):
+    universe = sorted(ids)
+    listed = data.draw(st.lists(st.sampled_from(universe)))
+    length = unique_prefix_length(listed, universe)
+    assert length >= 8
+    for wanted in listed:
+        assert [i for i in universe if i.startswith(wanted[:length])] == [wanted]
+
+
+def test_help_shows_no_type_for_flags_and_lists_the_codes(cli):
+    log_help = re.sub(r"[\s│]+", " ", cli.ok("log", "--help").stdout)
+    assert "<bool>" not in log_help
+    assert "tangible, emotional, informational, linking" in log_help
+    fidelity_help = re.sub(r"[\s│]+", " ", cli.ok("fidelity", "--help").stdout)
+    assert "Only this participant (study code)." in fidelity_help
+    assert "adequate-dose, continuity, eligible-consented," in fidelity_help
+    participant_help = re.sub(r"[\s│]+", " ", cli.ok("participant", "add", "--help").stdout)
+    assert "Gender: female, male, nonbinary, other." in participant_help
+    assert "american-indian-alaska-native," in participant_help
+
+
+def test_version(cli):
+    from vpslog import __version__
+
+    assert cli.ok("--version").stdout == f"vpslog {__version__}\n"
+
+
+def test_a_usage_error_is_one_line(cli, program_db):
+    result = cli("log", "P-0001", "45", "--bogus")
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert re.fullmatch(r"error: No such option: --bogus \(see \S+ log --help\)\n", result.stderr), result.stderr
+
+
+def test_interactive_log_refuses_a_bad_date_at_the_date_prompt_then_saves_after_the_summary(cli, program_db):
+    answers = ["P-0001", "45", days_ago(121), "2999-01-01", days_ago(2), "", "", "career", "", "", "", "y"]
+    result = cli.ok("log", input="\n".join(answers) + "\n")
+    before_note = result.stdout.split("Note:")[0]
+    assert f"session date {days_ago(121)} is before P-0001 enrolled on {days_ago(120)}" in before_note
+    assert "session date 2999-01-01 is in the future" in before_note
+    assert f"to save: P-0001; {days_ago(2)}; 45m; individual; in-person; specialist PS1; " \
+           "components: career-exploration" in " ".join(result.stdout.split())
+    [row] = session_rows(program_db)
+    assert row["date"] == days_ago(2)
+
+
+def test_interactive_log_saves_nothing_when_the_summary_is_declined(cli, program_db):
+    before = snapshot(program_db)
+    result = cli("log", input="P-0001\n45\n\n\n\n\n\n\nprivate words\nn\n")
+    assert (result.exit_code, result.stderr) == (1, "error: not saved; nothing was logged\n")
+    assert "private words" not in result.stdout.split("Note:")[-1]
+    assert snapshot(program_db) == before
+
+
+def test_fidelity_strict_says_which_fail_rules_failed(cli, program_db):
+    cli.ok("log", "P-0002", "45")  # a control-arm participant given a VPS session
+    result = cli("fidelity", "--strict")
+    assert result.exit_code == 4
+    assert result.stderr.splitlines()[-1].startswith("fidelity check failed: ")
+    assert "arm-integrity (1 participant)" in result.stderr
+
+
+def test_counts_of_one_are_singular(cli, program_db, tmp_path):
+    for n in range(9):
+        cli.ok("log", "P-0001", "45", "-d", days_ago(10 + n))
+    assert "; 1 more individual session by " in cli.ok("fidelity", "--format", "json").stdout
+    bad = tmp_path / "in.csv"
+    bad.write_text("id,name\nS9,\n", encoding="utf-8")
+    result = cli("import", "sites", str(bad))
+    assert result.stderr.startswith(f"error: 1 bad row in {bad}; nothing was imported:")
