@@ -101,8 +101,28 @@ def _schema(name: str) -> dict:
     return json.loads((REPO_SCHEMAS / name).read_text(encoding="utf-8"))
 
 
+def _commands_with_a_format() -> set[tuple[str, ...]]:
+    """Every command of the typer app (as its words) that takes --format."""
+    import typer.main
+
+    from vpslog.cli import app
+
+    found = set()
+
+    def walk(command, words: tuple[str, ...]) -> None:
+        if hasattr(command, "commands"):  # a group (typer 0.29 vendors click: no isinstance check)
+            for name, sub in command.commands.items():
+                walk(sub, (*words, name))
+        elif any("--format" in param.opts for param in command.params):
+            found.add(words)
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
 def test_every_command_json_output_validates_against_a_published_schema(cli, program_db):
-    """What a script reads from --format json is what schemas/ says: JSON types, arrays for lists."""
+    """What a script reads from --format json is what schemas/ says: JSON types, arrays for lists.
+    Every command that takes --format is here: a new one fails this test until it has a schema."""
     import json
 
     from jsonschema import Draft202012Validator
@@ -114,32 +134,75 @@ def test_every_command_json_output_validates_against_a_published_schema(cli, pro
     cli.ok("log", "P-0001", "30", "-d", days_ago(2), "-t", "no-show")
     cli.ok("supervision", "log", "PS1", "1h", "-d", days_ago(5), "--supervisor", "Supervisor A", "-c", "bound,lived")
     cli.ok("milestone", "P-0001", "goal-set", "-d", days_ago(4), "-n", "a detail")
-    cli.ok("participant", "add", "P-0003", "--site", "S1", "--enrolled", days_ago(90), "--arm", "vps")
+    cli.ok("participant", "add", "P-0003", "--site", "S1", "--enrolled", days_ago(90), "--arm", "vps", "--age", "34",
+           "--gender", "female", "--working")
     cli.ok("log", "P-0003", "45", "-d", days_ago(60))  # overdue: `due` lists it
-    outputs = {
-        ("sessions", "--all"): ("sessions.listing.schema.json", "session.schema.json"),
-        ("supervision", "list"): ("supervision.listing.schema.json", "supervision.schema.json"),
-        ("milestones",): ("milestones.listing.schema.json", "milestone.schema.json"),
-        ("participant", "list"): (None, "participant.schema.json"),
-        ("specialist", "list"): (None, "specialist.schema.json"),
-        ("site", "list"): (None, "site.schema.json"),
-        ("fidelity",): ("fidelity.report.schema.json", None),
-        ("fidelity", "--explain", "adequate-dose"): ("fidelity-explain.listing.schema.json", None),
-        ("due", "--specialist", "PS1"): ("due.listing.schema.json", None),
+    cli.ok("participant", "add", "P-0004", "--site", "S1", "--enrolled", days_ago(10))
+    cli.ok("screen", "P-0004", "-d", days_ago(10), *[arg for answer in (
+        "smi=yes", "wants-peer-support=yes", "vocational-goal=yes", "data-collection=yes", "in-peer-support=no",
+        "cannot-consent=no") for arg in ("--answer", answer)])
+    cli.ok("enroll", "P-0004", "--consent", days_ago(9), "--randomize")  # `report allocation` lists it
+    cli.ok("participant", "exit", "P-0002", "--on", days_ago(1), "--reason", "moved away")
+    session_id = json.loads(cli.ok("sessions", "--format", "json").stdout)[0]["id"]
+    outputs = {  # command words: (arguments, schema of the whole output, schema of each item)
+        ("sessions",): (["--all"], "sessions.listing.schema.json", "session.schema.json"),
+        ("show",): ([session_id], "session.schema.json", None),
+        ("history",): ([session_id], "history.listing.schema.json", None),
+        ("supervision", "list"): ([], "supervision.listing.schema.json", "supervision.schema.json"),
+        ("milestones",): ([], "milestones.listing.schema.json", "milestone.schema.json"),
+        ("participant", "list"): ([], None, "participant.schema.json"),
+        ("participant", "show"): (["P-0001"], "participant-show.schema.json", None),
+        ("specialist", "list"): ([], None, "specialist.schema.json"),
+        ("site", "list"): ([], None, "site.schema.json"),
+        ("config", "show"): ([], "config.listing.schema.json", None),
+        ("fidelity",): ([], "fidelity.report.schema.json", None),
+        ("due",): (["--specialist", "PS1"], "due.listing.schema.json", None),
+        **{("report", name): ([], f"report-{name}.listing.schema.json", None)
+           for name in ("dose", "flow", "baseline", "units", "allocation")},
     }
-    for command, (document, record) in outputs.items():
-        output = json.loads(cli.ok(*command, "--format", "json").stdout)
-        assert output, command
+    assert _commands_with_a_format() == set(outputs)
+    runs = [(words, *spec) for words, spec in outputs.items()]
+    runs.append((("fidelity",), ["--explain", "adequate-dose"], "fidelity-explain.listing.schema.json", None))
+    runs.append((("history",), ["P-0002"], "history.listing.schema.json", None))  # a participant's: added, exited
+    for words, arguments, document, record in runs:
+        output = json.loads(cli.ok(*words, *arguments, "--format", "json").stdout)
+        assert output, words
         if document:
             problems = [e.message for e in Draft202012Validator(_schema(document)).iter_errors(output)]
-            assert problems == [], (command, problems[:3])
+            assert problems == [], (words, problems[:3])
         for item in output if record else ():
             problems = [e.message for e in Draft202012Validator(_schema(record)).iter_errors(item)]
-            assert problems == [], (command, problems[:3])
+            assert problems == [], (words, problems[:3])
     [first, _] = json.loads(cli.ok("sessions", "--participant", "P-0001", "--format", "json").stdout)
     assert first["components"] == [] and first["clinical"] is False and "note" not in first
     session = json.loads(cli.ok("show", first["id"], "--format", "json").stdout)
-    assert not list(Draft202012Validator(_schema("session.schema.json")).iter_errors(session))
     assert session["components"] == [] and session["entered_by"] == "PS1"
     [meeting] = json.loads(cli.ok("supervision", "list", "--format", "json").stdout)
     assert meeting["topics"] == ["boundaries", "lived-experience"] and meeting["group"] is False
+
+
+def test_json_outputs_use_json_types_for_numbers_booleans_and_missing_values(cli, program_db):
+    """Counts are numbers, flags booleans, an absent value null: never their table text."""
+    import json
+
+    from conftest import days_ago
+
+    cli.ok("participant", "edit", "P-0001", "--working", "--reason", "baseline entered late")
+    cli.ok("log", "P-0001", "45", "-d", days_ago(3))
+    shown = json.loads(cli.ok("participant", "show", "P-0001", "--format", "json").stdout)
+    assert (shown["sessions"], shown["individual"], shown["minutes"]) == (1, 1, 45)
+    assert shown["working"] is True and shown["psych_meds"] is None and shown["first_session"] == days_ago(3)
+    [created, edited] = json.loads(cli.ok("history", "P-0001", "--format", "json").stdout)
+    assert type(created["seq"]) is int and created["seq"] < edited["seq"]
+    assert (created["action"], created["reason"]) == ("insert", None)
+    assert edited["changes"] == "working: None -> 1" and edited["reason"] == "baseline entered late"
+    [dose] = [row for row in json.loads(cli.ok("report", "dose", "--format", "json").stdout)
+              if row["participant"] == "P-0001"]
+    assert (dose["individual_sessions"], dose["best_window"], dose["minutes"]) == (1, 1, 45)
+    [units] = json.loads(cli.ok("report", "units", "--format", "json").stdout)
+    assert (units["sessions"], units["minutes"], units["units"]) == (1, 45, 3)
+    flow = json.loads(cli.ok("report", "flow", "--format", "json").stdout)
+    assert {"step": "screened", "detail": "", "vps": None, "control": None, "total": 0} in flow
+    assert {row["step"]: row["vps"] for row in flow}["enrolled and allocated"] == 1
+    specialist = json.loads(cli.ok("config", "show", "--format", "json").stdout)[0]
+    assert specialist == {"key": "specialist", "value": "PS1", "meaning": specialist["meaning"]}

@@ -321,6 +321,25 @@ class Program:
     # -- the rules every record meets, whether typed, amended or imported -------
     # They take rows already loaded (import looks them up in bulk) and raise InputError.
 
+    def check_record(self, table: str, record, *, person: dict | None = None,
+                     specialist: dict | None = None) -> None:
+        """Every rule a record of `table` meets whatever brings it in (`import`, `merge`), given
+        the rows of the participant and specialist it names (looked up by the caller)."""
+        if "entered_by" in type(record).model_fields:
+            self.check_entry(record)
+        if table == "participant":
+            self.check_participant(record)
+        elif table == "specialist":
+            self.check_specialist(record)
+        elif table == "screening":
+            self.check_screening(record)
+        elif table == "session":
+            self.check_session(record, person, specialist)
+        elif table == "supervision":
+            self.check_supervision(record, specialist)
+        elif table == "milestone":
+            self.check_milestone(record, person)
+
     def check_entry(self, record) -> None:
         """A logged event was entered no later than now, by a user or specialist id (never a name)."""
         if record.entered_at > _now():

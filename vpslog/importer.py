@@ -187,7 +187,7 @@ def _sha256(path: Path) -> str:
 
 def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, people: dict) -> None:
     """Ids named by the row exist, and the row meets the rules the CLI applies (core.Program's
-    check_* methods, given the rows looked up here in bulk).
+    check_record, given the rows looked up here in bulk; `vpslog merge` applies the same).
 
     Site and specialist ids follow the CLI's case rule: a new one is upper-cased, and one that
     names an existing id in another case (an older store's `north`) is that id, so re-importing
@@ -208,20 +208,7 @@ def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, peo
     person = None
     if "participant_id" in row and (person := people.get(row["participant_id"])) is None:
         raise InputError(f"participant_id: unknown participant {row['participant_id']!r}")
-    if "entered_by" in row:
-        prog.check_entry(record)
-    if table == "participant":
-        prog.check_participant(record)
-    elif table == "specialist":
-        prog.check_specialist(record)
-    elif table == "screening":
-        prog.check_screening(record)
-    elif table == "session":
-        prog.check_session(record, person, specialist)
-    elif table == "supervision":
-        prog.check_supervision(record, specialist)
-    elif table == "milestone":
-        prog.check_milestone(record, person)
+    prog.check_record(table, record, person=person, specialist=specialist)
     if table == "site":
         known["site"].setdefault(row["id"].upper(), row["id"])
     elif table == "specialist":

@@ -1,8 +1,11 @@
 """`vpslog merge`: bring another store's records (and their audit history) in.
 
 The other store's chain and records are verified against its trail first (with
-its project's secret), so a forged entry is refused, not adopted. New records
-are inserted, identical ones skipped; a record with the same id and different
+its project's secret), so a forged entry is refused, not adopted. Each new record
+then meets the same model and rules as one typed or imported (a date in the
+future, a session by an inactive specialist or outside enrollment, ...), against
+this store and the records merged with it; one refused record refuses the whole
+merge. New records are inserted, identical ones skipped; a record with the same id and different
 content is a conflict, and any conflict refuses the whole merge. The other
 store's audit entries for the records brought in are re-chained into this
 store's trail, keeping their time, actor and content (note digests re-keyed).
@@ -48,6 +51,7 @@ def merge(prog, other_path: Path, secret_file: Path | None = None) -> MergeResul
         _verified(other, other_path, secret_file)
         with store.transaction():
             inserted, skipped, conflicts, brought = {}, {}, [], {}
+            known = _Known(store)
             for spec in TABLES.values():
                 theirs = [dict(row) for row in other.conn.execute(f'SELECT * FROM "{spec.table}" ORDER BY rowid')]
                 ours = store.rows_by_id(spec.table, [row["id"] for row in theirs])
@@ -55,7 +59,7 @@ def merge(prog, other_path: Path, secret_file: Path | None = None) -> MergeResul
                 for row in theirs:
                     mine = ours.get(row["id"])
                     if mine is None:
-                        new.append(_checked(prog, spec.table, row, other_path))
+                        new.append(_checked(prog, spec.table, row, other_path, known))
                     elif mine != row:
                         changed = next(k for k in row if mine.get(k) != row[k])
                         conflicts.append(f"{spec.name} {row['id']}: differs in {changed}")
@@ -103,9 +107,50 @@ def _verified(other: Store, other_path: Path, secret_file: Path | None) -> None:
         raise StoreError(f"{other_path}: its audit trail does not verify: {problems[0]}{more}; nothing was merged")
 
 
-def _checked(prog, table: str, row: dict, other_path: Path) -> dict:
-    """A row from the other store, validated by the same model (its codes must be in our curriculum)."""
+class _Known:
+    """The sites, specialists and participants a merged record may name: this store's, and
+    those the merge brings in before it (tables are merged sites first, logged events last)."""
+
+    def __init__(self, store: Store):
+        self.rows = {table: {row["id"]: row for row in store.rows(table)} for table in ("site", "specialist",
+                                                                                      "participant")}
+        self.folded = {table: {record_id.upper(): record_id for record_id in self.rows[table]}
+                       for table in _STAFF}
+
+    def named(self, column: str, row: dict) -> dict | None:
+        """The row that `column` of `row` names; refused when there is none."""
+        table = column.removesuffix("_id")
+        if (found := self.rows[table].get(row[column])) is None:
+            raise InputError(f"{column}: unknown {table} {row[column]!r}")
+        return found
+
+    def add(self, table: str, row: dict) -> None:
+        """A new record of `table`; a site or specialist id that differs from one already known
+        only in case is refused, as `site add` and `specialist add` refuse it."""
+        if table in _STAFF:
+            if (taken := self.folded[table].get(row["id"].upper())) is not None:
+                raise InputError(f"{table} {taken} already exists (ids that differ only in case name one {table})")
+            self.folded[table][row["id"].upper()] = row["id"]
+        if table in self.rows:
+            self.rows[table][row["id"]] = row
+
+
+_STAFF = ("site", "specialist")
+
+
+def _checked(prog, table: str, row: dict, other_path: Path, known: _Known) -> dict:
+    """A new row from the other store, validated by the same model (its codes must be in our
+    curriculum) and the same rules as `log`, `import` and the rest (core.Program.check_record),
+    against this store plus what the merge brings in; refused naming the table and id."""
     try:
-        return to_row(RECORDS[table].model_validate(row, context={"catalog": prog.catalog}))
+        record = RECORDS[table].model_validate(row, context={"catalog": prog.catalog})
+        checked = to_row(record)
+        names = {column: known.named(column, checked) for column in ("site_id", "specialist_id", "participant_id")
+                 if column in checked and table != column.removesuffix("_id")}
+        prog.check_record(table, record, person=names.get("participant_id"), specialist=names.get("specialist_id"))
+        known.add(table, checked)
     except ValidationError as exc:
-        raise InputError(f"{other_path}: {table} {row['id']}: {describe(exc)}") from None
+        raise InputError(f"{other_path}: {table} {row['id']}: {describe(exc)}; nothing was merged") from None
+    except InputError as exc:
+        raise InputError(f"{other_path}: {table} {row['id']}: {exc}; nothing was merged") from None
+    return checked

@@ -43,4 +43,8 @@ def show(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
         {"key": "config_dir", "value": str(config.config_dir()), "meaning": "config and secret (VPSLOG_CONFIG_DIR)"},
         {"key": "schemas", "value": str(schemas_dir()), "meaning": "curriculum and rules (VPSLOG_SCHEMAS)"},
     ]
+    if fmt is Format.json:  # as schemas/config.listing.schema.json describes it
+        from vpslog.shapes import ConfigEntry, as_json
+
+        rows = as_json(ConfigEntry, rows)
     emit(rows, ("key", "value", "meaning"), fmt, "configuration")

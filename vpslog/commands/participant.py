@@ -109,6 +109,10 @@ def show(ctx: typer.Context, participant_id: IdArg, fmt: FormatOption = Format.t
     with program(ctx) as prog:
         row = prog.participant(participant_id)
         row = {**_booleans(row), **prog.store.participant_summary(row["id"])}
+    if fmt is Format.json:  # as schemas/participant-show.schema.json describes it
+        from vpslog.shapes import ParticipantShown
+
+        row = ParticipantShown.model_validate(row).model_dump(mode="json")
     emit_record(row, fmt, f"participant {row['id']}")
 
 

@@ -1,5 +1,6 @@
-"""`vpslog report dose|flow|baseline|units|allocation`."""
+"""`vpslog report dose|flow|baseline|units|allocation|html`."""
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -7,7 +8,8 @@ import typer
 from vpslog.commands.common import FormatOption, parse_day, program
 from vpslog.render import Format
 
-app = typer.Typer(help="Trial reports: dose, enrollment flow, baseline table, billing units, allocation.",
+app = typer.Typer(help="Trial reports: dose, enrollment flow, baseline table, billing units, allocation; "
+                       "the supervisor's HTML report.",
                   no_args_is_help=True)
 AsOf = Annotated[Optional[str], typer.Option("--as-of", help="Records dated on or before this date (default today).")]
 REPORTS = {
@@ -31,6 +33,10 @@ def _command(name: str, title: str, help_text: str):
         with program(ctx) as prog:
             day = parse_day(as_of, prog.today) or prog.today
             rows = BUILDERS[name](prog, day)
+        if fmt is Format.json:  # as schemas/report-<name>.listing.schema.json describes it
+            from vpslog.shapes import REPORT_ROWS, as_json
+
+            rows = as_json(REPORT_ROWS[name], rows)
         emit(rows, list(rows[0]) if rows else [], fmt, f"{title} as of {day}")
 
     command.__doc__ = help_text
@@ -39,3 +45,25 @@ def _command(name: str, title: str, help_text: str):
 
 for _name, (_title, _help) in REPORTS.items():
     app.command(_name)(_command(_name, _title, _help))
+
+
+@app.command("html")
+def html(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="The new HTML file to write.", show_default=False)],
+    as_of: AsOf = None,
+    site: Annotated[Optional[str], typer.Option("--site", help="Only this site.")] = None,
+    specialist: Annotated[Optional[str], typer.Option("--specialist", help="Only this specialist and the participants they saw.")] = None,
+    deidentify: Annotated[bool, typer.Option("--deidentify", help="Pseudonyms and shifted dates, as in exports.")] = False,
+) -> None:
+    """The supervisor's fidelity report as one self-contained HTML file (charts and tables; opens offline, prints on A4 and Letter)."""
+    from vpslog.commands.common import say
+    from vpslog.report.gather import gather
+    from vpslog.report.html import render, write
+
+    with program(ctx) as prog:
+        view = gather(prog, parse_day(as_of, prog.today) or prog.today,
+                      site=prog.resolve("site", site) if site else None,
+                      specialist=prog.resolve("specialist", specialist) if specialist else None, deidentify=deidentify)
+    write(out, render(view))
+    say(f"wrote {out}")

@@ -67,7 +67,12 @@ def history(ctx: typer.Context, record: Annotated[str, typer.Argument(metavar="I
     with program(ctx) as prog:
         entries = prog.history(record)
     columns = ("seq", "at", "actor", "action", "changes", "reason")
-    emit([{**e, "changes": _changes(e)} for e in entries], columns, fmt, f"history of {record}")
+    rows = [{**{c: e.get(c) for c in columns}, "changes": _changes(e)} for e in entries]
+    if fmt is Format.json:  # as schemas/history.listing.schema.json describes it
+        from vpslog.shapes import HistoryEntry, as_json
+
+        rows = as_json(HistoryEntry, rows)
+    emit(rows, columns, fmt, f"history of {record}")
 
 
 def _listed(row: dict, short: bool) -> dict:
