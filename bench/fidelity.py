@@ -46,6 +46,11 @@ sessions (`--small-sessions`).
 
 Aims: the whole report under 10 s; within 3x of the sqlite3 shell's time for
 the two aggregates; memory that does not grow with the number of sessions.
+And the supervisor's HTML report, `vpslog report html --as-of LAST_DAY --out FILE`
+on the same store: within 2x of `fidelity --format json`, a peak RSS under
+150 MB, and a file under 5 MB. And the trend, `vpslog fidelity --by month
+--since FIRST_DAY --until LAST_DAY --format json` (every month of the store's
+two years, each judged as of its last day): within 3x of one `fidelity` run.
 
 Run from the repository root, with `vpslog` installed (standard library only):
 
@@ -81,6 +86,10 @@ AIM = ("whole report under 10 s; within 3x of the sqlite3 shell's time for the t
 AIM_SECONDS = 10.0
 AIM_RATIO = 3.0
 AIM_MEMORY_GROWTH = 0.10  # "does not grow": full-size peak RSS within 10% of the small store's
+HTML_AIM_RATIO = 2.0  # `report html` within 2x of `fidelity --format json` on the same store
+HTML_AIM_MB = 150.0  # its peak RSS
+HTML_AIM_FILE_MB = 5.0  # the file it writes
+TREND_AIM_RATIO = 3.0  # `fidelity --by month` over the whole store within 3x of one `fidelity --format json`
 
 
 # -- the synthetic program ---------------------------------------------------------
@@ -332,15 +341,15 @@ def compare(vps: dict, ref: dict[str, tuple[int, int]]) -> tuple[int, int, list[
 # -- report ------------------------------------------------------------------------
 
 
-def report(sizes: Sizes, small: Sizes, builds: dict, full: Bench, ref: Bench, quarter: Bench,
-           check: tuple[int, int, list[str]], covered: dict, runs: int) -> None:
+def report(sizes: Sizes, small: Sizes, builds: dict, full: Bench, ref: Bench, quarter: Bench, html: Bench,
+           html_mb: float, by_month: Bench, check: tuple[int, int, list[str]], covered: dict, runs: int) -> None:
     print("\nBuild (not part of the comparison):")
     for label, (elapsed, counts) in builds.items():
         took = "reused (--keep)" if elapsed is None else f"{elapsed:.1f} s"
         print(f"  {label:<28} {took:>16}   {counts['session']:,} sessions, {counts['participant']:,} participants, "
               f"{counts['specialist']} specialists, {counts['supervision']:,} supervisions")
     print(f"\nWall time of the whole process ({runs} runs each) and peak RSS:\n")
-    benchlib.print_table((full, ref, quarter), [MEDIAN_S, MIN_S, PEAK_RSS])
+    benchlib.print_table((full, ref, quarter, html, by_month), [MEDIAN_S, MIN_S, PEAK_RSS])
     compared, matched, mismatches = check
     print(f"\nAgreement: {matched:,} of {compared:,} vps-arm participants have the same best_window and "
           f"longest_gap in vpslog's report and the sqlite3 aggregates"
@@ -359,6 +368,16 @@ def report(sizes: Sizes, small: Sizes, builds: dict, full: Bench, ref: Bench, qu
     print(f"  memory flat in sessions:               {quarter.peak_mb:.1f} MiB at {small.sessions:,} sessions, "
           f"{full.peak_mb:.1f} MiB at {sizes.sessions:,} ({growth:+.0%}; aim within "
           f"{AIM_MEMORY_GROWTH:.0%})   {verdict(growth <= AIM_MEMORY_GROWTH)}")
+    html_ratio = html.median / full.median
+    print(f"  report html within {HTML_AIM_RATIO:.0f}x of fidelity json:  {html_ratio:6.2f}x   "
+          f"{verdict(html_ratio <= HTML_AIM_RATIO)}")
+    print(f"  report html peak RSS under {HTML_AIM_MB:.0f} MB:     {html.peak_mb:6.1f} MiB   "
+          f"{verdict(html.peak_mb < HTML_AIM_MB)}")
+    print(f"  report html file under {HTML_AIM_FILE_MB:.0f} MB:          {html_mb:6.2f} MB    "
+          f"{verdict(html_mb < HTML_AIM_FILE_MB)}")
+    trend_ratio = by_month.median / full.median
+    print(f"  fidelity --by month within {TREND_AIM_RATIO:.0f}x of one run: {trend_ratio:6.2f}x   "
+          f"{verdict(trend_ratio <= TREND_AIM_RATIO)}")
     print(f"\nAims: {AIM}.")
 
 
@@ -402,13 +421,23 @@ def main() -> None:
         sql.write_text(aggregates_sql(as_of), encoding="utf-8")
         ref = Bench(f"sqlite3 shell, 2 aggregates ({sizes.sessions:,})",
                     [sqlite_exe, "-bail", "-csv", "-noheader", str(db), f".read {sql}"], tmp / "sqlite.csv")
+        page = tmp / "report.html"
+        html = Bench(f"vpslog report html ({sizes.sessions:,} sessions)",
+                     [vpslog_exe, "--db", str(db), "report", "html", "--as-of", as_of, "--out", str(page)],
+                     tmp / "report-html.out", env)
+        by_month = Bench(f"vpslog fidelity --by month ({sizes.sessions:,})",
+                         [vpslog_exe, "--db", str(db), "fidelity", "--by", "month", "--format", "json",
+                          "--since", sizes.first_day.isoformat(), "--until", as_of], tmp / "by-month.json", env)
         print(f"command: {shlex.join(full.argv)} > {full.output}")
+        print(f"command: {shlex.join(html.argv)}")
         print(f"reference: {shlex.join(ref.argv)} > {ref.output}   (SQL below)\n{sql.read_text().strip()}\n",
               flush=True)
 
         print("warm-up and check ...", flush=True)
-        for bench in (full, ref, quarter):
+        for bench in (full, ref, quarter, by_month, html):
+            page.unlink(missing_ok=True)  # report html writes a new file only
             run_once(bench, timed=False)
+        html_mb = page.stat().st_size / 1e6
         vps = read_vpslog_output(full.output)
         expected = counts["participant"]
         vps_arm = sqlite3.connect(db).execute(
@@ -423,14 +452,15 @@ def main() -> None:
         check = compare(vps, aggregates)
         covered = {"subjects": len(vps["subjects"]), "dose": len(vps["best"]), "results": vps["results"]}
 
-        print(f"timing 3 commands x {args.runs} runs (interleaved) ...", flush=True)
+        benches = (full, ref, quarter, by_month, html)
+        print(f"timing {len(benches)} commands x {args.runs} runs (interleaved) ...", flush=True)
         for run in range(args.runs):  # interleaved, so drift hits all commands alike
-            for bench in (full, ref, quarter):
+            for bench in benches:
+                page.unlink(missing_ok=True)
                 run_once(bench, timed=True)
             json.loads(full.output.read_text(encoding="utf-8"))  # every timed output parses
-            print(f"  round {run + 1}: " + ", ".join(f"{b.times[-1]:.2f} s" for b in (full, ref, quarter)),
-                  flush=True)
-    report(sizes, small, builds, full, ref, quarter, check, covered, args.runs)
+            print(f"  round {run + 1}: " + ", ".join(f"{b.times[-1]:.2f} s" for b in benches), flush=True)
+    report(sizes, small, builds, full, ref, quarter, html, html_mb, by_month, check, covered, args.runs)
 
 
 if __name__ == "__main__":

@@ -296,7 +296,7 @@ def test_fidelity_strict_exits_4_only_when_a_fail_rule_fails(cli, trial):
 
 def test_fidelity_json_has_the_documented_shape(cli, trial):
     data = json.loads(cli.ok("fidelity", "--as-of", d(95).isoformat(), "--format", "json").stdout)
-    assert set(data) == {"as_of", "rules_version", "filters", "summary", "sites", "scale", "results"}
+    assert set(data) == {"as_of", "rules_version", "filters", "summary", "sites", "scale", "attention", "results"}
     assert set(data["summary"][0]) == {"rule", "title", "scope", "severity", "pass", "warn", "fail", "pending",
                                        "pass_rate", "item_score"}
     assert set(data["results"][0]) == {"rule", "scope", "subject", "site", "status", "evidence", "numbers"}

@@ -144,6 +144,8 @@ def test_every_command_json_output_validates_against_a_published_schema(cli, pro
     cli.ok("enroll", "P-0004", "--consent", days_ago(9), "--randomize")  # `report allocation` lists it
     cli.ok("participant", "exit", "P-0002", "--on", days_ago(1), "--reason", "moved away")
     session_id = json.loads(cli.ok("sessions", "--format", "json").stdout)[0]["id"]
+    cli.ok("review", "start", "--reviewer", "Reviewer A")
+    review_id = json.loads(cli.ok("review", "list", "--format", "json").stdout)[0]["id"]
     outputs = {  # command words: (arguments, schema of the whole output, schema of each item)
         ("sessions",): (["--all"], "sessions.listing.schema.json", "session.schema.json"),
         ("show",): ([session_id], "session.schema.json", None),
@@ -159,6 +161,10 @@ def test_every_command_json_output_validates_against_a_published_schema(cli, pro
         ("due",): (["--specialist", "PS1"], "due.listing.schema.json", None),
         **{("report", name): ([], f"report-{name}.listing.schema.json", None)
            for name in ("dose", "flow", "baseline", "units", "allocation")},
+        ("review", "list"): ([], "review-list.listing.schema.json", None),
+        ("review", "show"): ([review_id], "review-show.listing.schema.json", None),
+        ("review", "report"): ([review_id], "review-report.schema.json", None),
+        ("review", "due"): ([], "review-due.listing.schema.json", None),
     }
     assert _commands_with_a_format() == set(outputs)
     runs = [(words, *spec) for words, spec in outputs.items()]

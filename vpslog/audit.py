@@ -71,7 +71,7 @@ def first_break(secret: bytes, entries: Iterable[dict], head: tuple[int, str] | 
         return f"the audit trail ends at {have} but the store's head records {want}: entries were removed from the end"
     return None
 
-NOTE_FIELDS = frozenset({"note", "detail"})
+NOTE_FIELDS = frozenset({"note", "detail", "evidence"})
 """Free text kept only in its own row: the audit trail records a keyed digest."""
 EVENT_ACTIONS = frozenset({"import", "export", "merge", "repair", "accept-head"})
 """Entries that record an event, not a change of one record: the replay passes over them."""

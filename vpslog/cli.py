@@ -122,8 +122,8 @@ def main(
 
 def _register() -> None:
     from vpslog.commands import (
-        audit, config, data, demo, enroll, export, fidelity, init, log, milestone, participant, report, schema, sessions,
-        site, specialist, supervision,
+        audit, config, data, demo, enroll, export, fidelity, init, log, milestone, participant, report, review,
+        schema, sessions, site, specialist, supervision,
     )
 
     from vpslog.commands.common import CodesInHelp
@@ -155,6 +155,7 @@ def _register() -> None:
     app.add_typer(audit.app, name="audit")
     app.add_typer(schema.app, name="schema")
     app.add_typer(report.app, name="report")
+    app.add_typer(review.app, name="review")
 
 
 _register()

@@ -66,6 +66,7 @@ def build_demo(prog: Program, seed: int = 1, participants: int = 88, days: int =
             person = _intake(prog, rng, key, f"P-{number:04d}", start, days, summary)
             if person is not None and (person.arm == "vps" or rng.random() < 0.03):  # rarely, a control gets VPS
                 _deliver(prog, rng, person, caseloads[person.site_id], yesterday, summary)
+        _reviews(prog, rng, today)
         head_seq, head_hash = store.audit_head()
         store.set_meta("demo", json.dumps({"seed": seed, "into_empty_store": empty,
                                            "head_seq": head_seq, "head_hash": head_hash}))
@@ -239,3 +240,46 @@ def _deliver(prog: Program, rng: random.Random, person, specialists: list[str], 
     if last and leaves and stop < until:
         prog.exit_participant(person.id, stop, rng.choice(EXIT_REASONS))
         summary.exits += 1
+
+
+REVIEW_ITEMS = ("core-connections", "role-modeling", "versatile-approach", "vocational-content",
+                "emotional-supports", "supervision-quality")
+"""The default scale's reviewer items, which the demo's reviewers score."""
+
+
+def _reviews(prog: Program, rng: random.Random, today: date) -> None:
+    """A signed review of the first site four months ago, its action plan partly followed up, and
+    the follow-up review of the same site in progress (half its reviewer items scored)."""
+    from vpslog.review.program import Reviews
+
+    reviews, site = Reviews(prog), SITES[0][0]
+    first = reviews.start(["Reviewer A", "Reviewer B"], site=site, as_of=today - timedelta(days=120))
+    _observe(prog, reviews, rng, first, 3)
+    for item in REVIEW_ITEMS:
+        reviews.score(first.id, item, rng.choice((2, 3, 3, 4)), rng.choice(("interview", "observation")),
+                      "synthetic evidence from the demo")
+    reviews.find(first.id, "strength", "Side-by-side relationships; participants feel heard", item="core-connections")
+    done = reviews.find(first.id, "recommendation", "Discuss purposeful self-disclosure in supervision",
+                        item="role-modeling", owner="PS01", due=today - timedelta(days=60))
+    reviews.find(first.id, "recommendation", "Offer benefits counselling information to every participant",
+                 item="vocational-content", owner="PS03", due=today - timedelta(days=30))
+    reviews.sign(first.id)
+    reviews.follow_up(done.id, "done", today - timedelta(days=70), "added to the supervision agenda")
+    second = reviews.start(["Reviewer A"], site=site, as_of=today - timedelta(days=1))
+    _observe(prog, reviews, rng, second, 2)
+    for item in REVIEW_ITEMS[:3]:
+        reviews.score(second.id, item, rng.choice((3, 4, 4, 5)), "observation", "synthetic evidence from the demo")
+
+
+def _observe(prog: Program, reviews, rng: random.Random, review, count: int) -> None:
+    """Observe `count` individual sessions of the review's site in its last month."""
+    site_of = {row["id"]: row["site_id"] for row in prog.store.participants(site=review.site_id)}
+    sessions = [row for row in prog.store.sessions(since=(review.as_of - timedelta(days=30)).isoformat(),
+                                                   until=review.as_of.isoformat())
+                if row["participant_id"] in site_of and row["type"] == "individual"]
+    components = prog.catalog.components
+    for row in rng.sample(sessions, min(count, len(sessions))):
+        present = tuple(code for code in components if code in row["components"].split(";"))
+        absent = tuple(rng.sample([code for code in components if code not in present], 2))
+        reviews.observe(review.id, row["id"], present or absent[:1], absent[1:] if not present else absent)
+

@@ -104,15 +104,20 @@ def _may_need_quotes(column: Column) -> bool:
 
 def _pseudonyms(store, specs: list[TableSpec]) -> None:
     """Load the keyed pseudonyms (and date shifts) of everyone and everything a de-identified
-    export names; record ids only for the record tables exported."""
+    export names; record ids only for the record tables exported and those their rows name
+    (a review item names its review, an observation its session)."""
+    from vpslog.tables import RECORD_REFERENCES
+
     secret = store.secret()
     participants = ((pid, participant_pseudonym(secret, pid), date_shift(secret, pid))
                     for pid in store.each_id("participant"))
+    records = sorted({spec.table for spec in specs if spec.id_kind == "record"}
+                     | {RECORD_REFERENCES[c.name] for spec in specs for c in spec.columns if c.name in RECORD_REFERENCES})
     codes = chain(
-        (("staff", value, staff_pseudonym(secret, value)) for value in store.staff_values()),
+        (("staff", value, staff_pseudonym(secret, value))
+         for value in sorted({*store.staff_values(), *store.review_staff_values()})),
         (("site", value, site_pseudonym(secret, value)) for value in store.each_id("site")),
-        (("record", value, record_pseudonym(secret, value))
-         for spec in specs if spec.id_kind == "record" for value in store.each_id(spec.table)))
+        (("record", value, record_pseudonym(secret, value)) for table in records for value in store.each_id(table)))
     store.load_pseudonyms(participants, codes)
 
 

@@ -28,7 +28,8 @@ from pydantic import (
 
 from vpslog.parsing import did_you_mean
 
-SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason"})
+SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason",
+                       "reviewers", "evidence"})
 """Free-text fields: never echoed in errors or logs (and marked x-free-text: dropped when de-identified)."""
 
 
@@ -242,6 +243,97 @@ class Allocation(Record):
     allocated_at: datetime = Field(description="When the allocation was made (UTC).")
 
 
+ItemCode = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+"""A review item id of schemas/review.toml."""
+Score = Annotated[int, Field(ge=1, le=5)]
+EvidenceSource = Literal["records", "interview", "observation", "documents"]
+
+
+class Review(Record):
+    """A fidelity review of a site (or of the whole program): reviewer-rated and record-based items."""
+
+    id: RecordId = Field(description="Record id.")
+    site_id: LocalId | None = Field(None, description="The site reviewed; empty for the whole program.")
+    as_of: dt.date = Field(description="The review date: record-based items are scored as of it.")
+    reviewers: PersonalText = Field(description="Who reviewed, `; `-joined (free text; dropped when de-identified).")
+    scale_version: Text = Field(description="Content hash of the review.toml the review used.")
+    rules_version: Text = Field(description="Content hash of the fidelity.toml the record-based items were scored under.")
+    status: Literal["open", "signed"] = Field("open", description="open, or signed (locked: later changes only as addenda).")
+    signed_at: datetime | None = Field(None, description="When it was signed (UTC).")
+    signed_by: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")] | None = Field(
+        None, description="Who signed it: a user or specialist id, never a name.")
+    entered_at: datetime = Field(description="When the review was started (UTC).")
+    entered_by: Text = Field(description="Who started it.")
+
+    @model_validator(mode="after")
+    def signed_when_signed(self) -> Review:
+        if (self.status == "signed") != (self.signed_at is not None and self.signed_by is not None):
+            raise ValueError("a signed review needs signed_at and signed_by, and only a signed one")
+        return self
+
+
+class ReviewItem(Record):
+    """One item of a review: its score, the sources it rests on and the evidence."""
+
+    id: RecordId = Field(description="Record id.")
+    review_id: RecordId = Field(description="The review.")
+    item: ItemCode = Field(description="The item id of schemas/review.toml.")
+    score: Score | None = Field(None, description="The score given, 1-5; empty until scored (or, from records, when nothing could be judged).")
+    sources: Annotated[tuple[EvidenceSource, ...], BeforeValidator(_split_codes)] = Field((), description="Evidence sources the score rests on.")
+    computed_score: Score | None = Field(None, description="For a record-based item, the score the fidelity engine gave on the review date (kept when overridden).")
+    computed_evidence: Annotated[str, Field(max_length=2000)] | None = Field(None, description="The fidelity counts behind the computed score.")
+    evidence: FreeText | None = Field(None, description="The reviewers' evidence, one `source: text` line each (free text; dropped when de-identified).")
+    entered_at: datetime = Field(description="When the item was created (UTC).")
+    entered_by: Text = Field(description="Who created it.")
+
+
+class ReviewObservation(Record):
+    """A session observed during a review, checked against the curriculum components."""
+
+    id: RecordId = Field(description="Record id.")
+    review_id: RecordId = Field(description="The review.")
+    session_id: RecordId = Field(description="The session observed.")
+    present: Annotated[Codes, *_known("component", "component")] = Field((), description="Components seen in the session.")
+    absent: Annotated[Codes, *_known("component", "component")] = Field((), description="Components looked for and not seen.")
+    entered_at: datetime = Field(description="When the observation was entered (UTC).")
+    entered_by: Text = Field(description="Who entered it.")
+
+    @model_validator(mode="after")
+    def checklist(self) -> ReviewObservation:
+        if not self.present and not self.absent:
+            raise ValueError("an observation needs components --present or --absent")
+        if both := [c for c in self.present if c in self.absent]:
+            raise ValueError(f"{', '.join(both)} cannot be both present and absent")
+        return self
+
+
+class ReviewFinding(Record):
+    """A strength or a recommendation of a review; a recommendation is an action item followed up."""
+
+    id: RecordId = Field(description="Record id.")
+    review_id: RecordId = Field(description="The review.")
+    kind: Literal["strength", "recommendation"] = Field(description="strength or recommendation.")
+    item: ItemCode | None = Field(None, description="The review item it concerns, if one.")
+    detail: FreeText = Field(min_length=1, description="What the reviewers wrote (free text; dropped when de-identified).")
+    owner: LocalId | None = Field(None, description="The specialist who owns the action, if one.")
+    due: dt.date | None = Field(None, description="When the action is due.")
+    status: Literal["open", "done", "dropped"] | None = Field(None, description="A recommendation's follow-up: open, done or dropped.")
+    closed_on: dt.date | None = Field(None, description="When it was done or dropped.")
+    note: FreeText | None = Field(None, description="What was done, or why it was dropped (free text; dropped when de-identified).")
+    entered_at: datetime = Field(description="When the finding was entered (UTC).")
+    entered_by: Text = Field(description="Who entered it.")
+
+    @model_validator(mode="after")
+    def follow_up(self) -> ReviewFinding:
+        if self.kind == "strength" and (self.owner or self.due or self.status):
+            raise ValueError("a strength has no owner, due date or follow-up")
+        if self.kind == "recommendation" and self.status is None:
+            raise ValueError("a recommendation needs a status")
+        if (self.status in ("done", "dropped")) != (self.closed_on is not None):
+            raise ValueError("a done or dropped action needs the date, and only such an action")
+        return self
+
+
 class AuditEntry(Record):
     """One append-only, hash-chained line of the audit trail."""
 
@@ -267,6 +359,10 @@ RECORDS: dict[str, type[Record]] = {
     "milestone": Milestone,
     "screening": Screening,
     "allocation": Allocation,
+    "review": Review,
+    "review_item": ReviewItem,
+    "review_observation": ReviewObservation,
+    "review_finding": ReviewFinding,
     "audit": AuditEntry,
 }
 

@@ -325,4 +325,14 @@ def json_schemas() -> dict[str, dict]:
             "participant-show.schema.json": _object("vpslog participant show ID --format json", ParticipantShown),
             "config.listing.schema.json": _array("vpslog config show --format json", ConfigEntry),
             **{f"report-{name}.listing.schema.json": _array(f"vpslog report {name} --format json", shape)
-               for name, shape in REPORT_ROWS.items()}}
+               for name, shape in REPORT_ROWS.items()},
+            **_review_schemas()}
+
+
+def _review_schemas() -> dict[str, dict]:
+    from vpslog.review.shapes import ReviewDue, ReviewItemRow, ReviewReport, ReviewRow
+
+    return {"review-list.listing.schema.json": _array("vpslog review list --format json", ReviewRow),
+            "review-show.listing.schema.json": _array("vpslog review show REVIEW --format json", ReviewItemRow),
+            "review-due.listing.schema.json": _array("vpslog review due --format json", ReviewDue),
+            "review-report.schema.json": _object("vpslog review report REVIEW --format json", ReviewReport)}

@@ -10,15 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from vpslog.models import Allocation, Entered, Milestone, Participant, Record, Screening, Session, Site, Specialist, Supervision
+from vpslog.models import (
+    Allocation, Entered, Milestone, Participant, Record, Review, ReviewFinding, ReviewItem, ReviewObservation, Screening,
+    Session, Site, Specialist, Supervision,
+)
 
-REFERENCES = {"participant_id": "participants", "specialist_id": "specialists", "site_id": "sites"}
-PSEUDONYMS = {"participant_id": "participant", "specialist_id": "staff", "site_id": "site", "entered_by": "staff"}
-"""Columns that name a participant, a member of staff or a site: keyed pseudonyms when de-identified."""
+REFERENCES = {"participant_id": "participants", "specialist_id": "specialists", "site_id": "sites",
+              "owner": "specialists", "review_id": "reviews", "session_id": "sessions"}
+RECORD_REFERENCES = {"review_id": "review", "session_id": "session"}
+"""Columns that name a record of another table (by its store table): record pseudonyms when de-identified."""
+PSEUDONYMS = {"participant_id": "participant", "specialist_id": "staff", "site_id": "site", "entered_by": "staff",
+              "owner": "staff", "signed_by": "staff", **{column: "record" for column in RECORD_REFERENCES}}
+"""Columns that name a participant, a member of staff, a site or a record: keyed pseudonyms when de-identified."""
 ID_KINDS = {"sites": "site", "specialists": "staff", "participants": "participant"}
 """What a table's own id names; every other table's id is a record id."""
 DATE_COLUMNS = {"sites": None, "specialists": None, "participants": "enrolled_on", "screenings": "date",
-                "allocations": "allocated_at", "sessions": "date", "supervision": "date", "milestones": "date"}
+                "allocations": "allocated_at", "sessions": "date", "supervision": "date", "milestones": "date",
+                "reviews": "as_of", "review_items": None, "review_observations": None, "review_findings": None}
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,10 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("sessions", "session", Session, True),
     TableSpec("supervision", "supervision", Supervision, False),
     TableSpec("milestones", "milestone", Milestone, True),
+    TableSpec("reviews", "review", Review, False),
+    TableSpec("review_items", "review_item", ReviewItem, False),
+    TableSpec("review_observations", "review_observation", ReviewObservation, False),
+    TableSpec("review_findings", "review_finding", ReviewFinding, False),
 )}
 """In dependency order: a table only refers to tables before it."""
 

@@ -59,8 +59,9 @@ def html(
     """The supervisor's fidelity report as one self-contained HTML file (charts and tables; opens offline, prints on A4 and Letter)."""
     from vpslog.commands.common import say
     from vpslog.report.gather import gather
-    from vpslog.report.html import render, write
+    from vpslog.report.html import refuse_target, render, write
 
+    refuse_target(out)
     with program(ctx) as prog:
         view = gather(prog, parse_day(as_of, prog.today) or prog.today,
                       site=prog.resolve("site", site) if site else None,

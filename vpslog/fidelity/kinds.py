@@ -66,6 +66,9 @@ class Outcome:
     status: str  # pass, bad (becomes the rule's severity), or pending
     evidence: str
     numbers: dict = field(default_factory=dict)
+    open: bool = False
+    """A bad outcome a supervisor can still act on as of the date (an ongoing gap, a dose an active
+    participant can still reach, a missing record); False for history (a gap that has ended)."""
 
 
 def day_text(day: int) -> str:
@@ -111,6 +114,7 @@ def dose_window(person: ParticipantFacts, params: dict, as_of: int, catalog) -> 
     evidence = f"{best} {what} sessions in the best {width}-day window (needs {need})"
     if best_span:
         evidence += f": {_span(best_span)}"
+        numbers["window"] = [day_text(best_span[0]), day_text(best_span[-1])]
     if reached is not None:
         numbers["reached_on"] = day_text(reached)
         return Outcome("pass", f"{evidence}; reached on {day_text(reached)}", numbers)
@@ -123,7 +127,7 @@ def dose_window(person: ParticipantFacts, params: dict, as_of: int, catalog) -> 
         projected = len(recent) + len(recent) / elapsed * (deadline - as_of) if recent else 0
         numbers |= {"missing": missing, "deadline": day_text(deadline), "on_track": projected >= need}
         return Outcome("pending", f"{evidence}; {missing} more {what} {plural(missing, 'session')} by {day_text(deadline)}", numbers)
-    return Outcome("bad", evidence, numbers)
+    return Outcome("bad", evidence, numbers, open=person.exited_day is None)  # active: a later window can still hold it
 
 
 def max_gap(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outcome | None:
@@ -138,7 +142,7 @@ def max_gap(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outc
         waited = end - person.enrolled_day
         evidence = f"no contact since enrollment on {day_text(person.enrolled_day)} ({waited} days; limit {limit})"
         numbers = {"longest_gap": waited, "last_contact": None, "days_since_last": waited}
-        return Outcome("bad" if waited > limit else "pending", evidence, numbers)
+        return Outcome("bad" if waited > limit else "pending", evidence, numbers, open=person.exited_day is None)
     gap, start, stop = 0, days[0], days[0]
     for a, b in zip(days, days[1:]):
         if b - a > gap:
@@ -149,7 +153,8 @@ def max_gap(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outc
     numbers = {"longest_gap": gap, "last_contact": day_text(days[-1]),
                "days_since_last": (as_of - days[-1]) if person.exited_day is None else None}
     evidence = f"longest gap {gap} days ({day_text(start)} → {label}; limit {limit})"
-    return Outcome("bad" if gap > limit else "pass", evidence, numbers)
+    ongoing = person.exited_day is None and as_of - days[-1] > limit
+    return Outcome("bad" if gap > limit else "pass", evidence, numbers, open=ongoing)
 
 
 def consent_before_first(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outcome | None:
@@ -166,7 +171,8 @@ def consent_before_first(person: ParticipantFacts, params: dict, as_of: int, cat
         if person.screened_day is None or person.screened_day > first:
             problems.append("no eligible screening on or before it")
     if problems:
-        return Outcome("bad", f"first session {day_text(first)}: {'; '.join(problems)}")
+        missing = person.consent_day is None or (params["require_screening"] and person.screened_day is None)
+        return Outcome("bad", f"first session {day_text(first)}: {'; '.join(problems)}", open=missing)
     return Outcome("pass", f"consent {day_text(person.consent_day)} on or before the first session {day_text(first)}")
 
 
@@ -178,7 +184,7 @@ def arm_integrity(person: ParticipantFacts, params: dict, as_of: int, catalog) -
     if wrong:
         shown = ", ".join(s.date for s in wrong[:5]) + (" …" if len(wrong) > 5 else "")
         return Outcome("bad", f"{len(wrong)} VPS sessions for a {person.arm}-arm participant: {shown}",
-                       {"sessions": len(wrong)})
+                       {"sessions": len(wrong)}, open=person.exited_day is None)
     return Outcome("pass", f"no VPS sessions for a {person.arm}-arm participant")
 
 
@@ -193,7 +199,7 @@ def vocational_run(person: ParticipantFacts, params: dict, as_of: int, catalog) 
             worst, worst_span = len(run), run
     if worst > limit:
         return Outcome("bad", f"a run of {worst} sessions without vocational content ({_span(worst_span)}; limit {limit})",
-                       {"longest_run": worst})
+                       {"longest_run": worst}, open=person.exited_day is None and len(run) > limit)
     return Outcome("pass", f"longest run without vocational content: {worst} sessions (limit {limit})",
                    {"longest_run": worst})
 
@@ -216,7 +222,8 @@ def coverage(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Out
         [f"never addressed: {', '.join(missing_parts)}"] if missing_parts else [])
     if len(sessions) < first_n and person.exited_day is None:
         return Outcome("pending", f"{len(sessions)} of the first {first_n} sessions so far; " + "; ".join(gaps))
-    return Outcome("bad", f"first {first_n} sessions: " + "; ".join(gaps))
+    return Outcome("bad", f"first {first_n} sessions: " + "; ".join(gaps),
+                   open=person.exited_day is None and bool(missing_parts))  # the early groups are history
 
 
 # -- session kinds --------------------------------------------------------------
@@ -245,7 +252,7 @@ def trained_before(person: SpecialistFacts, params: dict, as_of: int, catalog) -
         return None
     first = day_text(person.first_day)
     if person.trained_day is None or person.trained_day > as_of:
-        return Outcome("bad", f"no training date, first session {first}")
+        return Outcome("bad", f"no training date, first session {first}", open=True)
     if person.trained_day > person.first_day:
         return Outcome("bad", f"trained on {day_text(person.trained_day)}, after the first session on {first}")
     return Outcome("pass", f"trained on {day_text(person.trained_day)}, first session {first}")
@@ -262,7 +269,9 @@ def supervision_cadence(person: SpecialistFacts, params: dict, as_of: int, catal
     held = sum(1 for d in person.supervision_days if first <= d <= last)
     evidence = (f"{held} individual supervisions while delivering ({day_text(first)} … {day_text(last)}); "
                 f"longest stretch without one {end - start} days ({day_text(start)} → {day_text(end)}; limit {limit})")
-    return Outcome("bad" if end - start > limit else "pass", evidence, {"longest_gap": end - start, "supervisions": held})
+    latest = points[-1] - points[-2]  # the stretch still running at the last session delivered
+    return Outcome("bad" if end - start > limit else "pass", evidence, {"longest_gap": end - start, "supervisions": held},
+                   open=latest > limit)
 
 
 def caseload(person: SpecialistFacts, params: dict, as_of: int, catalog) -> Outcome | None:
@@ -272,7 +281,7 @@ def caseload(person: SpecialistFacts, params: dict, as_of: int, catalog) -> Outc
     limit, window = params["max_participants"], params["window_days"]
     count = person.caseload.get(window, 0)
     evidence = f"{count} active participants seen in the last {window} days (limit {limit})"
-    return Outcome("bad" if count > limit else "pass", evidence, {"caseload": count})
+    return Outcome("bad" if count > limit else "pass", evidence, {"caseload": count}, open=True)  # today's caseload
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,14 @@ json shape (stable, for other tools):
   {"as_of", "rules_version", "filters", "summary": [per rule: rule, title, scope,
    severity, pass, warn, fail, pending, pass_rate, item_score], "sites": [per site
    and rule: site, rule, pass, warn, fail, pending], "scale": {total, max, share,
-   band, item_bands, total_bands}, "results": [rule, scope, subject, site, status,
-   evidence, numbers]}
+   band, item_bands, total_bands}, "attention": {"open": [...], "past": [...]},
+   "results": [rule, scope, subject, site, status, evidence, numbers]}
 "results" holds every participant and specialist result, and the session
-results that need attention (session passes are only counted).
+results that need attention (session passes are only counted). "attention"
+splits what needs it into what a supervisor can still act on (open now) and
+history (past), as the table, markdown and csv do.
+
+`--by month|quarter` (a Trend) and `--matrix` (a Matrix) have renderers here too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from vpslog.render import Format, emit
 
 SUMMARY = ("rule", "scope", "severity", "pass", "warn", "fail", "pending", "pass_rate", "item_score")
 RESULT = ("rule", "scope", "subject", "site", "status", "evidence")
+ATTENTION = ("subject", "site", "rule", "status", "evidence")
 ORDER = {"fail": 0, "warn": 1, "pending": 2, "pass": 3}
 
 
@@ -32,6 +37,8 @@ def as_json(report: Report) -> dict:
         "sites": [{"site": site, "rule": rule.id, **report.tally(rule.id, site)}
                   for site in report.sites for rule in report.book.rules],
         "scale": report.scale(),
+        "attention": {part: [{key: row[key] for key in ATTENTION} for row in rows]
+                      for part, rows in _split(attention(report)).items()},
         "results": ({"rule": r.rule, "scope": r.scope, "subject": r.subject, "site": r.site, "status": r.status,
                      "evidence": r.evidence, "numbers": r.numbers} for r in report.results),
     }
@@ -48,18 +55,24 @@ def _stream_json(document: dict) -> None:
 
 
 def attention(report: Report) -> list[dict]:
-    """Participants and specialists with a warn or fail, worst first; sessions summarised per rule."""
+    """Participants and specialists with a warn or fail, worst first; sessions summarised per rule.
+    `open` is True for what a supervisor can still act on as of the date (an ongoing gap, a dose an
+    active participant can still reach, a missing record), False for history (flagged sessions too)."""
     rows = [r for r in report.results if r.status in ("fail", "warn") and r.scope != "session"]
     rows.sort(key=lambda r: (ORDER[r.status], r.scope, r.subject, r.rule))
-    out = [{"subject": r.subject, "site": r.site, "rule": r.rule, "status": r.status, "evidence": r.evidence}
-           for r in rows]
+    out = [{"subject": r.subject, "site": r.site, "rule": r.rule, "status": r.status, "evidence": r.evidence,
+            "open": r.open} for r in rows]
     for rule in (r for r in report.book.rules if r.scope == "session"):
         flagged = [r for r in report.results if r.rule == rule.id and r.status in ("fail", "warn")]
         if flagged:
             ids = ", ".join(r.subject[:8] for r in flagged[:3]) + (" …" if len(flagged) > 3 else "")
             out.append({"subject": f"{len(flagged)} sessions", "site": "", "rule": rule.id,
-                        "status": rule.severity, "evidence": f"{flagged[0].evidence}; sessions {ids}"})
+                        "status": rule.severity, "evidence": f"{flagged[0].evidence}; sessions {ids}", "open": False})
     return out
+
+
+def _split(rows: list[dict]) -> dict[str, list[dict]]:
+    return {"open": [row for row in rows if row["open"]], "past": [row for row in rows if not row["open"]]}
 
 
 def render(report: Report, fmt: Format) -> None:
@@ -67,10 +80,19 @@ def render(report: Report, fmt: Format) -> None:
         _stream_json(as_json(report))
         return
     if fmt is Format.csv:
-        emit([_row(r) for r in report.results], RESULT, fmt)
+        emit([_row(r) | {"attention": _attention(r)} for r in report.results], (*RESULT, "attention"), fmt)
         return
     render_summary(report, fmt)
-    emit(attention(report), ("subject", "site", "rule", "status", "evidence"), fmt, "Needs attention")
+    parts = _split(attention(report))
+    emit(parts["open"], ATTENTION, fmt, "Needs attention: open now (still ongoing as of the date)")
+    emit(parts["past"], ATTENTION, fmt, "Needs attention: past (history: ended, or no longer to act on)")
+
+
+def _attention(result) -> str:
+    """The csv's attention column: open or past for a warn or fail, empty otherwise."""
+    if result.status not in ("warn", "fail"):
+        return ""
+    return "open" if result.open else "past"
 
 
 def render_summary(report: Report, fmt: Format) -> None:
@@ -101,6 +123,7 @@ def _row(result) -> dict:
 
 
 def _by_site(report: Report) -> list[dict]:
+    """Per rule, `pass/judged` at each site."""
     rows = []
     for rule in report.book.rules:
         row = {"rule": rule.id}
@@ -110,3 +133,83 @@ def _by_site(report: Report) -> list[dict]:
             row[site] = f"{tally['pass']}/{judged}" if judged else "-"
         rows.append(row)
     return rows
+
+
+# -- over time (--by) and side by side (--matrix) ------------------------------
+
+TREND = ("period", "end", "site", "rule", "pass", "warn", "fail", "pending", "pass_rate")
+SCALE = ("points", "maximum", "percent", "band")
+MATRIX = ("specialist", "rule", "passed", "judged", "failing", "rate")
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def _trend_rows(period) -> list[dict]:
+    """One period's tallies per rule, overall (site null) then per site."""
+    return [{"site": site, "rule": rule_id, **period.tally(rule_id, site),
+             "pass_rate": (period.rates if site is None else period.by_site[site])[rule_id]}
+            for site in (None, *period.by_site) for rule_id in period.rates]
+
+
+def render_trend(trend, fmt: Format) -> None:
+    """Pass rates and the scale per period. json: {by, since, until, rules_version, filters, periods:
+    [{period, end, scale: {points, maximum, percent, band}, rates: [site, rule, pass, warn, fail,
+    pending, pass_rate]}]}; csv: one row per period, site and rule, with the period's scale."""
+    if fmt is Format.json:
+        document = {"by": trend.by, "since": trend.since.isoformat(), "until": trend.until.isoformat(),
+                    "rules_version": trend.book.version, "filters": trend.filters,
+                    "periods": [{"period": p.label, "end": p.end.isoformat(), "scale": p.scale._asdict(),
+                                 "rates": _trend_rows(p)} for p in trend.periods]}
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        return
+    if fmt is Format.csv:
+        emit([{"period": p.label, "end": p.end.isoformat(), **row, **p.scale._asdict()}
+              for p in trend.periods for row in _trend_rows(p)], (*TREND, *SCALE), fmt)
+        return
+    labels = [p.label for p in trend.periods]
+    for site in (None, *trend.sites):
+        rows = [{"rule": rule.id, **{p.label: _percent((p.rates if site is None else p.by_site[site])[rule.id])
+                                     for p in trend.periods}} for rule in trend.book.rules]
+        if site is None:
+            rows.append({"rule": "scale", **{p.label: "-" if p.scale.band is None else f"{p.scale.percent:.0f}%"
+                                             for p in trend.periods}})
+            rows.append({"rule": "band", **{p.label: p.scale.band or "-" for p in trend.periods}})
+        where = "the program" if site is None else f"site {site}"
+        emit(rows, ("rule", *labels), fmt, f"Pass rate at the end of each {trend.by}, {where} "
+                                           f"({trend.since} to {trend.until}; pending left out)", drop=labels)
+    sys.stdout.write(f"Each {trend.by} is judged as of its last day (the last as of {trend.until}); "
+                     "- means nothing was judged. Scale: the total of the item scores as a share of its maximum.\n\n")
+
+
+def _matrix_cell(cell, detailed: bool) -> str:
+    if cell.rate is None:
+        return "-"
+    return f"{cell.passed}/{cell.judged} ({cell.rate:.0%})" if detailed else _percent(cell.rate)
+
+
+def render_matrix(matrix, fmt: Format) -> None:
+    """Specialists x rules. json: {as_of, rules_version, filters, rules, rows: [{specialist, cells:
+    {rule: {passed, judged, failing, rate}}}]}; csv: one row per specialist and rule. The table numbers
+    the rules (named under it) so that eleven columns fit a terminal; markdown names them."""
+    if fmt is Format.json:
+        document = {"as_of": matrix.as_of.isoformat(), "rules_version": matrix.book.version,
+                    "filters": matrix.filters, "rules": matrix.rules,
+                    "rows": [{"specialist": row.specialist, "cells": {r: vars(c) for r, c in row.cells.items()}}
+                             for row in matrix.rows]}
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        return
+    if fmt is Format.csv:
+        emit([{"specialist": row.specialist, "rule": rule_id, **vars(cell)}
+              for row in matrix.rows for rule_id, cell in row.cells.items()], MATRIX, fmt)
+        return
+    detailed = fmt is Format.markdown
+    names = matrix.rules if detailed else [str(n) for n in range(1, len(matrix.rules) + 1)]
+    rows = [{"specialist": row.specialist, **{name: _matrix_cell(row.cells[rule_id], detailed)
+                                              for name, rule_id in zip(names, matrix.rules)}}
+            for row in matrix.rows]
+    emit(rows, ("specialist", *names), fmt, f"Pass rate by specialist as of {matrix.as_of} "
+                                            "(their participants' rules, their own rules; pending left out)")
+    legend = "" if detailed else "Rules: " + ", ".join(f"{n} {r}" for n, r in zip(names, matrix.rules)) + ". "
+    sys.stdout.write(f"{legend}A participant counts for every specialist who saw them; - means nothing was judged.\n\n")

@@ -27,6 +27,7 @@ from vpslog.files import create_private_file, create_private_temp_file, fsync_pa
 from vpslog.parsing import pick_prefix
 from vpslog.store import schema
 from vpslog.store.research import ResearchQueries
+from vpslog.store.review import ReviewRecords
 from vpslog.store.staging import Staging
 from vpslog.store.sql import where as _where
 
@@ -57,7 +58,7 @@ def to_row(record) -> dict:
             row[key] = json.dumps(value, sort_keys=True)
     return row
 
-class Store(ResearchQueries, Staging):
+class Store(ResearchQueries, ReviewRecords, Staging):
     """An open vpslog store. Create with `Store.open`; close when done."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, secret: bytes | None, *,

@@ -68,20 +68,35 @@ class ResearchQueries:
                                                          AND s.type IN ({marks})
                 {sql} GROUP BY sp.id ORDER BY sp.id""", [as_of, as_of, *delivered, *params]).fetchall()
 
+    def fidelity_specialist_days(self, as_of: str, delivered: tuple[str, ...], site=None, specialist=None):
+        """(id, site, training day, a day with a session delivered) by id and day, one row per such day
+        up to `as_of` (one row with day NULL for a specialist who delivered none): what the specialist
+        rules read as of any date up to `as_of`, in one query (a cursor). The training day is not cut at `as_of`."""
+        sql, params = _where({"sp.site_id = ?": site, "sp.id = ?": specialist})
+        marks = ", ".join("?" * len(delivered)) or "NULL"
+        return self.conn.execute(
+            f"""SELECT sp.id, sp.site_id, {_day('sp.trained_on')}, {_day('s.date')}
+                FROM specialist sp LEFT JOIN session s ON s.specialist_id = sp.id AND s.voided = 0 AND s.date <= ?
+                                                         AND s.type IN ({marks})
+                {sql} GROUP BY sp.id, s.date ORDER BY sp.id, s.date""", [as_of, *delivered, *params])
+
     def individual_supervision_days(self, as_of: str) -> list[tuple[str, int]]:
         return self.conn.execute(
             f"""SELECT specialist_id, {_day('date')} FROM supervision
                 WHERE "group" = 0 AND voided = 0 AND date <= ? ORDER BY specialist_id, date""", [as_of]).fetchall()
 
-    def caseloads(self, as_of: str, window_days: int) -> dict[str, int]:
-        """Active participants (as of the date) seen by each specialist in the last `window_days` days."""
-        rows = self.conn.execute(
-            """SELECT s.specialist_id, count(DISTINCT s.participant_id)
-               FROM session s JOIN participant p ON p.id = s.participant_id
-               WHERE s.voided = 0 AND s.date <= ? AND s.date > date(?, ?)
-                 AND p.enrolled_on <= ? AND (p.exited_on IS NULL OR p.exited_on > ?)
-               GROUP BY s.specialist_id""", [as_of, as_of, f"-{window_days} days", as_of, as_of]).fetchall()
-        return dict(rows)
+    def caseload_history(self, days: list[str], window_days: int, specialists: list[str] | None = None) -> list[tuple]:
+        """(specialist, day, caseload) for each of `days` and each specialist (or each of `specialists`):
+        the active participants (as of that day) seen in the last `window_days` days."""
+        ends = " UNION ALL ".join("SELECT ? AS day" for _ in days)
+        only = f" AND s.specialist_id IN ({', '.join('?' * len(specialists))})" if specialists else ""
+        return self.conn.execute(
+            f"""SELECT s.specialist_id, e.day, count(DISTINCT s.participant_id)
+                FROM ({ends}) e JOIN session s ON s.date <= e.day AND s.date > date(e.day, ?)
+                JOIN participant p ON p.id = s.participant_id
+                WHERE s.voided = 0 AND p.enrolled_on <= e.day AND (p.exited_on IS NULL OR p.exited_on > e.day){only}
+                GROUP BY s.specialist_id, e.day ORDER BY s.specialist_id, e.day""",
+            [*days, f"-{window_days} days", *(specialists or [])]).fetchall()
 
     def caseload_of(self, specialist_id: str, as_of: str) -> set[str]:
         """Active participants (as of the date) whose latest session was with this specialist."""
@@ -91,6 +106,41 @@ class ResearchQueries:
                GROUP BY s.participant_id HAVING max(s.date) = max(CASE WHEN s.specialist_id = ? THEN s.date END)""",
             [as_of, as_of, as_of, specialist_id]).fetchall()
         return {row[0] for row in rows}
+
+    def participants_seen(self, as_of: str) -> list[tuple[str, str]]:
+        """(specialist, participant) for each pair with a non-voided session (a no-show too) dated on
+        or before `as_of`: whom `fidelity --specialist` covers as of that date."""
+        return self.conn.execute(
+            """SELECT DISTINCT specialist_id, participant_id FROM session WHERE voided = 0 AND date <= ?
+               ORDER BY specialist_id, participant_id""", [as_of]).fetchall()
+
+    # -- the HTML report: the records behind its charts ------------------------
+
+    def contact_history(self, participants: list[str], as_of: str) -> list[tuple[str, str, str]]:
+        """(participant, date, type) of the non-voided sessions up to `as_of`, by participant and date."""
+        marks = ", ".join("?" * len(participants))
+        return self.conn.execute(
+            f"""SELECT participant_id, date, type FROM session
+                WHERE voided = 0 AND date <= ? AND participant_id IN ({marks})
+                ORDER BY participant_id, date""", [as_of, *participants]).fetchall()
+
+    def supervision_history(self, specialists: list[str], as_of: str) -> list[tuple[str, str, int]]:
+        """(specialist, date, group) of the non-voided supervisions up to `as_of`, by specialist and date."""
+        marks = ", ".join("?" * len(specialists))
+        return self.conn.execute(
+            f"""SELECT specialist_id, date, "group" FROM supervision
+                WHERE voided = 0 AND date <= ? AND specialist_id IN ({marks})
+                ORDER BY specialist_id, date""", [as_of, *specialists]).fetchall()
+
+    def components_delivered(self, specialists: list[str], since: str, as_of: str,
+                             delivered: tuple[str, ...]) -> list[tuple[str, str, int]]:
+        """(specialist, `;`-joined components, sessions) of the sessions delivered from `since` to `as_of`."""
+        marks = ", ".join("?" * len(specialists))
+        types = ", ".join("?" * len(delivered)) or "NULL"
+        return self.conn.execute(
+            f"""SELECT specialist_id, components, count(*) FROM session
+                WHERE voided = 0 AND date >= ? AND date <= ? AND specialist_id IN ({marks}) AND type IN ({types})
+                GROUP BY specialist_id, components""", [since, as_of, *specialists, *delivered]).fetchall()
 
     # -- research reports ------------------------------------------------------
 

@@ -130,7 +130,65 @@ MIGRATIONS: list[list[str]] = [
         "DROP INDEX session_by_specialist",
         "CREATE INDEX session_by_specialist ON session (specialist_id, voided, date)",
     ],
+    [  # version 4: fidelity reviews (issue 10)
+        f"""CREATE TABLE review (
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  site_id TEXT REFERENCES site(id),
+  as_of TEXT NOT NULL {_DATE.format('as_of')},
+  reviewers TEXT NOT NULL CHECK (length(reviewers) BETWEEN 1 AND 200),
+  scale_version TEXT NOT NULL,
+  rules_version TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'signed')),
+  signed_at TEXT,
+  signed_by TEXT,
+  entered_at TEXT NOT NULL,
+  entered_by TEXT NOT NULL,
+  CHECK ((status = 'signed') = (signed_at IS NOT NULL AND signed_by IS NOT NULL))
+) STRICT""",
+        "CREATE INDEX review_by_site ON review (site_id, as_of)",
+        """CREATE TABLE review_item (
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  review_id TEXT NOT NULL REFERENCES review(id),
+  item TEXT NOT NULL,
+  score INTEGER CHECK (score BETWEEN 1 AND 5),
+  sources TEXT NOT NULL DEFAULT '',
+  computed_score INTEGER CHECK (computed_score BETWEEN 1 AND 5),
+  computed_evidence TEXT,
+  evidence TEXT,
+  entered_at TEXT NOT NULL,
+  entered_by TEXT NOT NULL,
+  UNIQUE (review_id, item)
+) STRICT""",
+        """CREATE TABLE review_observation (
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  review_id TEXT NOT NULL REFERENCES review(id),
+  session_id TEXT NOT NULL REFERENCES session(id),
+  present TEXT NOT NULL DEFAULT '',
+  absent TEXT NOT NULL DEFAULT '',
+  entered_at TEXT NOT NULL,
+  entered_by TEXT NOT NULL,
+  UNIQUE (review_id, session_id)
+) STRICT""",
+        f"""CREATE TABLE review_finding (
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  review_id TEXT NOT NULL REFERENCES review(id),
+  kind TEXT NOT NULL CHECK (kind IN ('strength', 'recommendation')),
+  item TEXT,
+  detail TEXT NOT NULL CHECK (length(detail) >= 1),
+  owner TEXT REFERENCES specialist(id),
+  due TEXT {_DATE.format('due')},
+  status TEXT CHECK (status IN ('open', 'done', 'dropped')),
+  closed_on TEXT {_DATE.format('closed_on')},
+  note TEXT,
+  entered_at TEXT NOT NULL,
+  entered_by TEXT NOT NULL,
+  CHECK ((kind = 'recommendation') = (status IS NOT NULL)),
+  CHECK ((coalesce(status, '') IN ('done', 'dropped')) = (closed_on IS NOT NULL))
+) STRICT""",
+        "CREATE INDEX review_finding_by_review ON review_finding (review_id)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-TABLES = ("site", "specialist", "participant", "session", "supervision", "milestone", "screening", "allocation")
+TABLES = ("site", "specialist", "participant", "session", "supervision", "milestone", "screening", "allocation",
+          "review", "review_item", "review_observation", "review_finding")
 """The record tables, in dependency order."""

@@ -1,0 +1,292 @@
+"""`vpslog report html`: one self-contained file a supervisor brings to the meeting, built from the
+demo program and checked by parsing it, and in a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from datetime import date, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from vpslog.cli import app
+from vpslog.deid import date_shift, participant_pseudonym
+from vpslog.report.gather import Names, gaps_over
+
+NOTE = "canary-note-never-shown"
+DETAIL = "canary-detail-never-shown"
+SECTIONS = ("summary", "trends", "matrix", "attention", "participants", "specialists", "thresholds")
+
+
+class Page(HTMLParser):
+    """The parts of a report the tests look at: elements by id, tags, attributes, text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.ids: dict[str, tuple[str, dict]] = {}
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.rows: dict[str, list[list[str]]] = {}  # table id -> its rows of cell texts
+        self._table: list[str] = []
+        self._cell: list[str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if "id" in attrs:
+            self.ids[attrs["id"]] = (tag, attrs)
+        if tag == "table":
+            self._table.append(attrs.get("id", ""))
+            self.rows.setdefault(attrs.get("id", ""), [])
+        elif tag == "tr" and self._table:
+            self.rows[self._table[-1]].append([])
+        elif tag in ("td", "th") and self._table:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self._table:
+            self._table.pop()
+        elif tag in ("td", "th") and self._cell is not None:
+            self.rows[self._table[-1]][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def charts(self) -> list[str]:
+        return [attrs["id"].removeprefix("chart-") for tag, attrs in self.tags
+                if tag == "figure" and "chart" in attrs.get("class", "").split()]
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(app, list(args), input=input, prog_name="vpslog")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo program, with a note, a supervision note and a milestone detail that must never show."""
+    folder = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VPSLOG_CONFIG_DIR", str(folder / "config"))
+        patch.setenv("VPSLOG_DB", str(folder / "demo.db"))
+        patch.setenv("COLUMNS", "200")
+        assert run("demo").exit_code == 0
+        active = json.loads(run("participant", "list", "--status", "active", "--format", "json").stdout)
+        pid = next(p["id"] for p in active if p["arm"] == "vps")
+        for args in (("log", pid, "45", "--specialist", "PS01", "-n", NOTE),
+                     ("supervision", "log", "PS01", "1h", "--supervisor", "Supervisor A", "-n", NOTE),
+                     ("milestone", pid, "goal-set", "-n", DETAIL)):
+            result = run(*args)
+            assert result.exit_code == 0, result.output
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def built(demo):
+    """The report of the demo as of today, and the same de-identified."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VPSLOG_CONFIG_DIR", str(demo / "config"))
+        patch.setenv("VPSLOG_DB", str(demo / "demo.db"))
+        for name, extra in (("report.html", ()), ("deid.html", ("--deidentify",))):
+            result = run("report", "html", "--out", str(demo / name), *extra)
+            assert result.exit_code == 0, result.output
+            assert result.stdout == f"wrote {demo / name}\n"
+        fidelity = json.loads(run("fidelity", "--format", "json").stdout)
+    return {"path": demo / "report.html", "text": (demo / "report.html").read_text(),
+            "deid": (demo / "deid.html").read_text(), "fidelity": fidelity}
+
+
+def test_the_report_has_every_section_and_every_chart_has_a_table_with_its_numbers(built):
+    page = Page(built["text"])
+    assert all(page.ids.get(section, ("",))[0] == "section" for section in SECTIONS)
+    charts = page.charts()
+    assert {"rule-trends", "scale-trend", "heat-map"} <= set(charts)
+    assert any(c.startswith("dose-") for c in charts) and any(c.startswith("specialist-") for c in charts)
+    for chart in charts:
+        tag, attrs = page.ids[f"table-{chart}"]
+        assert tag == "table" and attrs["data-chart"] == chart
+        assert page.ids[f"chart-{chart}"][1]["aria-describedby"] == f"table-{chart}"
+    assert built["text"].count("<svg") == len(charts)
+    assert "Thresholds used" in page.text and "Item score per rule from its pass rate: 5 if ≥ 95%" in built["text"]
+
+
+def test_the_summary_and_the_program_row_are_the_numbers_of_vpslog_fidelity(built):
+    page = Page(built["text"])
+    summary = {row[0]: row for row in page.rows["table-summary"][1:]}
+    for rule in built["fidelity"]["summary"]:
+        shown = summary[rule["rule"]]
+        assert shown[3:7] == [str(rule[status]) for status in ("pass", "warn", "fail", "pending")]
+    program = next(row for row in page.rows["table-heat-map"] if row[0] == "program")
+    expected = [f"{r['pass']}/{r['pass'] + r['warn'] + r['fail']}" for r in built["fidelity"]["summary"]]
+    assert [cell.split(" (")[0] for cell in program[1:]] == [e if not e.endswith("/0") else "–" for e in expected]
+    scale = built["fidelity"]["scale"]
+    assert f"{scale['total']} / {scale['max']}" in built["text"]
+    assert page.rows["table-scale-trend"][-1][1] == f"{100 * scale['share']:.1f}%"  # this month: as of today
+
+
+def test_needs_attention_is_split_into_open_now_and_past(built):
+    page = Page(built["text"])
+    results = [r for r in built["fidelity"]["results"] if r["status"] in ("fail", "warn") and r["scope"] != "session"]
+    open_rows, past_rows = page.rows["table-attention-open"][1:], page.rows["table-attention-past"][1:]
+    assert len(open_rows) + len(past_rows) == len(results) + 2  # and one row per session rule that flags sessions
+    gap = next(row for row in open_rows if row[2] == "continuity")
+    assert gap[4].endswith("no contact since; limit 30)")  # an open gap runs to today
+    assert all("no contact since" not in row[4] for row in past_rows if row[2] == "continuity")
+    assert ["6 sessions", "", "no-clinical-services", "fail",
+            "listed by vpslog fidelity --explain no-clinical-services"] in open_rows + past_rows
+
+
+def test_the_report_fetches_nothing_runs_nothing_and_shows_no_free_text(built):
+    for text in (built["text"], built["deid"]):
+        page = Page(text)
+        assert not re.search(r"(https?:|ftp:|file:)?//[\w.-]+\.\w", text)  # no URL, not even a namespace
+        assert not [tag for tag, _ in page.tags if tag in ("script", "link", "img", "iframe", "object", "embed")]
+        assert all(ref.startswith("#") for ref in re.findall(r"url\(([^)]*)\)", text)) and "@import" not in text
+        assert not [a for _, attrs in page.tags for k, a in attrs.items() if k in ("src", "href") and not a.startswith("#")]
+        assert NOTE not in text and DETAIL not in text
+    assert os.stat(built["path"]).st_mode & 0o777 == 0o600
+
+
+def test_the_deidentified_report_names_no_one_and_moves_each_participants_dates(built, demo):
+    from vpslog.config import read_secret
+
+    text = built["deid"]
+    assert not re.search(r"\bP-\d{4}\b|\bPS0\d\b|\bNORTH\b|\bSOUTH\b", text)
+    assert "De-identified" in text
+    secret = read_secret(demo / "config" / "secret")
+    caption = next(t for t in Page(built["text"]).text if t.startswith("Contacts of P-"))
+    pid, start = re.match(r"Contacts of (P-\d+), (\S+) to", caption).groups()
+    moved = (date.fromisoformat(start) - timedelta(days=date_shift(secret, pid))).isoformat()
+    assert f"Contacts of {participant_pseudonym(secret, pid)}, {moved} to" in text
+
+
+def test_the_same_records_give_the_same_file(built, demo, monkeypatch):
+    monkeypatch.setenv("VPSLOG_CONFIG_DIR", str(demo / "config"))
+    monkeypatch.setenv("VPSLOG_DB", str(demo / "demo.db"))
+    assert run("report", "html", "--out", str(demo / "again.html")).exit_code == 0
+    assert (demo / "again.html").read_text() == built["text"]
+
+
+def test_a_big_program_shows_the_worst_first_and_says_how_many_more(demo, monkeypatch):
+    from vpslog.report import gather
+
+    monkeypatch.setattr(gather, "PARTICIPANTS_SHOWN", 2)
+    monkeypatch.setattr(gather, "SPECIALISTS_SHOWN", 1)
+    monkeypatch.setattr(gather, "ROWS_SHOWN", 3)
+    monkeypatch.setenv("VPSLOG_CONFIG_DIR", str(demo / "config"))
+    monkeypatch.setenv("VPSLOG_DB", str(demo / "demo.db"))
+    assert run("report", "html", "--out", str(demo / "short.html")).exit_code == 0
+    page = Page((demo / "short.html").read_text())
+    fidelity = json.loads(run("fidelity", "--format", "json").stdout)
+    people = {r["subject"] for r in fidelity["results"] if r["scope"] == "participant" and r["status"] in ("fail", "warn")}
+    assert len([c for c in page.charts() if c.startswith("dose-")]) == 2
+    assert len([c for c in page.charts() if c.startswith("specialist-")]) == 1
+    text = " ".join(" ".join(page.text).split())
+    assert f"and {len(people) - 2} more participants: vpslog fidelity --format csv lists them all." in text
+    assert "and 5 more specialists" in text
+    assert len(page.rows["table-attention-open"]) == 1 + 3
+    first = page.rows["table-attention-open"][1]
+    assert first[3] == "fail"  # the worst first
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("x"), "{p} already exists; choose a new file for the report"),
+    (lambda p: p.symlink_to(p.parent / "elsewhere.html"),
+     "{p} is a symbolic link to {p.parent}/elsewhere.html, which does not exist; vpslog does not create files "
+     "through links; choose a new file for the report"),
+    (lambda p: None, "{p.parent} is not a folder"),
+])
+def test_report_html_refuses_an_existing_file_a_link_or_a_missing_folder(cli, program_db, tmp_path, make, message):
+    target = tmp_path / ("missing" if "folder" in message else "") / "report.html"
+    make(target)
+    before = sorted(os.listdir(tmp_path))
+    result = cli("report", "html", "--out", str(target))
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {message.format(p=target)}\n"
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_report_html_without_out_is_a_usage_error(cli, program_db):
+    result = run("report", "html")
+    assert result.exit_code == 2
+    assert result.stderr == "error: Missing option '--out'. (see vpslog report html --help)\n"
+
+
+def test_a_report_of_a_new_program_without_sessions_still_builds(cli, program_db, tmp_path):
+    cli.ok("report", "html", "--out", str(tmp_path / "empty.html"), "--site", "s1")
+    page = Page((tmp_path / "empty.html").read_text())
+    assert all(section in page.ids for section in SECTIONS)
+
+
+def test_vpslog_log_does_not_import_the_report_libraries(program_db, tmp_path):
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "vpslog", "log", "P-0001", "45"],
+                          env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    assert "vpslog" in imported and not imported & {"matplotlib", "jinja2", "numpy"}
+
+
+@given(st.lists(st.integers(0, 2000), unique=True), st.integers(0, 60))
+def test_gaps_over_the_limit_are_exactly_the_consecutive_stretches_longer_than_it(offsets, limit):
+    days = [date(2026, 1, 1) + timedelta(days=n) for n in sorted(offsets)]
+    gaps = gaps_over(days, limit)
+    assert gaps == [(a, b, (b - a).days) for a, b in zip(days, days[1:]) if (b - a).days > limit]
+    assert all(n > limit for _, _, n in gaps)
+
+
+@given(st.lists(st.dates(date(2000, 1, 1), date(2099, 12, 31)), min_size=1, max_size=5), st.text("P-0123456789", min_size=3))
+def test_deidentified_evidence_moves_every_date_by_the_same_offset(days, pid):
+    names = Names(b"s" * 32)
+    text = "; ".join(d.isoformat() for d in days)
+    moved = [date.fromisoformat(d) for d in names.dates_in(pid, text).split("; ")]
+    assert {(d - m).days for d, m in zip(days, moved)} == {date_shift(names.secret, pid)}
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const sizes = [...document.querySelectorAll("figure.chart svg")].map(s => {
+    const r = s.getBoundingClientRect(); return [s.closest("figure").id, Math.round(r.width), Math.round(r.height)]; });
+  const out = document.createElement("pre"); out.id = "measured"; out.textContent = JSON.stringify(sizes);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
+                           "--no-first-run", "--user-data-dir=" + str(Path(args[-1].removeprefix("file://")).parent / "chromium"),
+                           *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (Debian: apt-get install chromium; "
+                                             ".ci/run installs it when it can)")
+def test_the_report_renders_in_headless_chromium_with_no_console_error_and_sized_charts(built, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "report.png"
+    rendered = _chromium("--enable-logging=stderr", "--v=0", "--window-size=1280,2000", f"--screenshot={shot}",
+                         built["path"].as_uri())
+    assert rendered.returncode == 0, rendered.stderr
+    assert not [line for line in rendered.stderr.splitlines() if "CONSOLE" in line], rendered.stderr
+    image = Image.open(shot)
+    assert image.size == (1280, 2000)
+    assert len(image.convert("L").resize((64, 100)).getcolors(256)) > 20  # text and charts, not a blank page
+    harness = tmp_path / "measure.html"  # the report, plus a script that measures its charts
+    harness.write_text(built["text"].replace("</body>", MEASURE + "</body>"))
+    dom = _chromium("--window-size=1280,2000", "--virtual-time-budget=5000", "--dump-dom", harness.as_uri())
+    sizes = json.loads(re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)[1])
+    assert {figure for figure, _, _ in sizes} == {f"chart-{c}" for c in Page(built["text"]).charts()}
+    assert all(width > 300 and height > 80 for _, width, height in sizes), sizes

@@ -1,0 +1,300 @@
+"""Fidelity reviews (issue 10): the scale as data, a review from start to signed report, the
+comparison with the previous review, addenda after signing, the follow-up of actions, what is
+due, and every refusal (one line on stderr, exit 1, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import TODAY, days_ago, snapshot
+from vpslog.curriculum import Catalog, schemas_dir
+from vpslog.fidelity.rules import load_rules
+from vpslog.review.scale import load_review_scale
+
+ALL_ITEMS = ("adequate-dose, continuity, eligible-consented, arm-integrity, vocational-focus, curriculum-coverage, "
+             "no-clinical-services, timely-documentation, trained-before-delivering, regular-supervision, caseload, "
+             "core-connections, role-modeling, versatile-approach, vocational-content, emotional-supports, "
+             "supervision-quality")
+REVIEWER_ITEMS = ("core-connections", "role-modeling", "versatile-approach", "vocational-content",
+                  "emotional-supports", "supervision-quality")
+
+
+def start(cli, *args: str) -> str:
+    out = cli.ok("review", "start", "--reviewer", "Reviewer A", *args).stdout
+    return re.search(r"started review ([0-9a-f]{8})", out)[1]
+
+
+def score_reviewer_items(cli, review: str, score: str = "4", *extra: str) -> None:
+    for item in REVIEWER_ITEMS:
+        cli.ok("review", "score", review, item, score, "--source", "interview", "-n", "staff interview", *extra)
+
+
+def report(cli, review: str, *db: str) -> dict:
+    return json.loads(cli.ok(*db, "review", "report", review, "--format", "json").stdout)
+
+
+def refused(cli, db: Path, args: tuple[str, ...], message: str) -> None:
+    before = snapshot(db)
+    result = cli(*args)
+    assert (result.exit_code, result.stderr) == (1, f"error: {message}\n")
+    assert snapshot(db) == before
+
+
+def logged(cli, *args: str) -> str:
+    return re.search(r"\b([0-9a-f]{8})\b", cli.ok("log", *args).stdout)[1]
+
+
+# -- the scale ------------------------------------------------------------------------
+
+
+def test_the_default_scale_covers_every_fidelity_rule_every_component_group_and_supervision():
+    catalog = Catalog()
+    scale = load_review_scale(catalog)
+    assert sorted(i.rule for i in scale.items if i.from_records) == sorted(r.id for r in load_rules(catalog).rules)
+    observed = {catalog.component_groups[c] for item in scale.items for c in item.components}
+    assert observed == {g["code"] for g in catalog.curriculum["group"]}
+    assert "supervision-quality" in [item.id for item in scale.items]
+    assert all(len(item.anchors) == 5 and item.sources for item in scale.items)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('  "Sessions dwell on deficits",\n', ''), "item[15].anchors: needs 5 texts, for scores 1 to 5 (got 4)"),
+    (('rule = "caseload"', 'rule = "caseloads"'), "item[10].rule: no fidelity rule 'caseloads' in fidelity.toml; did you mean caseload?"),
+    (('sources = ["interview", "documents"]', 'sources = ["gossip"]'), "item[16].sources: unknown source 'gossip'; accepted: records, interview, observation, documents"),
+    (('components = ["normalization", "hope"]', 'components = ["hopes"]'), "item[15].components: unknown component 'hopes'; did you mean hope?"),
+])
+def test_a_malformed_review_scale_is_refused_with_its_path_and_key(cli, program_db, tmp_path, monkeypatch, edit, message):
+    folder = tmp_path / "schemas"
+    shutil.copytree(schemas_dir(), folder)
+    path = folder / "review.toml"
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    monkeypatch.setenv("VPSLOG_SCHEMAS", str(folder))
+    refused(cli, program_db, ("review", "start", "--reviewer", "Reviewer A"), f"{path}: {message}")
+
+
+# -- a review of the demo program, start to signed report -----------------------------
+
+
+@pytest.fixture
+def demo_db(cli, env):
+    cli.ok("demo", "--seed", "5")
+    return env
+
+
+def test_a_review_of_the_demo_from_start_to_signed_report(cli, demo_db):
+    review = start(cli, "--site", "SOUTH", "--reviewer", "Reviewer B")  # the demo reviews NORTH
+    fidelity = json.loads(cli.ok("fidelity", "--site", "SOUTH", "--format", "json").stdout)
+    expected = {row["rule"]: row["item_score"] for row in fidelity["summary"]}
+    first = report(cli, review)
+    records = {i["item"]: i["score"] for i in first["items"] if "records" in i["sources"]}
+    assert records == expected  # the record-based items are what `fidelity` says that day
+    assert first["review"]["reviewers"] == "Reviewer A; Reviewer B" and first["review"]["status"] == "open"
+
+    session = next(s for s in json.loads(cli.ok("sessions", "--format", "json").stdout)
+                   if s["type"] == "individual" and s["participant_id"] in _south(cli))["id"]
+    cli.ok("review", "observe", review, "--session", session, "--present", "equality,hope", "--absent", "role")
+    score_reviewer_items(cli, review)
+    assert cli.ok("review", "score", review, "adequate", "2", "--source", "documents",
+                  "-n", "files show fewer sessions").stdout == f"scored adequate-dose: 2 (records gave {expected['adequate-dose']})\n"
+    cli.ok("review", "strength", review, "Warm, side-by-side relationships", "--item", "core")
+    action = re.search(r"recommendation ([0-9a-f]{8})", cli.ok(
+        "review", "recommend", review, "Plan role modeling in supervision", "--item", "role", "--owner", "PS02",
+        "--due", "2099-01-01").stdout)[1]
+    assert cli.ok("review", "sign", review).stdout.startswith(f"signed review {review} by ")
+
+    signed = report(cli, review)
+    assert signed["review"]["status"] == "signed"
+    dose = next(i for i in signed["items"] if i["item"] == "adequate-dose")
+    assert (dose["score"], dose["computed_score"], dose["overridden"], dose["sources"]) == (
+        2, expected["adequate-dose"], True, ["records", "documents"])
+    assert dose["evidence"] == "documents: files show fewer sessions" and dose["computed_evidence"].startswith("pass rate")
+    core = next(i for i in signed["items"] if i["item"] == "core-connections")
+    assert core["observed"] == {"sessions": 1, "present": 1} and core["anchor"].startswith("Side by side and open")
+    assert signed["total"] == sum(i["score"] for i in signed["items"] if i["score"]) and signed["band"]
+    assert [s["detail"] for s in signed["strengths"]] == ["Warm, side-by-side relationships"]
+    assert [(a["id"][:8], a["owner"], a["due"], a["status"]) for a in signed["recommendations"]] == [
+        (action, "PS02", "2099-01-01", "open")]
+    markdown = cli.ok("review", "report", review).stdout
+    assert markdown.startswith(f"# Fidelity review {review}: SOUTH, {TODAY}")
+    assert "| 2 (records: " in markdown and "Plan role modeling in supervision" in markdown
+    assert "No earlier signed review of this site." in markdown
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+def _south(cli) -> set[str]:
+    return {p["id"] for p in json.loads(cli.ok("participant", "list", "--site", "SOUTH", "--format", "json").stdout)}
+
+
+# -- small programs: scoring, comparison, signing, follow-up ---------------------------
+
+
+def test_record_based_items_stay_as_scored_on_the_review_date_when_records_change(cli, program_db):
+    session = logged(cli, "P-0001", "45", "-d", days_ago(3), "-c", "career")
+    review = start(cli)
+    before = {i["item"]: (i["score"], i["computed_evidence"]) for i in report(cli, review)["items"]}
+    cli.ok("log", "P-0001", "30", "-d", days_ago(1), "--clinical")
+    cli.ok("void", session, "--reason", "logged twice")
+    assert {i["item"]: (i["score"], i["computed_evidence"]) for i in report(cli, review)["items"]} == before
+
+
+def test_a_second_review_compares_item_by_item_and_lists_the_actions_still_open(cli, program_db):
+    first = start(cli, "--as-of", days_ago(30))
+    score_reviewer_items(cli, first, "2")
+    kept = re.search(r"recommendation ([0-9a-f]{8})", cli.ok(
+        "review", "recommend", first, "Supervise monthly", "--owner", "PS1", "--due", days_ago(10)).stdout)[1]
+    closed = re.search(r"recommendation ([0-9a-f]{8})", cli.ok(
+        "review", "recommend", first, "Train PS2").stdout)[1]
+    cli.ok("review", "sign", first)
+    assert cli.ok("review", "action", closed, "done", "--on", days_ago(5), "-n", "trained").stdout == \
+        f"action {closed} done on {days_ago(5)}\n"
+    second = start(cli)
+    cli.ok("review", "score", second, "core", "4", "--source", "observation", "-n", "better")
+    cli.ok("review", "score", second, "role", "1", "--source", "interview", "-n", "worse")
+    previous = report(cli, second)["previous"]
+    assert previous["id"].startswith(first)
+    changes = {row["item"]: (row["previous"], row["score"], row["change"]) for row in previous["items"]}
+    assert changes["core-connections"] == (2, 4, "up")
+    assert changes["role-modeling"] == (2, 1, "down")
+    assert changes["versatile-approach"] == (2, None, "not scored")
+    assert [a["id"][:8] for a in previous["open_actions"]] == [kept]
+    markdown = cli.ok("review", "report", second).stdout
+    assert f"Previous review {first}" in markdown and "| `core-connections` | 2 | 4 | up |" in markdown
+    listed = json.loads(cli.ok("review", "list", "--format", "json").stdout)
+    assert [(r["id"][:8], r["status"]) for r in listed] == [(second, "open"), (first, "signed")]
+
+
+def test_a_signed_review_changes_only_as_an_addendum_kept_in_the_audit_trail(cli, program_db):
+    session = logged(cli, "P-0001", "45", "-d", days_ago(2), "-c", "equality")
+    review = start(cli)
+    score_reviewer_items(cli, review, "3")
+    cli.ok("review", "sign", review)
+    locked = f"review {review} is signed: change it only as an addendum, with --addendum \"reason\""
+    for args in (("score", review, "core", "4", "--source", "interview", "-n", "x"),
+                 ("observe", review, "--session", session, "--present", "equality"),
+                 ("recommend", review, "More hope"), ("strength", review, "Warmth")):
+        refused(cli, program_db, ("review", *args), locked)
+    refused(cli, program_db, ("review", "sign", review), f"review {review} is already signed (on {TODAY})")
+    cli.ok("review", "score", review, "core", "4", "--source", "interview", "-n", "misread the notes",
+           "--addendum", "scoring mistake corrected")
+    result = report(cli, review)
+    assert next(i["score"] for i in result["items"] if i["item"] == "core-connections") == 4
+    assert [(a["record"], a["reason"]) for a in result["addenda"]] == [("review_item", "scoring mistake corrected")]
+    assert "scoring mistake corrected" in cli.ok("review", "report", review).stdout
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+def test_due_lists_sites_never_reviewed_or_past_their_interval_and_overdue_actions(cli, program_db):
+    cli.ok("site", "add", "S2", "--name", "Site two")
+    old = start(cli, "--site", "S1", "--as-of", days_ago(200))
+    score_reviewer_items(cli, old, "1")
+    action = re.search(r"recommendation ([0-9a-f]{8})", cli.ok(
+        "review", "recommend", old, "Supervise monthly", "--owner", "PS1", "--due", days_ago(100)).stdout)[1]
+    cli.ok("review", "sign", old)
+    rows = json.loads(cli.ok("review", "due", "--format", "json").stdout)
+    assert [(r["what"], r["subject"], r["since"]) for r in rows] == [
+        ("review", "S1", days_ago(200)), ("review", "S2", None), ("action", action, days_ago(200))]
+    assert rows[0]["why"].endswith("every 6 months") and rows[1]["why"] == "never reviewed"
+    assert rows[2]["due"] == days_ago(100)
+    cli.ok("review", "action", action, "dropped", "-n", "no longer needed")
+    assert [r["subject"] for r in json.loads(cli.ok("review", "due", "--format", "json").stdout)] == ["S1", "S2"]
+
+
+# -- refusals --------------------------------------------------------------------------
+
+
+def test_every_refusal_says_why_in_one_line_and_writes_nothing(cli, program_db):
+    cli.ok("site", "add", "S2", "--name", "Site two")
+    cli.ok("participant", "add", "P-0009", "--site", "S2", "--enrolled", days_ago(30), "--arm", "vps",
+           "--consent", days_ago(30))
+    here = logged(cli, "P-0001", "45", "-d", days_ago(2), "-c", "equality")
+    there = logged(cli, "P-0009", "45", "-d", days_ago(2), "-c", "hope")
+    later = logged(cli, "P-0001", "45", "-d", days_ago(1), "-c", "hope")
+    fresh = logged(cli, "P-0001", "20", "-d", days_ago(2), "-c", "hope")
+    voided = logged(cli, "P-0001", "30", "-d", days_ago(3), "-c", "hope")
+    cli.ok("void", voided, "--reason", "logged twice")
+    review = start(cli, "--site", "S1", "--as-of", days_ago(2))
+    cli.ok("review", "observe", review, "--session", here, "--present", "equality")
+    strength = re.search(r"strength ([0-9a-f]{8})", cli.ok("review", "strength", review, "Warmth").stdout)[1]
+    action = re.search(r"recommendation ([0-9a-f]{8})", cli.ok("review", "recommend", review, "Plan").stdout)[1]
+    full = report(cli, review)["review"]["id"]
+    cases = {
+        ("review", "start"): "no reviewer given: pass --reviewer NAME (repeat it for each reviewer)",
+        ("review", "start", "--reviewer", "A; B"): "a reviewer's name cannot hold `;`: give each with its own --reviewer",
+        ("review", "start", "--reviewer", "Reviewer A", "--as-of", "2999-01-01"):
+            f"review date 2999-01-01 is in the future (today is {TODAY})",
+        ("review", "start", "--reviewer", "Reviewer A", "--site", "S1"):
+            f"review {review} of S1 is not signed yet: sign it before starting the next",
+        ("review", "score", review, "core", "6", "--source", "interview", "-n", "x"):
+            "score 6 is outside the scale: give 1 to 5",
+        ("review", "score", review, "core", "0", "--source", "interview", "-n", "x"):
+            "score 0 is outside the scale: give 1 to 5",
+        ("review", "score", review, "nosuch", "3", "--source", "interview", "-n", "x"):
+            f"unknown review item 'nosuch'; accepted: {ALL_ITEMS}",
+        ("review", "score", review, "core", "3", "--source", "gossip", "-n", "x"):
+            "unknown source 'gossip'; accepted: interview, observation, documents",
+        ("review", "score", review, "core", "3", "--source", "records", "-n", "x"):
+            "records scores come from the fidelity engine when the review starts; score from interview, observation, documents",
+        ("review", "score", review, "core", "3", "--source", "interview"):
+            "evidence is required: say what the score rests on with -n",
+        ("review", "score", review, "core", "3", "--source", "interview", "-n", "x", "--addendum", "why"):
+            f"review {review} is not signed: change it directly, without --addendum",
+        ("review", "score", "ffffffff", "core", "3", "--source", "interview", "-n", "x"): f"unknown review 'ffffffff'; accepted: {full}",
+        ("review", "observe", review, "--session", here, "--present", "hope"):
+            f"session {here} is already observed in review {review}",
+        ("review", "observe", review, "--session", there, "--present", "hope"):
+            f"session {there} is at S2, not at S1, the site reviewed",
+        ("review", "observe", review, "--session", later, "--present", "hope"):
+            f"session {later} on {days_ago(1)} is after the review date {days_ago(2)}",
+        ("review", "observe", review, "--session", voided, "--present", "hope"):
+            f"session {voided} is voided: observe a session that took place",
+        ("review", "observe", review, "--session", fresh, "--present", "hope", "--absent", "hope"):
+            "hope cannot be both present and absent",
+        ("review", "observe", review, "--session", fresh): "an observation needs components --present or --absent",
+        ("review", "observe", review, "--session", fresh, "--present", "hopes"):
+            "unknown component 'hopes'; did you mean hope?",
+        ("review", "recommend", review, " "): "the recommendation has no text: write it in quotes after the review id",
+        ("review", "recommend", review, "Plan", "--due", days_ago(5)):
+            f"due date {days_ago(5)} is before the review date {days_ago(2)}",
+        ("review", "recommend", review, "Plan", "--owner", "PS9"): "unknown specialist 'PS9'; did you mean PS1 or PS2?",
+        ("review", "recommend", review, "Plan", "--item", "nosuch"): f"unknown review item 'nosuch'; accepted: {ALL_ITEMS}",
+        ("review", "action", strength, "done", "-n", "x"): f"{strength} is a strength, not an action item",
+        ("review", "action", action, "finished", "-n", "x"): "unknown follow-up 'finished'; accepted: done, dropped",
+        ("review", "action", action, "done"): "say what was done, or why it was dropped, with -n",
+        ("review", "action", action, "done", "-n", "x", "--on", days_ago(3)):
+            f"follow-up date {days_ago(3)} is before the review date {days_ago(2)}",
+        ("review", "action", action, "done", "-n", "x", "--on", "2999-01-01"):
+            f"follow-up date 2999-01-01 is in the future (today is {TODAY})",
+        ("review", "sign", review): f"review {review} cannot be signed: no score yet for {', '.join(REVIEWER_ITEMS)}",
+    }
+    before = snapshot(program_db)
+    said = {args: (cli(*args).stderr, snapshot(program_db) == before) for args in cases}
+    assert said == {args: (f"error: {message}\n", True) for args, message in cases.items()}
+    cli.ok("review", "action", action, "done", "-n", "done")
+    refused(cli, program_db, ("review", "action", action, "dropped", "-n", "x"),
+            f"action {action} is already done (on {TODAY})")
+
+
+def test_a_score_that_is_not_a_number_is_a_usage_error(cli, program_db):
+    review = start(cli)
+    before = snapshot(program_db)
+    result = cli("review", "score", review, "core", "four", "--source", "interview", "-n", "x")
+    assert result.exit_code == 2 and result.stderr.startswith("error: Invalid value for 'SCORE'")
+    assert snapshot(program_db) == before
+
+
+def test_the_demo_builds_a_signed_review_and_a_follow_up_in_progress(cli, demo_db):
+    listed = json.loads(cli.ok("review", "list", "--format", "json").stdout)
+    assert [(r["site_id"], r["status"]) for r in listed] == [("NORTH", "open"), ("NORTH", "signed")]
+    follow_up = report(cli, listed[0]["id"])
+    assert follow_up["previous"]["id"] == listed[1]["id"]
+    assert [a["status"] for a in report(cli, listed[1]["id"])["recommendations"]] == ["done", "open"]
+    assert len(follow_up["previous"]["open_actions"]) == 1
+    assert [r["what"] for r in json.loads(cli.ok("review", "due", "--format", "json").stdout)] == ["review", "action"]
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")

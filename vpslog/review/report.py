@@ -1,0 +1,135 @@
+"""The review report: gathered once from the store (`gather`), then rendered as markdown or
+json. It holds the total and band, every item with its score, sources and evidence, the
+observations, strengths, recommendations with their follow-up, the addenda made after
+signing, and the comparison with the previous signed review of the same site."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from vpslog.render import printable
+from vpslog.review.scale import ReviewScale
+from vpslog.review.scoring import compare, total
+
+
+def gather(store, scale: ReviewScale, review: dict) -> dict:
+    """Everything the report shows about `review`, in JSON types."""
+    items = store.review_part("review_item", review["id"])
+    observations = store.review_part("review_observation", review["id"])
+    findings = store.review_part("review_finding", review["id"])
+    previous = store.previous_review(review)
+    return {
+        "review": {key: review[key] for key in ("id", "site_id", "as_of", "reviewers", "status", "signed_at",
+                                                "signed_by", "scale_version", "rules_version")},
+        **total(scale.scale, [row["score"] for row in items]),
+        "items": [_item(scale, row, observations) for row in items],
+        "observations": [{"session_id": o["session_id"], "date": store.get("session", o["session_id"])["date"],
+                          "present": _codes(o["present"]), "absent": _codes(o["absent"])} for o in observations],
+        "strengths": [{"id": f["id"], "item": f["item"], "detail": f["detail"]}
+                      for f in findings if f["kind"] == "strength"],
+        "recommendations": [_action(f) for f in findings if f["kind"] == "recommendation"],
+        "addenda": [{"at": a["at"], "by": a["actor"], "record": a["tbl"], "reason": a["reason"]}
+                    for a in store.review_addenda(review["id"])],
+        "previous": None if previous is None else _previous(store, scale, previous, items),
+    }
+
+
+def _codes(text: str) -> list[str]:
+    return [code for code in text.split(";") if code]
+
+
+def _item(scale: ReviewScale, row: dict, observations: list[dict]) -> dict:
+    """An item as reported; an item the scale no longer has (review.toml edited since) keeps its id."""
+    known = {item.id: item for item in scale.items}.get(row["item"])
+    score = row["score"]
+    watched = set(known.components) if known else set()
+    checked = [o for o in observations if watched & {*_codes(o["present"]), *_codes(o["absent"])}]
+    return {
+        "item": row["item"], "title": known.title if known else row["item"], "score": score,
+        "anchor": known.anchors[score - 1] if known and score else None,
+        "computed_score": row["computed_score"], "overridden": score != row["computed_score"] and "records" in row["sources"],
+        "sources": _codes(row["sources"]), "computed_evidence": row["computed_evidence"], "evidence": row["evidence"],
+        "observed": {"sessions": len(checked), "present": sum(bool(watched & set(_codes(o["present"]))) for o in checked)}
+        if watched else None,
+    }
+
+
+def _action(finding: dict) -> dict:
+    return {key: finding[key] for key in ("id", "item", "detail", "owner", "due", "status", "closed_on", "note")}
+
+
+def _previous(store, scale: ReviewScale, previous: dict, items: list[dict]) -> dict:
+    earlier = store.review_part("review_item", previous["id"])
+    return {"id": previous["id"], "as_of": previous["as_of"], **total(scale.scale, [row["score"] for row in earlier]),
+            "items": compare(items, earlier),
+            "open_actions": [_action(f) for f in store.review_part("review_finding", previous["id"])
+                             if f["status"] == "open"]}
+
+
+def render_json(report: dict) -> None:
+    sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+
+
+def render_markdown(report: dict) -> None:
+    sys.stdout.write(markdown(report))
+
+
+def markdown(report: dict) -> str:
+    """The report as a markdown document; stored text is escaped, never read as markup."""
+    review = report["review"]
+    lines = [f"# Fidelity review {review['id'][:8]}: {printable(review['site_id'] or 'whole program')}, {review['as_of']}", "",
+             f"- Reviewers: {printable(review['reviewers'])}",
+             f"- Status: {review['status']}" + (f", signed {review['signed_at']} by {printable(review['signed_by'])}"
+                                                if review["signed_at"] else ""),
+             f"- Total: {report['total']} of {report['max']} ({report['share']:.0%}): **{report['band'] or 'not scored'}**",
+             f"- Scale {review['scale_version']}, fidelity rules {review['rules_version']}", "",
+             "## Items", "", "| item | score | sources | evidence |", "|---|---|---|---|"]
+    for item in report["items"]:
+        score = "–" if item["score"] is None else str(item["score"])
+        if item["overridden"]:
+            score += f" (records: {item['computed_score'] or '–'})"
+        evidence = [e.replace("\n", "; ") for e in (item["computed_evidence"], item["evidence"]) if e]
+        if item["observed"] and item["observed"]["sessions"]:
+            evidence.append(f"observed in {item['observed']['present']} of {item['observed']['sessions']} sessions")
+        lines.append(f"| {_cell(item['title'])} (`{item['item']}`) | {score} | {', '.join(item['sources'])} | "
+                     f"{_cell('; '.join(evidence))} |")
+    if report["observations"]:
+        lines += ["", "## Sessions observed", "", "| session | date | present | absent |", "|---|---|---|---|"]
+        lines += [f"| {o['session_id'][:8]} | {o['date']} | {', '.join(o['present'])} | {', '.join(o['absent'])} |"
+                  for o in report["observations"]]
+    lines += ["", "## Strengths", ""] + ([f"- {printable(s['detail'])}" + (f" (`{s['item']}`)" if s["item"] else "")
+                                         for s in report["strengths"]] or ["None recorded."])
+    lines += ["", "## Recommendations", ""] + (_actions(report["recommendations"]) or ["None recorded."])
+    if report["addenda"]:
+        lines += ["", "## Addenda after signing", ""]
+        lines += [f"- {a['at']} {printable(a['by'])} ({a['record']}): {printable(a['reason'])}" for a in report["addenda"]]
+    previous = report["previous"]
+    lines += ["", "## Compared with the previous review", ""]
+    if previous is None:
+        lines.append("No earlier signed review of this site.")
+    else:
+        lines += [f"Previous review {previous['id'][:8]} of {previous['as_of']}: {previous['total']} of "
+                  f"{previous['max']} ({previous['share']:.0%}), {previous['band'] or 'not scored'}.", "",
+                  "| item | previous | now | change |", "|---|---|---|---|"]
+        lines += [f"| `{row['item']}` | {_score(row['previous'])} | {_score(row['score'])} | {row['change']} |"
+                  for row in previous["items"]]
+        lines += ["", "Action items of the previous review still open:", ""]
+        lines += _actions(previous["open_actions"]) or ["None."]
+    return "\n".join(lines) + "\n"
+
+
+def _actions(actions: list[dict]) -> list[str]:
+    return [f"- [{'x' if a['status'] == 'done' else ' '}] {printable(a['detail'])}"
+            + (f" (`{a['item']}`)" if a["item"] else "")
+            + f" — owner {a['owner'] or '–'}, due {a['due'] or '–'}, {a['status']}"
+            + (f" on {a['closed_on']}: {printable(a['note'])}" if a["closed_on"] else "") + f" [{a['id'][:8]}]"
+            for a in actions]
+
+
+def _score(value: int | None) -> str:
+    return "–" if value is None else str(value)
+
+
+def _cell(value: str) -> str:
+    return printable(value).replace("|", "\\|")
