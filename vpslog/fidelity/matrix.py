@@ -42,9 +42,12 @@ def cell(tally: dict[str, int]) -> Cell:
     return Cell(tally["pass"], judged, judged - tally["pass"], pass_rate(tally))
 
 
-def matrix(store, catalog, book: RuleBook, as_of: date, site: str | None = None) -> Matrix:
-    """Per specialist, what `fidelity --specialist ID` as of `as_of` counts, rule by rule; the program last."""
-    report = evaluate(store, catalog, book, as_of, site=site)
+def matrix(store, catalog, book: RuleBook, as_of: date, site: str | None = None, *, report=None) -> Matrix:
+    """Per specialist, what `fidelity --specialist ID` as of `as_of` counts, rule by rule; the program last.
+
+    `report` is the program's evaluation as of `as_of` for `site` when the caller has it already
+    (the HTML report does): the matrix then costs no second evaluation."""
+    report = report or evaluate(store, catalog, book, as_of, site=site)
     by_participant: dict[str, Counter] = defaultdict(Counter)  # participant -> (rule, status) -> subjects
     by_specialist: dict[str, Counter] = defaultdict(Counter)  # the specialist-scope results
     for result in report.results:

@@ -131,7 +131,7 @@ def gather(prog, as_of: date, *, site: str | None = None, specialist: str | None
                     specialist=specialist).periods
     while len(periods) > 1 and periods[0].scale.band is None:  # months before the program began
         periods = periods[1:]
-    grid = matrix(store, catalog, book, as_of, site=site)
+    grid = matrix(store, catalog, book, as_of, site=site, report=None if specialist else report)
     *specialists, program = grid.rows
     worst = sorted(specialists, key=lambda row: -sum(cell.failing for cell in row.cells.values()))  # stable: by id
     scale = report.scale()
