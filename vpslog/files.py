@@ -63,15 +63,19 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Replace `path` whole with `text` (0600): written to a temp file beside it, fsynced and
-    renamed over, so a crash leaves the old content or the new, never half of it."""
+def write_private(path: Path, text: str, *, replace: bool = True) -> None:
+    """Write `path` whole with `text` (0600): to a temp file beside it, fsynced, then renamed over
+    (a crash leaves the old content or the new, never half of it) or, with `replace=False`, linked
+    into place, never over a file: FileExistsError if `path` appeared meanwhile."""
     tmp = create_private_temp_file(path)
     try:
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW), "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

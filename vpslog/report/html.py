@@ -4,13 +4,12 @@ nothing fetched when it is viewed. The template and stylesheet are package data
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from vpslog.errors import InputError
-from vpslog.files import create_private_temp_file, link_refusal
+from vpslog.files import link_refusal, write_private
 from vpslog.report import charts
 from vpslog.report.gather import View
 
@@ -69,15 +68,7 @@ def write(path: Path, text: str) -> None:
     """The report as a new private (0600) file at `path`, or no file there at all: it holds
     participants' records, so it is written beside `path`, then linked to it, never over a file."""
     refuse_target(path)
-    tmp = create_private_temp_file(path)
     try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW), "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise InputError(f"{path} appeared while the report was built; choose a new file for the report") from None
-    finally:
-        tmp.unlink()
+        write_private(path, text, replace=False)
+    except FileExistsError:
+        raise InputError(f"{path} appeared while the report was built; choose a new file for the report") from None
