@@ -12,7 +12,6 @@ from vpslog.commands.common import FormatOption, Since, Until, iso_day, parse_da
 from vpslog.commands.log import DateOpt
 from vpslog.completion import complete_participant
 from vpslog.render import Format, emit
-from vpslog.shapes import MILESTONES
 
 
 def milestone(
@@ -40,6 +39,8 @@ def milestones(
     fmt: FormatOption = Format.table,
 ) -> None:
     """List vocational milestones, newest first."""
+    from vpslog.shapes import MILESTONES  # builds pydantic models: only when listing, never for `log`
+
     with program(ctx) as prog:
         rows = prog.store.milestones(
             participant=prog.resolve("participant", participant) if participant else None,

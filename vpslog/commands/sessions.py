@@ -7,7 +7,6 @@ import typer
 from vpslog.commands.common import FormatOption, Since, Until, iso_day, program, say, short_ids
 from vpslog.completion import complete_participant
 from vpslog.render import Format, emit, emit_record
-from vpslog.shapes import SESSIONS
 
 NARROW = ("supports", "phase", "mode", "specialist_id", "voided", "clinical", "components", "type")
 """The order in which a table too wide for the terminal leaves columns out."""
@@ -24,6 +23,8 @@ def sessions(
     fmt: FormatOption = Format.table,
 ) -> None:
     """List sessions, newest first."""
+    from vpslog.shapes import SESSIONS  # builds pydantic models: only when listing, never for `log`
+
     with program(ctx) as prog:
         rows = prog.store.sessions(
             participant=prog.resolve("participant", participant) if participant else None,

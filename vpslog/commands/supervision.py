@@ -11,7 +11,6 @@ import typer
 from vpslog.commands.common import CodesInHelp, FormatOption, Since, Until, iso_day, parse_day, program, say, short_ids
 from vpslog.commands.log import DateOpt, Duration, Note
 from vpslog.render import Format, emit
-from vpslog.shapes import SUPERVISION
 
 app = typer.Typer(help="Supervision meetings of peer specialists.", no_args_is_help=True)
 
@@ -54,6 +53,8 @@ def list_(
     fmt: FormatOption = Format.table,
 ) -> None:
     """List supervision meetings, newest first."""
+    from vpslog.shapes import SUPERVISION  # builds pydantic models: only when listing, never for `log`
+
     with program(ctx) as prog:
         rows = prog.store.supervisions(
             specialist=prog.resolve("specialist", specialist) if specialist else None,
