@@ -298,3 +298,187 @@ def test_the_demo_builds_a_signed_review_and_a_follow_up_in_progress(cli, demo_d
     assert len(follow_up["previous"]["open_actions"]) == 1
     assert [r["what"] for r in json.loads(cli.ok("review", "due", "--format", "json").stdout)] == ["review", "action"]
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+# -- the HTML report ------------------------------------------------------------------
+
+
+def _html_report(cli, review: str, path: Path, *extra: str) -> str:
+    assert cli.ok("review", "report", review, "--format", "html", "--out", str(path), *extra).stdout == f"wrote {path}\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+    return path.read_text()
+
+
+def test_the_html_review_report_has_every_section_offline_and_the_same_total(cli, demo_db, tmp_path):
+    from html.parser import HTMLParser
+
+    follow_up = json.loads(cli.ok("review", "list", "--format", "json").stdout)[0]["id"][:8]
+    cli.ok("review", "recommend", follow_up, "Keep <b>supervision</b> monthly", "--owner", "PS02", "--due", "2099-01-01")
+    text = _html_report(cli, follow_up, tmp_path / "review.html")
+
+    class Parsed(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.ids, self.tags = set(), set()
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.add(tag)
+            self.ids.add(dict(attrs).get("id"))
+
+    parsed = Parsed()
+    parsed.feed(text)
+    assert {"summary", "items", "observations", "strengths", "recommendations", "addenda", "previous",
+            "table-items", "table-recommendations", "table-previous", "table-open-actions", "total"} <= parsed.ids
+    assert not {"script", "link", "img", "iframe", "object"} & parsed.tags
+    assert not re.search(r"https?:|//[a-z]|url\(|@import", text, re.I)
+    assert "Keep &lt;b&gt;supervision&lt;/b&gt; monthly" in text  # autoescaped
+    result = report(cli, follow_up)
+    total = f"{result['total']} / {result['max']}"
+    assert f'<span class="big" id="total">{total}</span>' in text
+    assert f"- Total: {result['total']} of {result['max']} " in cli.ok("review", "report", follow_up).stdout
+    for item in result["items"]:
+        assert f'title="{item["item"]}"' in text
+    assert f"Previous review {result['previous']['id'][:8]} of {result['previous']['as_of']}" in text
+    assert cli.ok("review", "report", follow_up, "--format", "html").stdout == text  # to standard output, the same page
+
+
+def test_a_deidentified_html_review_report_holds_no_names_or_evidence(cli, program_db, tmp_path):
+    session = logged(cli, "P-0001", "45", "-d", days_ago(2), "-c", "equality")
+    review = start(cli, "--site", "S1", "--reviewer", "Dr Secretname")
+    cli.ok("review", "observe", review, "--session", session, "--present", "equality")
+    cli.ok("review", "score", review, "core", "4", "--source", "observation", "-n", "evidence-sentence-one")
+    cli.ok("review", "strength", review, "strength-sentence-two")
+    cli.ok("review", "recommend", review, "recommendation-sentence-three", "--owner", "PS2", "--due", days_ago(-30))
+    plain = _html_report(cli, review, tmp_path / "plain.html")
+    shared = _html_report(cli, review, tmp_path / "shared.html", "--deidentify")
+    secrets = ("Secretname", "evidence-sentence-one", "strength-sentence-two", "recommendation-sentence-three",
+               "P-0001", "PS2", ": S1,", review, session)
+    assert all(text in plain for text in secrets[:4] + (": S1,",))
+    assert [text for text in secrets if text in shared] == []
+    assert "De-identified" in shared and report(cli, review)["total"] == int(
+        re.search(r'id="total">(\d+) /', shared)[1])
+
+
+def test_the_html_review_report_refuses_an_existing_file_or_a_link(cli, program_db, tmp_path):
+    review = start(cli)
+    existing = tmp_path / "taken.html"
+    existing.write_text("keep me")
+    link = tmp_path / "link.html"
+    link.symlink_to(tmp_path / "nowhere.html")
+    refused(cli, program_db, ("review", "report", review, "--format", "html", "--out", str(existing)),
+            f"{existing} already exists; choose a new file for the report")
+    refused(cli, program_db, ("review", "report", review, "--format", "html", "--out", str(link)),
+            f"{link} is a symbolic link to {tmp_path / 'nowhere.html'}, which does not exist; vpslog does not create "
+            "files through links; choose a new file for the report")
+    refused(cli, program_db, ("review", "report", review, "--format", "html", "--out", str(tmp_path / "no" / "r.html")),
+            f"{tmp_path / 'no'} is not a folder")
+    assert existing.read_text() == "keep me" and not (tmp_path / "nowhere.html").exists()
+
+
+# -- export by site --------------------------------------------------------------------
+
+
+def _csv(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_an_export_by_site_holds_only_that_sites_reviews_and_their_items_observations_findings(cli, program_db, tmp_path):
+    cli.ok("site", "add", "S2", "--name", "Site two")
+    cli.ok("participant", "add", "P-0009", "--site", "S2", "--enrolled", days_ago(30), "--arm", "vps",
+           "--consent", days_ago(30))
+    reviews = {}
+    for site, person, component in (("S1", "P-0001", "equality"), ("S2", "P-0009", "hope")):
+        session = logged(cli, person, "45", "-d", days_ago(2), "-c", component)
+        reviews[site] = review = start(cli, "--site", site)
+        cli.ok("review", "observe", review, "--session", session, "--present", component)
+        cli.ok("review", "strength", review, f"strength at {site}")
+        cli.ok("review", "recommend", review, f"plan at {site}")
+    program_review = start(cli)  # of the whole program: of no one site
+    full = {site: report(cli, review)["review"]["id"] for site, review in {**reviews, None: program_review}.items()}
+    cli.ok("export", "--out", str(tmp_path / "s1"), "--site", "S1")
+    assert [(r["id"], r["site_id"]) for r in _csv(tmp_path / "s1" / "reviews.csv")] == [(full["S1"], "S1")]
+    for table, count in (("review_items", len(ALL_ITEMS.split(", "))), ("review_observations", 1), ("review_findings", 2)):
+        assert {r["review_id"] for r in _csv(tmp_path / "s1" / f"{table}.csv")} == {full["S1"]}
+        assert len(_csv(tmp_path / "s1" / f"{table}.csv")) == count
+    assert [r["detail"] for r in _csv(tmp_path / "s1" / "review_findings.csv")] == ["strength at S1", "plan at S1"]
+    cli.ok("export", "--out", str(tmp_path / "all"))
+    assert {r["id"] for r in _csv(tmp_path / "all" / "reviews.csv")} == set(full.values())
+    cli.ok("export", "--out", str(tmp_path / "s2"), "--site", "S2", "--deidentify")
+    assert len(_csv(tmp_path / "s2" / "reviews.csv")) == 1 and len(_csv(tmp_path / "s2" / "review_findings.csv")) == 2
+    assert len({r["review_id"] for r in _csv(tmp_path / "s2" / "review_items.csv")}) == 1
+
+
+# -- merge and import keep the review rules --------------------------------------------
+
+
+def _full_id(cli, review: str, *db: str) -> str:
+    return report(cli, review, *db)["review"]["id"]
+
+
+def _import_refusal(path: Path, line: int, message: str) -> str:
+    return f"error: 1 bad row in {path}; nothing was imported:\n{path}:{line}: {message}\n"
+
+
+def test_merge_and_import_refuse_a_finding_added_to_a_signed_review(cli, program_db, tmp_path):
+    review = start(cli, "--site", "S1")
+    score_reviewer_items(cli, review)
+    cli.ok("review", "strength", review, "Warmth")
+    cli.ok("review", "sign", review)
+    laptop = tmp_path / "laptop.db"
+    shutil.copyfile(program_db, laptop)
+    late = re.search(r"strength ([0-9a-f]{8})", cli.ok(
+        "--db", str(laptop), "review", "strength", review, "Late praise", "--addendum", "forgot it").stdout)[1]
+    finding = next(f["id"] for f in report(cli, review, "--db", str(laptop))["strengths"] if f["id"].startswith(late))
+    message = (f"review {review} is signed: a finding added to it would change it; "
+               "add it here with --addendum")
+    refused(cli, program_db, ("merge", str(laptop)),
+            f"{laptop}: review_finding {finding}: {message}; nothing was merged")
+    cli.ok("--db", str(laptop), "export", "review_findings", "--out", str(tmp_path / "out"))
+    before = snapshot(program_db)
+    result = cli("import", "review_findings", str(tmp_path / "out" / "review_findings.csv"))
+    assert (result.exit_code, result.stderr) == (1, _import_refusal(tmp_path / "out" / "review_findings.csv", 3, message))
+    assert snapshot(program_db) == before
+
+
+def test_merge_refuses_a_review_arriving_signed_with_reviewer_items_not_scored(cli, program_db, tmp_path):
+    from vpslog.core import Program
+    from vpslog.models import Review, ReviewItem
+
+    laptop = tmp_path / "laptop.db"
+    shutil.copyfile(program_db, laptop)
+    prog = Program.open(laptop)
+    try:
+        entered = {"entered_at": f"{days_ago(1)}T17:00:00Z", "entered_by": "PS1"}
+        review = Review(id="a" * 32, **entered, site_id="S1", as_of=days_ago(1), reviewers="Reviewer A",
+                        status="signed", signed_at=f"{days_ago(1)}T18:00:00Z", signed_by="PS1",
+                        scale_version="x", rules_version="y")
+        item = ReviewItem(id="b" * 32, **entered, review_id=review.id, item="core-connections", score=None, sources=())
+        with prog.store.transaction():
+            prog.store.insert("review", review, actor=prog.actor)
+            prog.store.insert("review_item", item, actor=prog.actor)
+    finally:
+        prog.close()
+    refused(cli, program_db, ("merge", str(laptop)),
+            f"{laptop}: review_item {'b' * 32}: review aaaaaaaa is signed, but its reviewer item core-connections "
+            "has no score; nothing was merged")
+
+
+def test_merge_and_import_keep_one_open_review_per_site(cli, program_db, tmp_path):
+    laptop = tmp_path / "laptop.db"
+    shutil.copyfile(program_db, laptop)
+    here = start(cli, "--site", "S1")
+    there = re.search(
+        r"started review ([0-9a-f]{8})",
+        cli.ok("--db", str(laptop), "review", "start", "--reviewer", "Reviewer B", "--site", "S1").stdout)[1]
+    message = f"review {here} of S1 is not signed yet: one review of a site is open at a time"
+    refused(cli, program_db, ("merge", str(laptop)),
+            f"{laptop}: review {_full_id(cli, there, '--db', str(laptop))}: {message}; nothing was merged")
+    cli.ok("--db", str(laptop), "export", "reviews", "--out", str(tmp_path / "out"))
+    before = snapshot(program_db)
+    result = cli("import", "reviews", str(tmp_path / "out" / "reviews.csv"))
+    assert (result.exit_code, result.stderr) == (1, _import_refusal(tmp_path / "out" / "reviews.csv", 2, message))
+    assert snapshot(program_db) == before
+    cli.ok("review", "start", "--reviewer", "Reviewer C")  # of the whole program: another subject, also open

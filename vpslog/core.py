@@ -322,9 +322,10 @@ class Program:
     # They take rows already loaded (import looks them up in bulk) and raise InputError.
 
     def check_record(self, table: str, record, *, person: dict | None = None,
-                     specialist: dict | None = None) -> None:
+                     specialist: dict | None = None, opened: dict | None = None) -> None:
         """Every rule a record of `table` meets whatever brings it in (`import`, `merge`), given
-        the rows of the participant and specialist it names (looked up by the caller)."""
+        the rows of the participant and specialist it names (looked up by the caller), and the
+        reviews left open by what the same import or merge brought before (`opened`)."""
         if "entered_by" in type(record).model_fields:
             self.check_entry(record)
         if table == "participant":
@@ -339,6 +340,10 @@ class Program:
             self.check_supervision(record, specialist)
         elif table == "milestone":
             self.check_milestone(record, person)
+        elif table.startswith("review"):
+            from vpslog.review.program import check_review_record
+
+            check_review_record(self.store, table, record, opened)
 
     def check_entry(self, record) -> None:
         """A logged event was entered no later than now, by a user or specialist id (never a name)."""

@@ -208,7 +208,7 @@ def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, peo
     person = None
     if "participant_id" in row and (person := people.get(row["participant_id"])) is None:
         raise InputError(f"participant_id: unknown participant {row['participant_id']!r}")
-    prog.check_record(table, record, person=person, specialist=specialist)
+    prog.check_record(table, record, person=person, specialist=specialist, opened=known.setdefault("open review", {}))
     if table == "site":
         known["site"].setdefault(row["id"].upper(), row["id"])
     elif table == "specialist":

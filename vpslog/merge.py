@@ -116,6 +116,8 @@ class _Known:
                                                                                       "participant")}
         self.folded = {table: {record_id.upper(): record_id for record_id in self.rows[table]}
                        for table in _STAFF}
+        self.opened: dict[str | None, str] = {}
+        """The open reviews the merge brings in, by site (one open review per site)."""
 
     def named(self, column: str, row: dict) -> dict | None:
         """The row that `column` of `row` names; refused when there is none."""
@@ -147,7 +149,8 @@ def _checked(prog, table: str, row: dict, other_path: Path, known: _Known) -> di
         checked = to_row(record)
         names = {column: known.named(column, checked) for column in ("site_id", "specialist_id", "participant_id")
                  if column in checked and table != column.removesuffix("_id")}
-        prog.check_record(table, record, person=names.get("participant_id"), specialist=names.get("specialist_id"))
+        prog.check_record(table, record, person=names.get("participant_id"), specialist=names.get("specialist_id"),
+                          opened=known.opened)
         known.add(table, checked)
     except ValidationError as exc:
         raise InputError(f"{other_path}: {table} {row['id']}: {describe(exc)}; nothing was merged") from None

@@ -2,7 +2,10 @@
 (record-based items are scored from the fidelity rules when the review starts), observe
 sessions, write strengths and recommendations, sign; the action plan is followed up after."""
 
+import json
+import sys
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -22,6 +25,7 @@ Item = Annotated[Optional[str], typer.Option("--item", help="The review item it 
 class ReportFormat(str, Enum):
     markdown = "markdown"
     json = "json"
+    html = "html"
 
 
 def _reviews(prog):
@@ -168,15 +172,35 @@ def show(ctx: typer.Context, review: ReviewId, fmt: FormatOption = Format.table)
 
 @app.command("report")
 def report(ctx: typer.Context, review: ReviewId,
-           fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.markdown) -> None:
+           fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.markdown,
+           out: Annotated[Optional[Path], typer.Option(
+               "--out", help="The new file to write (html: required unless printing to standard output).")] = None,
+           deidentify: Annotated[bool, typer.Option(
+               "--deidentify", help="Pseudonyms, shifted dates, no reviewers' names or evidence, as in exports.")] = False,
+           ) -> None:
     """The review report: total and band, items with evidence, strengths, recommendations, and the
     comparison with the previous signed review of the same site."""
-    from vpslog.review.report import gather, render_json, render_markdown
+    from vpslog.report.html import refuse_target, render_review, write
+    from vpslog.review.report import deidentify as deidentified, gather, markdown
     from vpslog.review.scale import load_review_scale
 
+    if out is not None:
+        refuse_target(out)
     with program(ctx) as prog:
         result = gather(prog.store, load_review_scale(prog.catalog), _reviews(prog).review(review))
-    (render_json if fmt is ReportFormat.json else render_markdown)(result)
+        if deidentify:
+            result = deidentified(prog.store, result)
+    if fmt is ReportFormat.json:
+        text = json.dumps(result, ensure_ascii=False, indent=2) + "\n"
+    elif fmt is ReportFormat.html:
+        text = render_review(result, deidentified=deidentify)
+    else:
+        text = markdown(result)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    write(out, text)
+    say(f"wrote {out}")
 
 
 @app.command("due")

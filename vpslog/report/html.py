@@ -1,4 +1,4 @@
-"""Renders a gathered View as one self-contained HTML page: inline CSS and SVG, no script,
+"""Renders a gathered View (and a fidelity review's report) as one self-contained HTML page: inline CSS and SVG, no script,
 nothing fetched when it is viewed. The template and stylesheet are package data
 (vpslog/templates/); Jinja2 escapes every value, and only the charts' SVG goes in as is."""
 
@@ -28,12 +28,23 @@ def render(view: View) -> str:
                  for index, timeline in enumerate(view.timelines, 1)]
     cadences = [(f"specialist-{index}", charts.specialist_panels(f"specialist-{index}", cadence), cadence)
                 for index, cadence in enumerate(view.cadences, 1)]
+    return _environment().get_template("report.html.j2").render(
+        view=view, charts=pictures, timelines=timelines, cadences=cadences)
+
+
+def render_review(report: dict, *, deidentified: bool = False) -> str:
+    """The review report (review.report.gather, de-identified or not) as one page, by the same
+    template machinery and stylesheet as the fidelity report."""
+    return _environment().get_template("review.html.j2").render(report=report, deidentified=deidentified)
+
+
+def _environment() -> Environment:
+    """The templates of vpslog/templates/, every value escaped, an unknown name an error."""
     environment = Environment(loader=PackageLoader("vpslog", "templates"), autoescape=True,
                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     environment.filters["rate"] = _rate
     environment.filters["change"] = _change
-    return environment.get_template("report.html.j2").render(
-        view=view, charts=pictures, timelines=timelines, cadences=cadences)
+    return environment
 
 
 def _top_band(view: View) -> float:

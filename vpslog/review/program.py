@@ -5,7 +5,7 @@ the audit trail (action `addendum`)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from vpslog.core import _now, build
 from vpslog.errors import InputError
@@ -184,3 +184,38 @@ def _required(text: str | None, refusal: str) -> str:
     if text is None or not text.strip():
         raise InputError(refusal)
     return text.strip()
+
+
+REVIEW_PART_NAMES = {"review_item": "an item", "review_observation": "an observation", "review_finding": "a finding"}
+
+
+def check_review_record(store, table: str, record, opened: dict | None = None) -> None:
+    """The review rules a record brought in by `import` or `merge` meets (core.Program.check_record):
+    one open review per site (or of the whole program), counting those `opened` earlier in the
+    same import or merge (site -> review id, kept up to date here); nothing added to a signed
+    review: a part entered after the signing, or of a kind the signed review already has here
+    (its items, observations or findings arrive together, each table in one import or merge; an
+    addendum is made with --addendum, not brought in); and a signed review's reviewer items all
+    scored. A record already in the store is left to the caller's identical-or-conflict check."""
+    if store.get(table, record.id) is not None:
+        return
+    if table == "review":
+        if record.status != "open":
+            return
+        pending = (opened or {}).get(record.site_id)
+        open_one = store.open_review(record.site_id) or ({"id": pending} if pending else None)
+        if open_one is not None and open_one["id"] != record.id:
+            raise InputError(f"review {open_one['id'][:8]} of {record.site_id or 'the program'} is not signed yet: "
+                             "one review of a site is open at a time")
+        if opened is not None:
+            opened[record.site_id] = record.id
+        return
+    review = store.get("review", record.review_id)
+    if review is None or review["status"] != "signed":
+        return
+    added = record.entered_at > datetime.fromisoformat(review["signed_at"]) or bool(store.review_part(table, review["id"]))
+    if added:
+        raise InputError(f"review {review['id'][:8]} is signed: {REVIEW_PART_NAMES[table]} added to it would "
+                         "change it; add it here with --addendum")
+    if table == "review_item" and record.score is None and "records" not in record.sources:
+        raise InputError(f"review {review['id'][:8]} is signed, but its reviewer item {record.item} has no score")

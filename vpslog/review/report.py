@@ -1,12 +1,12 @@
-"""The review report: gathered once from the store (`gather`), then rendered as markdown or
-json. It holds the total and band, every item with its score, sources and evidence, the
-observations, strengths, recommendations with their follow-up, the addenda made after
-signing, and the comparison with the previous signed review of the same site."""
+"""The review report: gathered once from the store (`gather`), de-identified if asked, then
+rendered as markdown (here), json (by the command) or HTML (report/html.py). It holds the
+total and band, every item with its score, sources and evidence, the observations,
+strengths, recommendations with their follow-up, the addenda made after signing, and the
+comparison with the previous signed review of the same site."""
 
 from __future__ import annotations
 
-import json
-import sys
+from functools import partial
 
 from vpslog.render import printable
 from vpslog.review.scale import ReviewScale
@@ -67,12 +67,47 @@ def _previous(store, scale: ReviewScale, previous: dict, items: list[dict]) -> d
                              if f["status"] == "open"]}
 
 
-def render_json(report: dict) -> None:
-    sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+WITHHELD = "withheld"
 
 
-def render_markdown(report: dict) -> None:
-    sys.stdout.write(markdown(report))
+def deidentify(store, report: dict) -> dict:
+    """The report as `vpslog export --deidentify` shows reviews: sites, staff and records as
+    keyed pseudonyms, reviewers' names, evidence, findings, notes and reasons withheld, and an
+    observed session's date moved back by its participant's offset."""
+    from datetime import date, timedelta
+
+    from vpslog.deid import date_shift, record_pseudonym, site_pseudonym, staff_pseudonym
+
+    secret = store.secret()
+    record = partial(record_pseudonym, secret)
+    staff = partial(staff_pseudonym, secret)
+
+    def withheld(text):
+        return None if text is None else WITHHELD
+
+    def action(a: dict) -> dict:
+        return {**a, "id": record(a["id"]), "detail": WITHHELD, "owner": a["owner"] and staff(a["owner"]),
+                "note": withheld(a["note"])}
+
+    def observation(o: dict) -> dict:
+        person = store.get("session", o["session_id"])["participant_id"]
+        shifted = date.fromisoformat(o["date"]) - timedelta(days=date_shift(secret, person))
+        return {**o, "session_id": record(o["session_id"]), "date": shifted.isoformat()}
+
+    review, previous = report["review"], report["previous"]
+    return {
+        **report,
+        "review": {**review, "id": record(review["id"]), "site_id": review["site_id"] and site_pseudonym(secret, review["site_id"]),
+                   "reviewers": WITHHELD, "signed_by": review["signed_by"] and staff(review["signed_by"])},
+        "items": [{**i, "computed_evidence": withheld(i["computed_evidence"]), "evidence": withheld(i["evidence"])}
+                  for i in report["items"]],
+        "observations": [observation(o) for o in report["observations"]],
+        "strengths": [{**s, "id": record(s["id"]), "detail": WITHHELD} for s in report["strengths"]],
+        "recommendations": [action(a) for a in report["recommendations"]],
+        "addenda": [{**a, "by": staff(a["by"]), "reason": withheld(a["reason"])} for a in report["addenda"]],
+        "previous": None if previous is None else {**previous, "id": record(previous["id"]),
+                                                   "open_actions": [action(a) for a in previous["open_actions"]]},
+    }
 
 
 def markdown(report: dict) -> str:
