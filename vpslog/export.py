@@ -27,7 +27,6 @@ from vpslog.deid import (FORMULA_TRIGGERS, date_shift, participant_pseudonym, re
                          site_pseudonym, staff_pseudonym)
 from vpslog.errors import InputError
 from vpslog.files import create_private_folders, link_refusal, open_new_private
-from vpslog.store.review import REVIEW_TABLES
 from vpslog.tables import Column, TableSpec
 
 
@@ -167,14 +166,10 @@ def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: R
         for spec in specs:
             columns = plan(spec, prog.catalog, settings, deidentify=deidentify, wide=wide)
             cells = [(kind, argument) for _, kind, argument in columns]
-            if filters["site"] and spec.table in REVIEW_TABLES:  # they name their site through the review
-                lines = store.site_review_lines(spec.table, cells, site=filters["site"], deidentified=deidentify,
-                                                since=filters["since"], until=filters["until"])
-            else:
-                lines = store.export_lines(
-                    spec.table, cells, participant_column=("id" if spec.name == "participants" else "participant_id")
-                    if spec.participant_linked else None,
-                    date_column=spec.date_column, deidentified=deidentify, **filters)
+            lines = store.export_lines(
+                spec.table, cells, participant_column=("id" if spec.name == "participants" else "participant_id")
+                if spec.participant_linked else None,
+                date_column=spec.date_column, deidentified=deidentify, **filters)
             header = ",".join(column.name for column, _, _ in columns)
             target = folder / f"{spec.name}.csv" if folder is not None else None
             rows, digest = _write(target, header, lines)

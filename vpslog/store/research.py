@@ -274,8 +274,10 @@ class ResearchQueries:
         if shifts:
             joins += f" LEFT JOIN temp.deid_participant dp ON dp.id = t.{participant_column}"
         day = _shifted_day(f"t.{date_column}") if shifts and date_column else f"substr(t.{date_column}, 1, 10)"
-        by_site = {"specialist": "t.site_id = ?", "site": "t.id = ?",
-                   "supervision": "t.specialist_id IN (SELECT id FROM specialist WHERE site_id = ?)"}
+        of_review = "t.review_id IN (SELECT id FROM review WHERE site_id = ?)"  # a review's parts: by its site
+        by_site = {"specialist": "t.site_id = ?", "site": "t.id = ?", "review": "t.site_id = ?",
+                   "supervision": "t.specialist_id IN (SELECT id FROM specialist WHERE site_id = ?)",
+                   "review_item": of_review, "review_observation": of_review, "review_finding": of_review}
         conditions = {
             "p.site_id = ?" if participant_column else by_site.get(table): site,
             "p.arm = ?": arm if participant_column else None,

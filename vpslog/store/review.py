@@ -3,11 +3,8 @@ findings. A mixin of Store (writes go through Store.insert/update, so every chan
 
 from __future__ import annotations
 
-from vpslog.store.sql import export_cell, where
-
 REVIEW_PARTS = ("review_item", "review_observation", "review_finding")
 """The tables whose rows belong to one review (by review_id)."""
-REVIEW_TABLES = ("review", *REVIEW_PARTS)
 
 
 class ReviewRecords:
@@ -64,21 +61,3 @@ class ReviewRecords:
                UNION SELECT entered_by FROM review_item UNION SELECT entered_by FROM review_observation
                UNION SELECT entered_by FROM review_finding UNION SELECT owner FROM review_finding
                WHERE owner IS NOT NULL""")]
-
-    def site_review_lines(self, table: str, plan: list[tuple[str, object]], *, site: str, deidentified: bool = False,
-                          since: str | None = None, until: str | None = None, batch: int = 20_000):
-        """Store.export_lines for a review table filtered by site (`export --site`): a review by its
-        own site (a review of the whole program is of no one site), an item, observation or finding
-        by its review's; since/until on the review date. The same CSV cells and order."""
-        assert table in REVIEW_TABLES
-        review = "t" if table == "review" else "r"
-        joins = "" if table == "review" else " JOIN review r ON r.id = t.review_id"
-        sql, params = where({f"{review}.site_id = ?": site, f"substr({review}.as_of, 1, 10) >= ?": since,
-                             f"substr({review}.as_of, 1, 10) <= ?": until} if table == "review"
-                            else {f"{review}.site_id = ?": site})
-        cells = [export_cell(kind, argument) for kind, argument in plan]
-        line = "printf('" + ",".join("%s" for _ in cells) + "', " + ", ".join(cells) + ")"
-        order = cells[0] if deidentified else "t.rowid"
-        cursor = self.conn.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY {order}', params)
-        while rows := cursor.fetchmany(batch):
-            yield [row[0] for row in rows]
