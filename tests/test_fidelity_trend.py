@@ -263,3 +263,39 @@ def test_an_unknown_period_is_a_usage_error(cli, program_db):
     result = cli("fidelity", "--by", "week")
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
     assert "Invalid value for '--by': Value error, 'week' is not one of 'month', 'quarter'." in result.stderr
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(back=st.integers(0, 300), months=st.integers(1, 10),
+       scope=st.sampled_from([{}, {"site": "NORTH"}, {"specialist": "PS02"}, {"site": "SOUTH", "specialist": "PS04"}]))
+def test_every_date_of_one_pass_keeps_exactly_the_results_of_its_own_evaluation(demo_prog, back, months, scope):
+    """A participant judged once and reused at later dates (exited, nothing new) and the caseloads
+    counted in the pass give every result, count and number an evaluation as of that date gives;
+    trend(keep=True) hands back the Report as of `until` from its own pass."""
+    from vpslog.fidelity.engine import evaluate_at
+
+    until = TODAY - timedelta(days=back)
+    store, catalog = demo_prog.store, demo_prog.catalog
+    book = load_rules(catalog)
+    days = [end for _, end in periods("month", until - timedelta(days=31 * months), until)]
+    for day, report in zip(days, evaluate_at(store, catalog, book, days, **scope)):
+        alone = evaluate(store, catalog, book, day, **scope)
+        assert report.results == alone.results and report.counts == alone.counts, day
+        assert report.session_counts == alone.session_counts
+    found = trend(store, catalog, book, by="month", since=days[0], until=until, keep=True, **scope)
+    assert found.report.results == alone.results and found.report.counts == alone.counts
+    assert trend(store, catalog, book, by="month", since=days[0], until=until, **scope).report is None
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(back=st.integers(0, 300))
+def test_the_caseloads_counted_in_the_pass_equal_the_stores_query(demo_prog, back):
+    store, catalog = demo_prog.store, demo_prog.catalog
+    book = load_rules(catalog)
+    rule = next(r for r in book.rules if r.kind == "caseload")
+    day = TODAY - timedelta(days=back)
+    expected = {sid: n for sid, _, n in store.caseload_history([day.isoformat()], rule.params["window_days"])}
+    report = evaluate(store, catalog, book, day)
+    found = {r.subject: r.numbers["caseload"] for r in report.results if r.rule == rule.id}
+    assert found == {sid: expected.get(sid, 0) for sid in found}
+    assert set(expected) <= set(found)

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import groupby
 
-from vpslog.fidelity.kinds import Contact, ParticipantFacts, SpecialistFacts
+from vpslog.fidelity.kinds import (
+    READS_AS_OF,
+    Contact,
+    ParticipantFacts,
+    SpecialistFacts,
+)
 from vpslog.fidelity.rules import Rule, RuleBook
 
 STATUSES = ("pass", "warn", "fail", "pending")
@@ -103,12 +109,19 @@ def evaluate(store, catalog, book: RuleBook, as_of: date, *, site: str | None = 
 
 
 def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str | None = None,
-                specialist: str | None = None, participant: str | None = None, keep: bool = True) -> list[Report]:
+                specialist: str | None = None, participant: str | None = None,
+                keep: bool | Collection[date] = True) -> list[Report]:
     """One Report per date of `days` (ascending), each what `evaluate` as of that date gives, from
     one read of the sessions: a participant counts from enrollment, with the sessions, exit and
-    eligible screening dated on or before each date, and (with `specialist`) once seen by them."""
+    eligible screening dated on or before each date, and (with `specialist`) once seen by them.
+    `keep`: whether the reports keep their results (True, False, or only those of the given dates).
+
+    A participant whose facts are the same at a date as at the previous one judged (no session,
+    eligible screening or exit in between) is not judged again by the kinds that do not read the
+    date: their previous outcomes are recorded again. Those that do (`kinds.READS_AS_OF`: pending,
+    an open gap) read it only for an active participant, so one exited by then is not judged at all."""
     filters = {"site": site, "specialist": specialist, "participant": participant}
-    reports = [Report(day, book, filters, keep=keep) for day in days]
+    reports = [Report(day, book, filters, keep=keep if isinstance(keep, bool) else day in keep) for day in days]
     last = days[-1].isoformat()
     by_scope = {scope: [r for r in book.rules if r.scope == scope] for scope in ("participant", "session", "specialist")}
     people = store.fidelity_participants(last, site, participant, specialist)
@@ -116,6 +129,14 @@ def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str |
     grouped = groupby(_contacts(rows, catalog.vocational_components), key=lambda contact: contact.participant)
     pending = next(grouped, None)
     ordinals = [day.toordinal() for day in days]
+    isos = [day.isoformat() for day in days]
+    # The caseloads the specialist rules read, counted from this same pass when every participant
+    # a specialist may have seen is in it (not with a site filter: a specialist may see another
+    # site's participants); keyed as the store's caseload_history gives them.
+    windows = sorted({r.params["window_days"] for r in by_scope["specialist"] if "window_days" in r.params})
+    caseloads = {w: Counter() for w in windows} if site is None and participant is None else None
+    rules = by_scope["participant"]
+    selections = {r.params["session_types"] for r in rules if isinstance(r.params.get("session_types"), tuple)}
     for pid, site_id, arm, enrolled, consent, exited, screened in people:
         sessions: list[Contact] = []
         while pending is not None and pending[0] < pid:  # sessions of participants out of scope
@@ -123,25 +144,63 @@ def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str |
         if pending is not None and pending[0] == pid:
             sessions = list(pending[1])
             pending = next(grouped, None)
+        if caseloads:
+            _caseloads(caseloads, sessions, enrolled, exited, ordinals, isos)
         flags = [(rule, [(s, o) for s in sessions if (o := rule.check(s, rule.params)) is not None])
                  for rule in by_scope["session"]]  # a session's own rules do not depend on the date
+        typed = {types: [s for s in sessions if s.type in types] for types in selections}
+        seen = None  # (sessions, screening, exit, outcomes by rule, session flags) as of the last date judged
         for report, day in zip(reports, ordinals):
             if enrolled > day:
                 continue
-            cut = sessions[:bisect_right(sessions, day, key=_day)]
+            count = bisect_right(sessions, day, key=_day)
+            facts = (count, _by(screened, day), _by(exited, day))
+            same = seen is not None and facts == seen[:3]  # no session, screening or exit since the last date
+            if same and (seen[3] is None or facts[2] is not None):
+                if seen[3] is not None:  # exited: no kind reads the date, the outcomes stand
+                    _record(report, pid, site_id, zip(rules, seen[3]), seen[4], count)
+                continue  # (or still not seen by the specialist)
+            cut = sessions[:count]
             if specialist is not None and all(s.specialist != specialist for s in cut):
+                seen = (*facts, None, None)
                 continue  # not yet seen by the specialist on this date
-            person = ParticipantFacts(pid, site_id, arm, enrolled, consent, _by(exited, day), _by(screened, day), cut)
-            for rule in by_scope["participant"]:
-                outcome = rule.check(person, rule.params, day, catalog)
-                if outcome is not None:
-                    report.record(rule, pid, site_id, outcome)
-            for rule, flagged in flags:
-                _sessions(report, rule, person, flagged if len(cut) == len(sessions) else
-                          [(s, o) for s, o in flagged if s.day <= day])
+            person = ParticipantFacts(pid, site_id, arm, enrolled, consent, facts[2], facts[1], cut,
+                                      {types: found[:bisect_right(found, day, key=_day)] for types, found in typed.items()})
+            outcomes = [rule.check(person, rule.params, day, catalog) if not same or rule.kind in READS_AS_OF
+                        else previous for rule, previous in zip(rules, seen[3] if same else rules)]
+            cut_flags = seen[4] if same else [
+                (rule, flagged if count == len(sessions) else [(s, o) for s, o in flagged if s.day <= day])
+                for rule, flagged in flags]
+            seen = (*facts, outcomes, cut_flags)
+            _record(report, pid, site_id, zip(rules, outcomes), cut_flags, count)
     if participant is None:
-        _specialists(reports, store, catalog, by_scope["specialist"], site, specialist)
+        _specialists(reports, store, catalog, by_scope["specialist"], site, specialist,
+                     None if caseloads is None else {w: dict(n) for w, n in caseloads.items()})
     return reports
+
+
+def _record(report: Report, pid: str, site_id: str, outcomes, flags: list, sessions: int) -> None:
+    """A participant's outcomes as of a date: their participant rules, and their session rules over
+    the `sessions` they had by then."""
+    for rule, outcome in outcomes:
+        if outcome is not None:
+            report.record(rule, pid, site_id, outcome)
+    for rule, flagged in flags:
+        _sessions(report, rule, pid, site_id, sessions, flagged)
+
+
+def _caseloads(caseloads: dict[int, Counter], sessions: list[Contact], enrolled: int, exited: int | None,
+               ordinals: list[int], isos: list[str]) -> None:
+    """Adds one participant to the caseloads: at each date they are active on, each specialist who
+    saw them within the window ending on it (as `store.caseload_history` counts them)."""
+    for day, iso in zip(ordinals, isos):
+        if enrolled > day or (exited is not None and exited <= day):
+            continue
+        end = bisect_right(sessions, day, key=_day)
+        for window, counts in caseloads.items():
+            start = bisect_right(sessions, day - window, key=_day, hi=end)
+            for specialist_id in {s.specialist for s in sessions[start:end]}:
+                counts[specialist_id, iso] += 1
 
 
 def _day(contact: Contact) -> int:
@@ -171,28 +230,31 @@ def _contacts(rows, vocational: frozenset[str]):
         yield Contact(pid, sid, day_text, day, kind, components, specialist, clinical, entered, flag)
 
 
-def _sessions(report: Report, rule: Rule, person: ParticipantFacts, flagged: list[tuple[Contact, object]]) -> None:
+def _sessions(report: Report, rule: Rule, pid: str, site_id: str, sessions: int,
+              flagged: list[tuple[Contact, object]]) -> None:
     """Session rules keep a result only for a session that needs attention; passes are counted.
-    `flagged`: the participant's sessions up to the date that the rule flags, with the outcome."""
+    `sessions`: how many the participant had up to the date; `flagged`: those the rule flags, with the outcome."""
     for session, outcome in flagged:
-        report.record(rule, session.id, person.site, outcome)
-    passed = len(person.sessions) - len(flagged)
-    report.counts[rule.id, person.site, "pass"] += passed
+        report.record(rule, session.id, site_id, outcome)
+    passed = sessions - len(flagged)
+    report.counts[rule.id, site_id, "pass"] += passed
     if report.keep:
-        report.session_counts[rule.id, person.id, "pass"] += passed
-        report.session_counts[rule.id, person.id, rule.severity] += len(flagged)
+        report.session_counts[rule.id, pid, "pass"] += passed
+        report.session_counts[rule.id, pid, rule.severity] += len(flagged)
 
 
-def _specialists(reports: list[Report], store, catalog, rules, site, specialist) -> None:
+def _specialists(reports: list[Report], store, catalog, rules, site, specialist, caseloads=None) -> None:
     """The specialist rules as of each report's date, from one read of the days delivered and the
-    supervisions up to the last date, cut at each date."""
+    supervisions up to the last date, cut at each date. `caseloads`: window -> (specialist, date) ->
+    caseload when already counted, else read from the store."""
     last = reports[-1].as_of.isoformat()
     supervision: dict[str, list[int]] = {}
     for specialist_id, supervised in store.individual_supervision_days(last):
         supervision.setdefault(specialist_id, []).append(supervised)
     days = [report.as_of.isoformat() for report in reports]
-    caseloads = {window: {(sid, day): n for sid, day, n in store.caseload_history(days, window)}
-                 for window in {r.params["window_days"] for r in rules if "window_days" in r.params}}
+    if caseloads is None:
+        caseloads = {window: {(sid, day): n for sid, day, n in store.caseload_history(days, window)}
+                     for window in {r.params["window_days"] for r in rules if "window_days" in r.params}}
     rows = store.fidelity_specialist_days(last, catalog.delivered_types, site, specialist)
     for (sid, site_id, trained), group in groupby(rows, key=lambda row: row[:3]):
         delivered = [row[3] for row in group if row[3] is not None]

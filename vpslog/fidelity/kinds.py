@@ -284,6 +284,13 @@ def caseload(person: SpecialistFacts, params: dict, as_of: int, catalog) -> Outc
     return Outcome("bad" if count > limit else "pass", evidence, {"caseload": count}, open=True)  # today's caseload
 
 
+READS_AS_OF = frozenset({"dose_window", "max_gap"})
+"""The participant kinds whose outcome can change with the as-of date alone (pending until a window
+has passed, the open gap up to the date), and only for an active participant (no exit by the date).
+Every other participant kind is a function of the facts alone, so the engine judging many dates
+reuses its outcome while the facts stay the same; a new kind reading `as_of` must be added here."""
+
+
 @dataclass(frozen=True)
 class Kind:
     scope: str

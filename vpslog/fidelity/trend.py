@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import NamedTuple
 
 from vpslog.errors import InputError
-from vpslog.fidelity.engine import evaluate_at, pass_rate, tally
+from vpslog.fidelity.engine import Report, evaluate_at, pass_rate, tally
 from vpslog.fidelity.rules import RuleBook
 
 MONTHS = {"month": 1, "quarter": 3}  # months per period
@@ -44,6 +44,7 @@ class Trend:
     filters: dict
     sites: list[str]
     periods: list[Period]
+    report: Report | None = None  # with keep=True: the full Report as of `until` (what `evaluate` gives)
 
 
 def default_since(by: str, until: date) -> date:
@@ -71,11 +72,12 @@ def periods(by: str, since: date, until: date) -> list[tuple[str, date]]:
 
 
 def trend(store, catalog, book: RuleBook, *, by: str, since: date, until: date, site: str | None = None,
-          specialist: str | None = None) -> Trend:
-    """Each period's pass rates (overall and per site) and scale score, in one pass over the store."""
+          specialist: str | None = None, keep: bool = False) -> Trend:
+    """Each period's pass rates (overall and per site) and scale score, in one pass over the store;
+    with `keep`, also the full Report as of `until` from that same pass (the last period's)."""
     spans = periods(by, since, until)
     reports = evaluate_at(store, catalog, book, [end for _, end in spans], site=site, specialist=specialist,
-                          keep=False)
+                          keep={until} if keep else False)
     sites = sorted({s for report in reports for s in report.sites})
     found = []
     for (label, end), report in zip(spans, reports):
@@ -85,7 +87,8 @@ def trend(store, catalog, book: RuleBook, *, by: str, since: date, until: date, 
             ScaleScore(scale["total"], scale["max"], round(100 * scale["share"], 1), scale["band"]),
             {s: {rule.id: pass_rate(report.tally(rule.id, s)) for rule in book.rules} for s in sites},
             report.counts))
-    return Trend(by, since, until, book, {"site": site, "specialist": specialist}, sites, found)
+    return Trend(by, since, until, book, {"site": site, "specialist": specialist}, sites, found,
+                 reports[-1] if keep else None)
 
 
 def _period_start(by: str, day: date) -> date:

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from functools import partial
 
 from vpslog.deid import date_shift, participant_pseudonym, site_pseudonym, staff_pseudonym
-from vpslog.fidelity.engine import Report, evaluate
+from vpslog.fidelity.engine import Report
 from vpslog.fidelity.matrix import matrix
 from vpslog.fidelity.report import attention
 from vpslog.fidelity.rules import RuleBook, load_rules
@@ -125,10 +125,10 @@ def gather(prog, as_of: date, *, site: str | None = None, specialist: str | None
     store, catalog = prog.store, prog.catalog
     names = Names(store.secret() if deidentify else None)
     book = load_rules(catalog)
-    report = evaluate(store, catalog, book, as_of, site=site, specialist=specialist)
     since = default_since("month", as_of)  # a year of months, as `fidelity --by month`
-    periods = trend(store, catalog, book, by="month", since=since, until=as_of, site=site,
-                    specialist=specialist).periods
+    found = trend(store, catalog, book, by="month", since=since, until=as_of, site=site, specialist=specialist,
+                  keep=True)  # and, from the same pass, the full Report as of the date (the last month's)
+    report, periods = found.report, found.periods
     while len(periods) > 1 and periods[0].scale.band is None:  # months before the program began
         periods = periods[1:]
     grid = matrix(store, catalog, book, as_of, site=site, report=None if specialist else report)
