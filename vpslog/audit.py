@@ -52,6 +52,11 @@ def text_digest(secret: bytes, text: str) -> str:
     return "hmac:" + hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
+def verifies(secret: bytes, entry: dict) -> bool:
+    """Whether a stored entry's hash is the HMAC of its own chained values under `secret`."""
+    return hmac.compare_digest(entry_hash(secret, [entry[c] for c in CHAINED]), entry["hash"])
+
+
 def first_break(secret: bytes, entries: Iterable[dict], head: tuple[int, str] | None) -> str | None:
     """Why the chain is broken at its first bad entry, or None when it verifies."""
     expected_seq, prev_hash, last = 1, GENESIS, None
@@ -62,7 +67,7 @@ def first_break(secret: bytes, entries: Iterable[dict], head: tuple[int, str] | 
             return f"audit entry {expected_seq} is missing: the chain jumps from {expected_seq - 1} to {seq}"
         if entry["prev_hash"] != prev_hash:
             return f"{label} does not follow entry {seq - 1}: its link to the previous hash is wrong"
-        if not hmac.compare_digest(entry_hash(secret, [entry[c] for c in CHAINED]), entry["hash"]):
+        if not verifies(secret, entry):
             return f"{label} was changed after it was written: its content does not match its hash"
         expected_seq, prev_hash, last = seq + 1, entry["hash"], (seq, entry["hash"])
     if last != head:

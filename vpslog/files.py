@@ -23,6 +23,11 @@ def link_refusal(path: Path) -> str | None:
     return f"{path} is a symbolic link to {os.readlink(path)}{gone}; vpslog does not create files through links"
 
 
+def new_file_refusal(path: Path) -> str | None:
+    """Why vpslog will not create `path` as a new file (a link, or anything already there); else None."""
+    return link_refusal(path) or (f"{path} already exists" if path.exists() else None)
+
+
 def create_private_folders(folder: Path) -> None:
     """Create `folder` and any missing parent, each 0700 (mkdir's mode is filtered by the umask)."""
     for missing in [p for p in (*reversed(folder.parents), folder) if not p.exists()]:
@@ -35,7 +40,7 @@ def open_new_private(path: Path) -> int:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
-        raise StoreError(link_refusal(path) or f"{path} already exists") from None
+        raise StoreError(new_file_refusal(path) or f"{path} already exists") from None
     os.fchmod(fd, 0o600)  # the umask may have taken bits away
     return fd
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from vpslog.errors import InputError
-from vpslog.files import link_refusal, write_private
+from vpslog.files import new_file_refusal, write_private
 from vpslog.report import charts
 from vpslog.report.gather import View
 
@@ -68,8 +68,7 @@ def _change(value: float | None) -> str:
 
 def refuse_target(path: Path) -> None:
     """Refuse, before any work, a target that exists (even as a link) or has no folder."""
-    refusal = link_refusal(path) or (f"{path} already exists" if path.exists() else None)
-    if refusal:
+    if refusal := new_file_refusal(path):
         raise InputError(f"{refusal}; choose a new file for the report")
     if not path.parent.is_dir():
         raise InputError(f"{path.parent} is not a folder")

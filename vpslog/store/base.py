@@ -9,7 +9,6 @@ transaction. sqlite-utils serves the read side (listings, counts, schema).
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import sqlite3
@@ -20,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vpslog.audit import (
-    CHAINED, EVENT_ACTIONS, chained, entry_hash, first_break, image, replay, stored_image, witness_problem,
+    CHAINED, EVENT_ACTIONS, chained, first_break, image, replay, stored_image, verifies, witness_problem,
 )
 from vpslog.errors import InputError, StoreError
-from vpslog.files import create_private_file, create_private_temp_file, fsync_path, link_refusal, write_private
+from vpslog.files import create_private_file, create_private_temp_file, fsync_path, new_file_refusal, write_private
 from vpslog.parsing import pick_prefix
 from vpslog.store import schema
 from vpslog.store.research import ResearchQueries
@@ -39,10 +38,6 @@ SHOWN_PROBLEMS = 50
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _verifies(secret: bytes, entry: dict) -> bool:
-    return hmac.compare_digest(entry_hash(secret, [entry[c] for c in CHAINED]), entry["hash"])
 
 
 def to_row(record) -> dict:
@@ -213,6 +208,12 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         except (ValueError, KeyError, TypeError):
             raise StoreError(f"{self._witness}: the witness file is damaged; compare the store with a backup") from None
 
+    def _witness_cut(self, head: tuple[int, str] | None) -> str | None:
+        """Why the trail no longer holds the entry the witness file recorded (None when it does)."""
+        recorded = self.witness()
+        entry = self.audit_entry(recorded[0]) if recorded else None
+        return witness_problem(recorded, entry and entry["hash"], head)
+
     def secret(self) -> bytes:
         if self._secret is None:
             where = f" (expected at {self._secret_path})" if self._secret_path else ""
@@ -227,9 +228,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         if self._key_checked:
             return
         head = self.audit_head()
-        recorded = self.witness()
-        entry = self.audit_entry(recorded[0]) if recorded else None
-        if cut := witness_problem(recorded, entry and entry["hash"], head):
+        if cut := self._witness_cut(head):
             raise StoreError(f"{cut}; nothing was written. Run `vpslog audit verify`; if an older copy was "
                              "restored on purpose, accept it with `vpslog audit accept-head --reason ...`")
         if not self.keyed_with_secret():
@@ -248,7 +247,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         if head is None:
             return True
         entry = self.audit_entry(1 if first else head[0])
-        return entry is not None and _verifies(self.secret(), entry)
+        return entry is not None and verifies(self.secret(), entry)
 
     def insert(self, table: str, record, *, actor: str, reason: str | None = None, action: str = "insert") -> None:
         row = to_row(record)
@@ -432,11 +431,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             head = self.audit_head()
             if broken := first_break(secret, self.audit_entries(), head):
                 problems.append(f"audit chain: {broken}")
-            if witness:
-                recorded = self.witness()
-                entry = self.audit_entry(recorded[0]) if recorded else None
-                if cut := witness_problem(recorded, entry and entry["hash"], head):
-                    problems.append(cut)
+            if witness and (cut := self._witness_cut(head)):
+                problems.append(cut)
             records = []
             for table in schema.TABLES:
                 rows = (dict(row) for row in self.conn.execute(f'SELECT * FROM "{table}" ORDER BY id'))
@@ -509,8 +505,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         counts); only then is it fsynced and linked to `dest`, which fails if `dest` appeared meanwhile.
         """
         dest = Path(dest)
-        refusal = link_refusal(dest) or (f"{dest} already exists" if dest.exists() else None)
-        if refusal:
+        if refusal := new_file_refusal(dest):
             raise InputError(f"{refusal}; choose a new file for the backup")
         tmp = create_private_temp_file(dest)
         try:
@@ -553,8 +548,9 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         ]
 
     def _trail_health(self) -> list[tuple[str, str | None]]:
-        if self._secret is None:
-            return [("audit trail", f"the project secret is missing (expected at {self._secret_path}), "
-                                    "so the trail cannot be checked: restore it from your backup")]
-        return [("audit trail", problem) for problem in self.verify()] or [("audit trail", None)]
+        try:
+            problems = self.verify()
+        except StoreError as exc:  # no secret, a damaged witness file: the trail cannot be checked
+            return [("audit trail", str(exc))]
+        return [("audit trail", problem) for problem in problems] or [("audit trail", None)]
 
