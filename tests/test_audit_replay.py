@@ -244,3 +244,19 @@ def test_the_witness_is_private_and_doctor_says_when_it_is_not(cli, program_db, 
     assert f"readable by others; fix with: chmod 600 {witness}" in result.stdout
     cli.ok("log", "P-0001", "20")  # rewritten whole: private again
     assert witness.stat().st_mode & 0o777 == 0o600 and json.loads(witness.read_text())["seq"] == 11
+
+
+def test_a_damaged_witness_stops_writes_until_the_head_is_accepted(cli, program_db, env, logged):
+    [witness] = (env.parent.parent / "config" / "witness").iterdir()
+    witness.write_text('{"seq": "ten"')  # edited by hand, or by something that is not vpslog
+    damaged = (f"error: {witness}: the witness file is damaged; compare the store with a backup, then take "
+               "its trail as the one to keep with `vpslog audit accept-head --reason ...`\n")
+    before = snapshot(program_db)
+    for args in (("audit", "verify"), ("log", "P-0001", "20")):
+        result = cli(*args)
+        assert (result.exit_code, result.stderr) == (3, damaged)
+    assert snapshot(program_db) == before
+    cli.ok("audit", "accept-head", "--reason", "witness file overwritten by a sync tool")
+    assert json.loads(witness.read_text())["seq"] == 11
+    cli.ok("log", "P-0001", "20")
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified: 12 entries")

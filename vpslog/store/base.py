@@ -206,7 +206,9 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError):
-            raise StoreError(f"{self._witness}: the witness file is damaged; compare the store with a backup") from None
+            raise StoreError(f"{self._witness}: the witness file is damaged; compare the store with a backup, "
+                             "then take its trail as the one to keep with `vpslog audit accept-head --reason ...`"
+                             ) from None
 
     def _witness_cut(self, head: tuple[int, str] | None) -> str | None:
         """Why the trail no longer holds the entry the witness file recorded (None when it does)."""
@@ -460,7 +462,10 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         purpose): refused unless the chain verifies; recorded as an audit entry of its own."""
         if broken := first_break(self.secret(), self.audit_entries(), self.audit_head()):
             raise StoreError(f"the audit chain is broken, so its head cannot be accepted: {broken}")
-        previous = self.witness()
+        try:
+            previous = self.witness()
+        except StoreError:  # a damaged witness is one of the things accepting a head replaces
+            previous = None
         self._key_checked = True  # the witness is what is being replaced
         with self.transaction():
             self.append_audit("accept-head", "audit", "witness", {
