@@ -22,6 +22,7 @@ from vpslog.fidelity.kinds import (
     Contact,
     ParticipantFacts,
     SpecialistFacts,
+    day_of,
 )
 from vpslog.fidelity.rules import Rule, RuleBook
 
@@ -61,6 +62,10 @@ class Report:
     counts: Counter = field(default_factory=Counter)  # (rule id, site, status) -> subjects
     session_counts: Counter = field(default_factory=Counter)  # (rule id, participant, status) -> sessions
     keep: bool = True  # False: only counts (a trend evaluates many dates and reads only the rates)
+    seen_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Kept reports: participant -> the specialists who saw them by the date (the matrix's rows)."""
+    specialists: dict[str, SpecialistFacts] = field(default_factory=dict)
+    """Kept reports: the facts each specialist was judged on (the HTML report draws them)."""
 
     def record(self, rule: Rule, subject: str, site: str, outcome) -> None:
         status = rule.severity if outcome.status == "bad" else outcome.status
@@ -150,10 +155,13 @@ def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str |
                  for rule in by_scope["session"]]  # a session's own rules do not depend on the date
         typed = {types: [s for s in sessions if s.type in types] for types in selections}
         seen = None  # (sessions, screening, exit, outcomes by rule, session flags) as of the last date judged
+        scans = {}  # where the kinds' scans of this participant's sessions stopped (kinds.ParticipantFacts)
         for report, day in zip(reports, ordinals):
             if enrolled > day:
                 continue
-            count = bisect_right(sessions, day, key=_day)
+            count = bisect_right(sessions, day, key=day_of)
+            if report.keep:
+                report.seen_by[pid] = tuple({s.specialist for s in sessions[:count]})
             facts = (count, _by(screened, day), _by(exited, day))
             same = seen is not None and facts == seen[:3]  # no session, screening or exit since the last date
             if same and (seen[3] is None or facts[2] is not None):
@@ -165,7 +173,7 @@ def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str |
                 seen = (*facts, None, None)
                 continue  # not yet seen by the specialist on this date
             person = ParticipantFacts(pid, site_id, arm, enrolled, consent, facts[2], facts[1], cut,
-                                      {types: found[:bisect_right(found, day, key=_day)] for types, found in typed.items()})
+                                      {types: found[:bisect_right(found, day, key=day_of)] for types, found in typed.items()}, scans)
             outcomes = [rule.check(person, rule.params, day, catalog) if not same or rule.kind in READS_AS_OF
                         else previous for rule, previous in zip(rules, seen[3] if same else rules)]
             cut_flags = seen[4] if same else [
@@ -196,15 +204,11 @@ def _caseloads(caseloads: dict[int, Counter], sessions: list[Contact], enrolled:
     for day, iso in zip(ordinals, isos):
         if enrolled > day or (exited is not None and exited <= day):
             continue
-        end = bisect_right(sessions, day, key=_day)
+        end = bisect_right(sessions, day, key=day_of)
         for window, counts in caseloads.items():
-            start = bisect_right(sessions, day - window, key=_day, hi=end)
+            start = bisect_right(sessions, day - window, key=day_of, hi=end)
             for specialist_id in {s.specialist for s in sessions[start:end]}:
                 counts[specialist_id, iso] += 1
-
-
-def _day(contact: Contact) -> int:
-    return contact.day
 
 
 def _by(day: int | None, as_of: int) -> int | None:
@@ -265,6 +269,8 @@ def _specialists(reports: list[Report], store, catalog, rules, site, specialist,
             facts = SpecialistFacts(sid, site_id, _by(trained, day), delivered[0] if cut else None,
                                     delivered[cut - 1] if cut else None, supervised[:bisect_right(supervised, day)],
                                     {w: counts.get((sid, iso), 0) for w, counts in caseloads.items()})
+            if report.keep:
+                report.specialists[sid] = facts
             for rule in rules:
                 outcome = rule.check(facts, rule.params, day, catalog)
                 if outcome is not None:

@@ -8,6 +8,7 @@ not apply to the subject (e.g. the dose rule for a control-arm participant).
 from __future__ import annotations
 
 from collections.abc import Callable
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple
@@ -41,6 +42,10 @@ class ParticipantFacts:
     screened_day: int | None  # first eligible screening on or before the as-of date
     sessions: list[Contact] = field(default_factory=list)
     _by_types: dict = field(default_factory=dict)
+    scans: dict = field(default_factory=dict)
+    """Where the kinds' scans over the sessions stopped: (kind, params) -> (sessions scanned, state).
+    The engine judging many dates (ascending) shares it between one participant's cuts, each the
+    previous one extended, so a scan resumes where the previous date's stopped."""
 
     def of_types(self, types: tuple[str, ...]) -> list[Contact]:
         """The sessions of the given types (several rules ask for the same selection)."""
@@ -71,12 +76,17 @@ class Outcome:
     participant can still reach, a missing record); False for history (a gap that has ended)."""
 
 
+def day_of(contact: Contact) -> int:
+    """The sort key of sessions (by day), for bisect."""
+    return contact.day
+
+
 def day_text(day: int) -> str:
     return date.fromordinal(day).isoformat()
 
 
-def _span(days: list[int]) -> str:
-    return f"{day_text(days[0])} … {day_text(days[-1])}" if days else ""
+def _span(first: int, last: int) -> str:
+    return f"{day_text(first)} … {day_text(last)}"
 
 
 def _applies(person: ParticipantFacts, params: dict) -> bool:
@@ -86,6 +96,71 @@ def _applies(person: ParticipantFacts, params: dict) -> bool:
 
 def _counted(person: ParticipantFacts, params: dict) -> list[Contact]:
     return person.of_types(params["session_types"])
+
+
+def _scanned(person: ParticipantFacts, scan: Callable, params: dict, sessions: list[Contact]):
+    """`scan`'s state after `sessions`, resumed from where it stopped on a shorter cut of the same
+    sessions (one step per new session, not a scan per date); a fresh scan otherwise."""
+    key = (scan, id(params))
+    done, state = person.scans.get(key, (0, None))
+    if done > len(sessions):
+        done, state = 0, None
+    state = scan(state, sessions, done, params)
+    person.scans[key] = (len(sessions), state)
+    return state
+
+
+def _window_scan(state, sessions: list[Contact], done: int, params: dict) -> tuple:
+    """(start of the window ending at the last session, best count, its first and last index,
+    index of the session that reached the dose or None)."""
+    width, need = params["window_days"], params["min_sessions"]
+    start, best, low, high, reached = state or (0, 0, 0, 0, None)
+    for end in range(done, len(sessions)):
+        day = sessions[end].day
+        while day - sessions[start].day >= width:
+            start += 1
+        size = end - start + 1
+        if size > best:
+            best, low, high = size, start, end
+        if reached is None and size >= need:
+            reached = end
+    return start, best, low, high, reached
+
+
+def _gap_scan(state, sessions: list[Contact], done: int, params: dict) -> tuple:
+    """(longest gap between consecutive contact days, its first and last day, the last contact day)."""
+    gap, start, stop, last = state or (0, None, None, None)
+    for index in range(done, len(sessions)):
+        day = sessions[index].day
+        if last is None:
+            start = stop = day
+        elif day - last > gap:
+            gap, start, stop = day - last, last, day
+        last = day
+    return gap, start, stop, last
+
+
+def _run_scan(state, sessions: list[Contact], done: int, params: dict) -> tuple:
+    """(sessions in the current run without vocational content, the longest run, its first and last index)."""
+    run, worst, low, high = state or (0, 0, 0, 0)
+    for index in range(done, len(sessions)):
+        run = 0 if sessions[index].vocational else run + 1
+        if run > worst:
+            worst, low, high = run, index - run + 1, index
+    return run, worst, low, high
+
+
+def _coverage_scan(state, sessions: list[Contact], done: int, params: dict) -> tuple:
+    """(the components of the first `first_sessions` sessions, the required components addressed)."""
+    early, found = state or (set(), set())
+    for index in range(done, min(len(sessions), params["first_sessions"])):
+        early.update(sessions[index].components.split(";"))
+    required = set(params["required_components"])
+    for index in range(done, len(sessions) if found < required else done):
+        found.update(required.intersection(sessions[index].components.split(";")))
+        if found == required:
+            break
+    return early, found
 
 
 # -- participant kinds --------------------------------------------------------
@@ -100,27 +175,20 @@ def dose_window(person: ParticipantFacts, params: dict, as_of: int, catalog) -> 
     if not _applies(person, params):
         return None
     need, width = params["min_sessions"], params["window_days"]
-    days = [s.day for s in _counted(person, params)]
+    sessions = _counted(person, params)
+    _, best, low, high, reached = _scanned(person, _window_scan, params, sessions)
     what = "/".join(params["session_types"])
-    best, best_span, reached, start = 0, [], None, 0
-    for end, day in enumerate(days):
-        while day - days[start] >= width:
-            start += 1
-        if end - start + 1 > best:
-            best, best_span = end - start + 1, days[start:end + 1]
-        if reached is None and end - start + 1 >= need:
-            reached = day
-    numbers = {"sessions": len(days), "best_window": best, "needed": need}
+    numbers = {"sessions": len(sessions), "best_window": best, "needed": need}
     evidence = f"{best} {what} sessions in the best {width}-day window (needs {need})"
-    if best_span:
-        evidence += f": {_span(best_span)}"
-        numbers["window"] = [day_text(best_span[0]), day_text(best_span[-1])]
+    if best:
+        evidence += f": {_span(sessions[low].day, sessions[high].day)}"
+        numbers["window"] = [day_text(sessions[low].day), day_text(sessions[high].day)]
     if reached is not None:
-        numbers["reached_on"] = day_text(reached)
-        return Outcome("pass", f"{evidence}; reached on {day_text(reached)}", numbers)
+        numbers["reached_on"] = day_text(sessions[reached].day)
+        return Outcome("pass", f"{evidence}; reached on {numbers['reached_on']}", numbers)
     if person.exited_day is None and as_of - person.enrolled_day < width:
-        recent = [d for d in days if d > as_of - width]
-        window_start = recent[0] if recent else as_of
+        recent = sessions[bisect_right(sessions, as_of - width, key=day_of):]
+        window_start = recent[0].day if recent else as_of
         deadline = min(window_start, person.enrolled_day) + width - 1  # the next day it fails
         missing = need - len(recent)
         elapsed = as_of - window_start + 1
@@ -136,24 +204,20 @@ def max_gap(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Outc
     if not _applies(person, params):
         return None
     limit = params["max_days"]
-    days = sorted({s.day for s in _counted(person, params)})
+    gap, start, stop, last = _scanned(person, _gap_scan, params, _counted(person, params))
     end = person.exited_day if person.exited_day is not None else as_of
-    if not days:
+    if last is None:
         waited = end - person.enrolled_day
         evidence = f"no contact since enrollment on {day_text(person.enrolled_day)} ({waited} days; limit {limit})"
         numbers = {"longest_gap": waited, "last_contact": None, "days_since_last": waited}
         return Outcome("bad" if waited > limit else "pending", evidence, numbers, open=person.exited_day is None)
-    gap, start, stop = 0, days[0], days[0]
-    for a, b in zip(days, days[1:]):
-        if b - a > gap:
-            gap, start, stop = b - a, a, b
     label = day_text(stop)
-    if person.exited_day is None and as_of - days[-1] > gap:
-        gap, start, stop, label = as_of - days[-1], days[-1], as_of, f"{day_text(as_of)}, no contact since"
-    numbers = {"longest_gap": gap, "last_contact": day_text(days[-1]),
-               "days_since_last": (as_of - days[-1]) if person.exited_day is None else None}
+    if person.exited_day is None and as_of - last > gap:
+        gap, start, stop, label = as_of - last, last, as_of, f"{day_text(as_of)}, no contact since"
+    numbers = {"longest_gap": gap, "last_contact": day_text(last),
+               "days_since_last": (as_of - last) if person.exited_day is None else None}
     evidence = f"longest gap {gap} days ({day_text(start)} → {label}; limit {limit})"
-    ongoing = person.exited_day is None and as_of - days[-1] > limit
+    ongoing = person.exited_day is None and as_of - last > limit
     return Outcome("bad" if gap > limit else "pass", evidence, numbers, open=ongoing)
 
 
@@ -192,14 +256,13 @@ def vocational_run(person: ParticipantFacts, params: dict, as_of: int, catalog) 
     """No run of more than `max_run` consecutive counted sessions without a vocational component."""
     if not _applies(person, params):
         return None
-    limit, run, worst, worst_span = params["max_run"], [], 0, []
-    for session in _counted(person, params):
-        run = [] if session.vocational else run + [session.day]
-        if len(run) > worst:
-            worst, worst_span = len(run), run
+    limit = params["max_run"]
+    sessions = _counted(person, params)
+    run, worst, low, high = _scanned(person, _run_scan, params, sessions)
     if worst > limit:
-        return Outcome("bad", f"a run of {worst} sessions without vocational content ({_span(worst_span)}; limit {limit})",
-                       {"longest_run": worst}, open=person.exited_day is None and len(run) > limit)
+        span = _span(sessions[low].day, sessions[high].day)
+        return Outcome("bad", f"a run of {worst} sessions without vocational content ({span}; limit {limit})",
+                       {"longest_run": worst}, open=person.exited_day is None and run > limit)
     return Outcome("pass", f"longest run without vocational content: {worst} sessions (limit {limit})",
                    {"longest_run": worst})
 
@@ -210,11 +273,10 @@ def coverage(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Out
     if not _applies(person, params):
         return None
     sessions, first_n = _counted(person, params), params["first_sessions"]
-    group_of = catalog.component_groups
-    early = {group_of.get(code) for s in sessions[:first_n] for code in s.components.split(";") if code}
-    missing_groups = [g for g in catalog.codes("group") if g not in early]
-    missing_parts = [c for c in params["required_components"]
-                     if not any(f";{c};" in f";{s.components};" for s in sessions)]
+    early, found = _scanned(person, _coverage_scan, params, sessions)
+    groups = {catalog.component_groups.get(code) for code in early if code}
+    missing_groups = [g for g in catalog.codes("group") if g not in groups]
+    missing_parts = [c for c in params["required_components"] if c not in found]
     if not missing_groups and not missing_parts:
         return Outcome("pass", f"all component groups within the first {min(len(sessions), first_n)} sessions; "
                                f"{', '.join(params['required_components'])} addressed")

@@ -57,9 +57,10 @@ def matrix(store, catalog, book: RuleBook, as_of: date, site: str | None = None,
     for (rule_id, participant, status), n in report.session_counts.items():
         by_participant[participant][rule_id, status] += n
     seen: dict[str, Counter] = defaultdict(Counter)  # specialist -> the summed counts of their participants
-    for specialist, participant in store.participants_seen(as_of.isoformat()):
+    for participant, specialists in report.seen_by.items():
         if participant in by_participant:
-            seen[specialist].update(by_participant[participant])
+            for specialist in specialists:
+                seen[specialist].update(by_participant[participant])
     rows = []
     for specialist in sorted(seen.keys() | by_specialist.keys()):
         rows.append(MatrixRow(specialist, {rule.id: cell({

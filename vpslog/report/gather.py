@@ -256,9 +256,8 @@ def _cadences(store, catalog, book: RuleBook, report: Report, periods, since: da
         return [], 0
     iso = report.as_of.isoformat()
     supervision_rule, caseload_rule = _rule_of_kind(book, "supervision_cadence"), _rule_of_kind(book, "caseload")
-    delivering = {sid: (first, last) for sid, _, _, first, last
-                  in store.fidelity_specialists(iso, catalog.delivered_types, report.filters["site"])
-                  if first is not None}
+    delivering = {sid: (facts.first_day, facts.last_day) for sid, facts in report.specialists.items()
+                  if facts.first_day is not None}
     supervisions: dict[str, list[tuple[date, bool]]] = defaultdict(list)
     for sid, day, group in store.supervision_history(chosen, iso):
         supervisions[sid].append((date.fromisoformat(day), bool(group)))

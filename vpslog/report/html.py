@@ -10,11 +10,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from vpslog.errors import InputError
 from vpslog.files import new_file_refusal, write_private
-from vpslog.report import charts
 from vpslog.report.gather import View
 
 
 def render(view: View) -> str:
+    """The page. matplotlib is imported here, once the View is gathered: a big program's evaluation
+    is freed by then, so the two never weigh on memory at the same time."""
+    from vpslog.report import charts
+
     labels = [period["label"] for period in view.periods]
     rules = [row["rule"] for row in view.summary]
     pictures = {

@@ -56,18 +56,6 @@ class ResearchQueries:
                        substr(s.entered_at, 1, 10)
                 FROM session s{join}{sql} ORDER BY s.participant_id, s.date""", params)
 
-    def fidelity_specialists(self, as_of: str, delivered: tuple[str, ...], site=None, specialist=None) -> list[tuple]:
-        """(id, site, trained, first and last session delivered) as days, by id: sessions of the
-        `delivered` types only (a no-show delivers nothing)."""
-        sql, params = _where({"sp.site_id = ?": site, "sp.id = ?": specialist})
-        marks = ", ".join("?" * len(delivered)) or "NULL"
-        return self.conn.execute(
-            f"""SELECT sp.id, sp.site_id, CASE WHEN sp.trained_on <= ? THEN {_day('sp.trained_on')} END,
-                       {_day('min(s.date)')}, {_day('max(s.date)')}
-                FROM specialist sp LEFT JOIN session s ON s.specialist_id = sp.id AND s.voided = 0 AND s.date <= ?
-                                                         AND s.type IN ({marks})
-                {sql} GROUP BY sp.id ORDER BY sp.id""", [as_of, as_of, *delivered, *params]).fetchall()
-
     def fidelity_specialist_days(self, as_of: str, delivered: tuple[str, ...], site=None, specialist=None):
         """(id, site, training day, a day with a session delivered) by id and day, one row per such day
         up to `as_of` (one row with day NULL for a specialist who delivered none): what the specialist
@@ -106,13 +94,6 @@ class ResearchQueries:
                GROUP BY s.participant_id HAVING max(s.date) = max(CASE WHEN s.specialist_id = ? THEN s.date END)""",
             [as_of, as_of, as_of, specialist_id]).fetchall()
         return {row[0] for row in rows}
-
-    def participants_seen(self, as_of: str) -> list[tuple[str, str]]:
-        """(specialist, participant) for each pair with a non-voided session (a no-show too) dated on
-        or before `as_of`: whom `fidelity --specialist` covers as of that date."""
-        return self.conn.execute(
-            """SELECT DISTINCT specialist_id, participant_id FROM session WHERE voided = 0 AND date <= ?
-               ORDER BY specialist_id, participant_id""", [as_of]).fetchall()
 
     # -- the HTML report: the records behind its charts ------------------------
 
