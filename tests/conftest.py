@@ -108,3 +108,20 @@ def tamper(db: Path, *statements: str) -> None:
         conn.execute(statement)
     conn.commit()
     conn.close()
+
+
+@pytest.fixture
+def demo(cli, env):
+    """The demo program (2 sites, 6 specialists, about 9 months of sessions up to today)."""
+    cli.ok("demo")
+    return env
+
+
+@pytest.fixture
+def demo_prog(demo):
+    """The demo program, open as a Program."""
+    from vpslog.core import Program
+
+    prog = Program.open(demo)
+    yield prog
+    prog.close()

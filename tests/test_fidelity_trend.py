@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from test_fidelity import d, enrol, log, prog  # noqa: F401  (prog: the hand-built store fixture)
-from vpslog.core import Program
 from vpslog.fidelity.engine import evaluate
 from vpslog.fidelity.matrix import matrix
 from vpslog.fidelity.rules import load_rules
@@ -20,20 +19,6 @@ from vpslog.fidelity.trend import default_since, periods, trend
 
 SCHEMAS = Path(__file__).parent.parent / "schemas"
 TODAY = date.today()
-
-
-@pytest.fixture
-def demo(cli, env):
-    """The demo program (2 sites, 6 specialists, about 9 months of sessions up to today)."""
-    cli.ok("demo")
-    return env
-
-
-@pytest.fixture
-def demo_prog(demo):
-    prog = Program.open(demo)
-    yield prog
-    prog.close()
 
 
 def rates(report, site=None) -> dict:

@@ -19,7 +19,7 @@ import csv
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 
 
@@ -78,14 +78,21 @@ def _cell(value) -> str:
 
 
 def _csv(records: list[dict], columns: Sequence[str]) -> None:
-    """Formula triggers guarded as in exports; on a terminal, control characters escaped too."""
+    write = csv_writer(columns)
+    for record in records:
+        write(record)
+
+
+def csv_writer(columns: Sequence[str]) -> Callable[[dict], None]:
+    """Writes the csv header now and returns the function that writes one record, for output that
+    streams: formula triggers guarded as in exports; on a terminal, control characters escaped too."""
     from vpslog.deid import neutralize
 
     shown = printable if sys.stdout.isatty() else str
     writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows({c: neutralize(shown(v)) if isinstance(v, str) else v for c, v in record.items()}
-                     for record in records)
+    return lambda record: writer.writerow({c: neutralize(shown(v)) if isinstance(v, str) else v
+                                           for c, v in record.items()})
 
 
 def _markdown(records: list[dict], columns: Sequence[str], title: str | None) -> None:

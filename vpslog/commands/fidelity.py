@@ -37,8 +37,8 @@ def fidelity(
     from vpslog.errors import EXIT_FIDELITY
     from vpslog.fidelity.engine import evaluate
     from vpslog.fidelity.rules import load_rules
+    from vpslog.fidelity.report import Writer
     from vpslog.fidelity.report import explain as explain_rule
-    from vpslog.fidelity.report import render
 
     _refuse_mixed_views(explain=explain, by=by, matrix=matrix, as_of=as_of, since=since, until=until,
                         participant=participant, specialist=specialist, strict=strict)
@@ -50,15 +50,16 @@ def fidelity(
         book = load_rules(prog.catalog)
         if explain:
             book.get(explain)  # refuse an unknown rule before the work
-        report = evaluate(
-            prog.store, prog.catalog, book, parse_day(as_of, prog.today) or prog.today,
-            site=prog.resolve("site", site) if site else None,
-            specialist=prog.resolve("specialist", specialist) if specialist else None,
-            participant=prog.resolve("participant", participant) if participant else None)
+        day = parse_day(as_of, prog.today) or prog.today
+        scope = {"site": prog.resolve("site", site) if site else None,
+                 "specialist": prog.resolve("specialist", specialist) if specialist else None,
+                 "participant": prog.resolve("participant", participant) if participant else None}
+        writer = None if explain else Writer(fmt)  # results written as they are judged
+        report = evaluate(prog.store, prog.catalog, book, day, **scope, sink=writer and writer.sink)
     if explain:
         explain_rule(report, explain, fmt)
     else:
-        render(report, fmt)
+        writer.finish(report)
     if strict and report.failed:
         warn(f"fidelity check failed: {failing_rules(report)}")
         raise typer.Exit(EXIT_FIDELITY)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import groupby
@@ -62,6 +62,13 @@ class Report:
     counts: Counter = field(default_factory=Counter)  # (rule id, site, status) -> subjects
     session_counts: Counter = field(default_factory=Counter)  # (rule id, participant, status) -> sessions
     keep: bool = True  # False: only counts (a trend evaluates many dates and reads only the rates)
+    sink: Callable[[Result], None] | None = None
+    """Receives each result as it is judged, instead of `results` keeping it: a big program's
+    report is written out as it is produced, in memory that does not grow with what it flags."""
+    flagged: list[Result] = field(default_factory=list)
+    """The participant and specialist results with a warn or fail (what needs attention)."""
+    flagged_sessions: dict[str, tuple[int, list[Result]]] = field(default_factory=dict)
+    """Per session rule: how many sessions it flags, and the first three."""
     seen_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Kept reports: participant -> the specialists who saw them by the date (the matrix's rows)."""
     specialists: dict[str, SpecialistFacts] = field(default_factory=dict)
@@ -70,9 +77,19 @@ class Report:
     def record(self, rule: Rule, subject: str, site: str, outcome) -> None:
         status = rule.severity if outcome.status == "bad" else outcome.status
         self.counts[rule.id, site, status] += 1
-        if self.keep:
-            self.results.append(Result(rule.id, rule.scope, subject, site, status, outcome.evidence,
-                                       outcome.numbers, outcome.open))
+        if not self.keep and self.sink is None:
+            return
+        result = Result(rule.id, rule.scope, subject, site, status, outcome.evidence, outcome.numbers, outcome.open)
+        if self.sink is None:
+            self.results.append(result)
+        else:
+            self.sink(result)
+        if status in ("warn", "fail"):
+            if rule.scope != "session":
+                self.flagged.append(result)
+            else:
+                count, first = self.flagged_sessions.get(rule.id, (0, []))
+                self.flagged_sessions[rule.id] = (count + 1, first if len(first) == 3 else [*first, result])
 
     def tally(self, rule_id: str, site: str | None = None) -> dict[str, int]:
         return tally(self.counts, rule_id, site)
@@ -107,19 +124,23 @@ class Report:
 
 
 def evaluate(store, catalog, book: RuleBook, as_of: date, *, site: str | None = None,
-             specialist: str | None = None, participant: str | None = None) -> Report:
-    """Every rule for every subject in scope, as of `as_of` (records dated after it are ignored)."""
-    [report] = evaluate_at(store, catalog, book, [as_of], site=site, specialist=specialist, participant=participant)
+             specialist: str | None = None, participant: str | None = None,
+             sink: Callable[[Result], None] | None = None) -> Report:
+    """Every rule for every subject in scope, as of `as_of` (records dated after it are ignored);
+    with `sink`, each result goes to it as it is judged instead of being kept (Report.sink)."""
+    [report] = evaluate_at(store, catalog, book, [as_of], site=site, specialist=specialist, participant=participant,
+                           keep=sink is None, sink=sink)
     return report
 
 
 def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str | None = None,
                 specialist: str | None = None, participant: str | None = None,
-                keep: bool | Collection[date] = True) -> list[Report]:
+                keep: bool | Collection[date] = True, sink: Callable[[Result], None] | None = None) -> list[Report]:
     """One Report per date of `days` (ascending), each what `evaluate` as of that date gives, from
     one read of the sessions: a participant counts from enrollment, with the sessions, exit and
     eligible screening dated on or before each date, and (with `specialist`) once seen by them.
-    `keep`: whether the reports keep their results (True, False, or only those of the given dates).
+    `keep`: whether the reports keep their results (True, False, or only those of the given dates);
+    `sink`: where the last date's report sends its results instead (Report.sink).
 
     A participant whose facts are the same at a date as at the previous one judged (no session,
     eligible screening or exit in between) is not judged again by the kinds that do not read the
@@ -127,6 +148,7 @@ def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str |
     an open gap) read it only for an active participant, so one exited by then is not judged at all."""
     filters = {"site": site, "specialist": specialist, "participant": participant}
     reports = [Report(day, book, filters, keep=keep if isinstance(keep, bool) else day in keep) for day in days]
+    reports[-1].sink = sink
     last = days[-1].isoformat()
     by_scope = {scope: [r for r in book.rules if r.scope == scope] for scope in ("participant", "session", "specialist")}
     people = store.fidelity_participants(last, site, participant, specialist)

@@ -1,4 +1,4 @@
-"""Renders a fidelity Report: one function per output format, no computing.
+"""Renders a fidelity Report (`Writer` while it is judged), a Trend and a Matrix; no computing.
 
 json shape (stable, for other tools):
   {"as_of", "rules_version", "filters", "summary": [per rule: rule, title, scope,
@@ -17,18 +17,22 @@ history (past), as the table, markdown and csv do.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 
 from vpslog.fidelity.engine import Report
-from vpslog.render import Format, emit
+from vpslog.render import Format, csv_writer, emit
 
 SUMMARY = ("rule", "scope", "severity", "pass", "warn", "fail", "pending", "pass_rate", "item_score")
 RESULT = ("rule", "scope", "subject", "site", "status", "evidence")
+CSV = (*RESULT, "attention")
 ATTENTION = ("subject", "site", "rule", "status", "evidence")
 ORDER = {"fail": 0, "warn": 1, "pending": 2, "pass": 3}
 
 
 def as_json(report: Report) -> dict:
+    """The json document but its results, which follow it (Writer)."""
     return {
         "as_of": report.as_of.isoformat(),
         "rules_version": report.book.version,
@@ -39,53 +43,104 @@ def as_json(report: Report) -> dict:
         "scale": report.scale(),
         "attention": {part: [{key: row[key] for key in ATTENTION} for row in rows]
                       for part, rows in _split(attention(report)).items()},
-        "results": ({"rule": r.rule, "scope": r.scope, "subject": r.subject, "site": r.site, "status": r.status,
-                     "evidence": r.evidence, "numbers": r.numbers} for r in report.results),
     }
 
 
-def _stream_json(document: dict) -> None:
-    """Write the report one result per line: C-speed encoding, and no second copy in memory."""
-    results = document.pop("results")
-    head = json.dumps(document, ensure_ascii=False)
-    sys.stdout.write(head[:-1] + ', "results": [')
-    for index, result in enumerate(results):
-        sys.stdout.write(("\n" if index == 0 else ",\n") + json.dumps(result, ensure_ascii=False))
-    sys.stdout.write("\n]}\n")
+class Writer:
+    """`vpslog fidelity` written while the engine judges (its `sink`), so that memory does not grow
+    with what the report flags: csv rows go out as they come; json results go to a private spool
+    file (0600, unlinked at once) that follows the head, which needs the totals; table and markdown
+    show the summary and what needs attention, which the Report keeps (Report.flagged)."""
+
+    def __init__(self, fmt: Format):
+        self.fmt = fmt
+        self._spool = self._csv = None
+        self._lines: list[str] = []  # json results not yet in the spool
+        self._separator = "\n"
+        self.sink = {Format.json: self._json, Format.csv: self._csv_row}.get(fmt, _nothing)
+
+    def _json(self, result) -> None:
+        self._lines.append(result_json(result))
+        if len(self._lines) == SPOOL_LINES:
+            self._spill()
+
+    def _spill(self) -> None:
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._spool.write(self._separator + ",\n".join(self._lines))
+        self._lines, self._separator = [], ",\n"
+
+    def _csv_row(self, result) -> None:
+        if self._csv is None:
+            self._csv = csv_writer(CSV)
+        self._csv(_row(result) | {"attention": _attention(result)})
+
+    def finish(self, report: Report) -> None:
+        """What follows the results (json: comes before them), once the totals are known."""
+        if self.fmt is Format.json:
+            head = json.dumps(as_json(report), ensure_ascii=False)
+            sys.stdout.write(head[:-1] + ', "results": [')
+            if self._lines:
+                self._spill()
+            if self._spool is not None:
+                self._spool.seek(0)
+                shutil.copyfileobj(self._spool, sys.stdout)
+                self._spool.close()
+            sys.stdout.write("\n]}\n")
+        elif self.fmt is Format.csv:
+            if self._csv is None:
+                csv_writer(CSV)  # the header of an empty report
+        else:
+            render_summary(report, self.fmt)
+            parts = _split(attention(report))
+            emit(parts["open"], ATTENTION, self.fmt, "Needs attention: open now (still ongoing as of the date)")
+            emit(parts["past"], ATTENTION, self.fmt, "Needs attention: past (history: ended, or no longer to act on)")
+
+
+SPOOL_LINES = 10_000
+
+
+def result_json(result) -> str:
+    """One result as `json.dumps(..., ensure_ascii=False)` writes its dict, about three times as
+    fast: a report can hold a million (strings escaped by the json module's own C encoder)."""
+    return (f'{{"rule": {_text(result.rule)}, "scope": {_text(result.scope)}, "subject": {_text(result.subject)}, '
+            f'"site": {_text(result.site)}, "status": {_text(result.status)}, "evidence": {_text(result.evidence)}, '
+            f'"numbers": {_numbers(result.numbers)}}}')
+
+
+_text = json.encoder.encode_basestring
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _numbers(numbers: dict) -> str:
+    """Whole numbers only (a flagged session's `{"days": 5}`) are written here; the rest by the encoder."""
+    if all(type(value) is int for value in numbers.values()):
+        return "{" + ", ".join(f"{_text(key)}: {value}" for key, value in numbers.items()) + "}"
+    return _encode(numbers)
+
+
+def _nothing(result) -> None:
+    """Table and markdown: no result of their own is shown."""
 
 
 def attention(report: Report) -> list[dict]:
     """Participants and specialists with a warn or fail, worst first; sessions summarised per rule.
     `open` is True for what a supervisor can still act on as of the date (an ongoing gap, a dose an
     active participant can still reach, a missing record), False for history (flagged sessions too)."""
-    rows = [r for r in report.results if r.status in ("fail", "warn") and r.scope != "session"]
-    rows.sort(key=lambda r: (ORDER[r.status], r.scope, r.subject, r.rule))
+    rows = sorted(report.flagged, key=lambda r: (ORDER[r.status], r.scope, r.subject, r.rule))
     out = [{"subject": r.subject, "site": r.site, "rule": r.rule, "status": r.status, "evidence": r.evidence,
             "open": r.open} for r in rows]
     for rule in (r for r in report.book.rules if r.scope == "session"):
-        flagged = [r for r in report.results if r.rule == rule.id and r.status in ("fail", "warn")]
-        if flagged:
-            ids = ", ".join(r.subject[:8] for r in flagged[:3]) + (" …" if len(flagged) > 3 else "")
-            out.append({"subject": f"{len(flagged)} sessions", "site": "", "rule": rule.id,
-                        "status": rule.severity, "evidence": f"{flagged[0].evidence}; sessions {ids}", "open": False})
+        if rule.id in report.flagged_sessions:
+            count, first = report.flagged_sessions[rule.id]
+            ids = ", ".join(r.subject[:8] for r in first) + (" …" if count > 3 else "")
+            out.append({"subject": f"{count} sessions", "site": "", "rule": rule.id,
+                        "status": rule.severity, "evidence": f"{first[0].evidence}; sessions {ids}", "open": False})
     return out
 
 
 def _split(rows: list[dict]) -> dict[str, list[dict]]:
     return {"open": [row for row in rows if row["open"]], "past": [row for row in rows if not row["open"]]}
-
-
-def render(report: Report, fmt: Format) -> None:
-    if fmt is Format.json:
-        _stream_json(as_json(report))
-        return
-    if fmt is Format.csv:
-        emit([_row(r) | {"attention": _attention(r)} for r in report.results], (*RESULT, "attention"), fmt)
-        return
-    render_summary(report, fmt)
-    parts = _split(attention(report))
-    emit(parts["open"], ATTENTION, fmt, "Needs attention: open now (still ongoing as of the date)")
-    emit(parts["past"], ATTENTION, fmt, "Needs attention: past (history: ended, or no longer to act on)")
 
 
 def _attention(result) -> str:

@@ -1,0 +1,78 @@
+"""`vpslog fidelity` writes its results as the engine judges them, so that a program whose every
+session is flagged does not need the memory of all its results: the output is what the whole
+report, kept in memory, gives."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from test_fidelity_trend import TODAY
+from vpslog.fidelity.engine import Result, evaluate
+from vpslog.fidelity.report import RESULT, attention, result_json
+from vpslog.fidelity.rules import load_rules
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3), max_leaves=8)
+
+
+@given(texts=st.lists(st.text(), min_size=6, max_size=6),
+       numbers=st.dictionaries(st.text(), JSON_VALUES, max_size=4)
+       | st.dictionaries(st.text(), st.integers() | st.booleans(), max_size=4))
+def test_a_result_is_written_exactly_as_json_dumps_writes_it(texts, numbers):
+    """Quotes, backslashes, control characters, any Unicode, nested numbers, booleans (not ints)."""
+    rule, scope, subject, site, status, evidence = texts
+    result = Result(rule, scope, subject, site, status, evidence, numbers)
+    expected = {key: value for key, value in asdict(result).items() if key != "open"}
+    assert result_json(result) == json.dumps(expected, ensure_ascii=False)
+
+
+def kept(demo_prog):
+    return evaluate(demo_prog.store, demo_prog.catalog, load_rules(demo_prog.catalog), TODAY)
+
+
+def test_the_json_report_holds_every_result_of_the_whole_evaluation_in_its_order(cli, demo_prog):
+    whole = kept(demo_prog)
+    assert any(r.scope == "session" for r in whole.results)  # the demo flags sessions too
+    document = json.loads(cli.ok("fidelity", "--format", "json").stdout)
+    assert document["results"] == [{key: value for key, value in asdict(r).items() if key != "open"}
+                                   for r in whole.results]
+    shown = {part: [row for row in attention(whole) if row["open"] == (part == "open")] for part in ("open", "past")}
+    assert document["attention"] == {part: [{k: row[k] for k in ("subject", "site", "rule", "status", "evidence")}
+                                            for row in rows] for part, rows in shown.items()}
+    assert [row["rule"] for row in document["summary"]] == [row["rule"] for row in whole.summary()]
+
+
+def test_the_csv_report_has_one_row_per_result_in_its_order(cli, demo_prog):
+    whole = kept(demo_prog)
+    rows = list(csv.DictReader(io.StringIO(cli.ok("fidelity", "--format", "csv").stdout)))
+    assert [[row[key] for key in RESULT] for row in rows] == [[getattr(r, key) for key in RESULT] for r in whole.results]
+    assert [row["attention"] for row in rows] == [
+        ("open" if r.open else "past") if r.status in ("warn", "fail") else "" for r in whole.results]
+
+
+def test_a_report_that_streams_keeps_no_result_but_what_needs_attention(demo_prog):
+    whole = kept(demo_prog)
+    streamed = []
+    report = evaluate(demo_prog.store, demo_prog.catalog, load_rules(demo_prog.catalog), TODAY, sink=streamed.append)
+    assert report.results == [] and streamed == whole.results
+    assert report.counts == whole.counts
+    assert attention(report) == attention(whole)
+    assert all(r.scope != "session" and r.status in ("warn", "fail") for r in report.flagged)
+    assert sum(count for count, _ in report.flagged_sessions.values()) == sum(
+        r.scope == "session" for r in whole.results)
+
+
+def test_an_empty_program_gives_a_complete_json_and_a_csv_header(cli, program_db):
+    document = json.loads(cli.ok("fidelity", "--format", "json", "--participant", "P-0002").stdout)
+    assert document["results"] == [] or all(r["subject"] == "P-0002" for r in document["results"])
+    cli.ok("site", "add", "S9", "--name", "Site nine")
+    empty = json.loads(cli.ok("fidelity", "--format", "json", "--site", "S9").stdout)
+    assert empty["results"] == [] and empty["attention"] == {"open": [], "past": []}
+    assert cli.ok("fidelity", "--format", "csv", "--site", "S9").stdout == ",".join((*RESULT, "attention")) + "\n"
