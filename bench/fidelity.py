@@ -52,6 +52,14 @@ on the same store: within 2x of `fidelity --format json`, a peak RSS under
 --since FIRST_DAY --until LAST_DAY --format json` (every month of the store's
 two years, each judged as of its last day): within 3x of one `fidelity` run.
 
+And the report's cost in what it flags (`timely-documentation` flags a session entered more than
+3 days after it happened): the same command on two copies of the store that differ only in when
+each session was entered: 0 to 5 days after it (by its id, so a third is flagged), and 30 days
+after it, as a history typed in from an old spreadsheet would be (every session flagged). Aims:
+with a third flagged, under 10 s and a peak under 150 MB; with every session flagged, a peak under
+150 MB and within 2x of the third; both within 2x of the sqlite3 aggregates (which do not read
+`entered_at`, so they are the same on all three stores).
+
 Run from the repository root, with `vpslog` installed (standard library only):
 
     python bench/fidelity.py [--sessions 1000000] [--participants 10000]
@@ -90,6 +98,15 @@ HTML_AIM_RATIO = 2.0  # `report html` within 2x of `fidelity --format json` on t
 HTML_AIM_MB = 150.0  # its peak RSS
 HTML_AIM_FILE_MB = 5.0  # the file it writes
 TREND_AIM_RATIO = 3.0  # `fidelity --by month` over the whole store within 3x of one `fidelity --format json`
+FLAGGED_AIM_SECONDS = 10.0  # a third of the sessions flagged
+FLAGGED_AIM_MB = 150.0  # peak RSS whatever is flagged
+FLAGGED_AIM_RATIO = 2.0  # every session flagged, against a third; and each against the sqlite3 aggregates
+ENTERED_LATE = {
+    "third": "((instr('0123456789abcdef', substr(id, 31, 1)) - 1) * 16"
+             " + instr('0123456789abcdef', substr(id, 32, 1)) - 1) % 6",  # 0-5 days, by the id's last byte
+    "every": "30",
+}
+"""Days between a session and its entry, as SQL over the session row, for the stores that flag more."""
 
 
 # -- the synthetic program ---------------------------------------------------------
@@ -338,18 +355,48 @@ def compare(vps: dict, ref: dict[str, tuple[int, int]]) -> tuple[int, int, list[
     return compared, matched, mismatches
 
 
+def entered_late(db: Path, name: str) -> Path:
+    """A copy of the store (built once, beside it) whose sessions were entered ENTERED_LATE[name] days
+    after they happened; nothing else differs."""
+    target = db.with_name(f"{db.stem}-entered-{name}.db")
+    if not target.exists():
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        source, copy = sqlite3.connect(db), sqlite3.connect(partial)
+        source.backup(copy)
+        copy.execute(f"UPDATE session SET entered_at = date(date, '+' || ({ENTERED_LATE[name]}) || ' days') "
+                     "|| substr(entered_at, 11)")
+        copy.commit()
+        source.close()
+        copy.close()
+        partial.chmod(0o600)
+        partial.rename(target)
+    return target
+
+
+def flagged_share(db: Path) -> float:
+    """The share of the non-voided sessions up to LAST_DAY entered more than 3 days after they happened."""
+    with sqlite3.connect(db) as conn:
+        late, total = conn.execute(
+            "SELECT sum(substr(entered_at, 1, 10) > date(date, '+3 days')), count(*) FROM session "
+            "WHERE voided = 0 AND date <= ?", (LAST_DAY.isoformat(),)).fetchone()
+    return late / total
+
+
 # -- report ------------------------------------------------------------------------
 
 
 def report(sizes: Sizes, small: Sizes, builds: dict, full: Bench, ref: Bench, quarter: Bench, html: Bench,
-           html_mb: float, by_month: Bench, check: tuple[int, int, list[str]], covered: dict, runs: int) -> None:
+           html_mb: float, by_month: Bench, flagged: dict[str, tuple[Bench, float]], check: tuple[int, int, list[str]],
+           covered: dict, runs: int) -> None:
     print("\nBuild (not part of the comparison):")
     for label, (elapsed, counts) in builds.items():
         took = "reused (--keep)" if elapsed is None else f"{elapsed:.1f} s"
         print(f"  {label:<28} {took:>16}   {counts['session']:,} sessions, {counts['participant']:,} participants, "
               f"{counts['specialist']} specialists, {counts['supervision']:,} supervisions")
     print(f"\nWall time of the whole process ({runs} runs each) and peak RSS:\n")
-    benchlib.print_table((full, ref, quarter, html, by_month), [MEDIAN_S, MIN_S, PEAK_RSS])
+    benchlib.print_table((full, ref, quarter, html, by_month, *(b for b, _ in flagged.values())),
+                         [MEDIAN_S, MIN_S, PEAK_RSS])
     compared, matched, mismatches = check
     print(f"\nAgreement: {matched:,} of {compared:,} vps-arm participants have the same best_window and "
           f"longest_gap in vpslog's report and the sqlite3 aggregates"
@@ -378,6 +425,16 @@ def report(sizes: Sizes, small: Sizes, builds: dict, full: Bench, ref: Bench, qu
     trend_ratio = by_month.median / full.median
     print(f"  fidelity --by month within {TREND_AIM_RATIO:.0f}x of one run: {trend_ratio:6.2f}x   "
           f"{verdict(trend_ratio <= TREND_AIM_RATIO)}")
+    (third, third_share), (every, every_share) = flagged["third"], flagged["every"]
+    print(f"  {third_share:.0%} of sessions flagged:            {third.median:6.2f} s, {third.peak_mb:.1f} MiB; "
+          f"{third.median / ref.median:.2f}x the sqlite3 aggregates   "
+          f"{verdict(third.median < FLAGGED_AIM_SECONDS and third.peak_mb < FLAGGED_AIM_MB)}")
+    print(f"  {every_share:.0%} of sessions flagged:           {every.median:6.2f} s, {every.peak_mb:.1f} MiB; "
+          f"{every.median / third.median:.2f}x the third, {every.median / ref.median:.2f}x the sqlite3 aggregates   "
+          f"{verdict(every.peak_mb < FLAGGED_AIM_MB and every.median <= FLAGGED_AIM_RATIO * third.median)}")
+    within = max(b.median / ref.median for b in (full, third, every))
+    print(f"  flagged or not, within {FLAGGED_AIM_RATIO:.0f}x of the sqlite3 shell: {within:6.2f}x at most   "
+          f"{verdict(within <= FLAGGED_AIM_RATIO)}")
     print(f"\nAims: {AIM}.")
 
 
@@ -428,13 +485,19 @@ def main() -> None:
         by_month = Bench(f"vpslog fidelity --by month ({sizes.sessions:,})",
                          [vpslog_exe, "--db", str(db), "fidelity", "--by", "month", "--format", "json",
                           "--since", sizes.first_day.isoformat(), "--until", as_of], tmp / "by-month.json", env)
+        flagged = {}
+        for name in ENTERED_LATE:
+            store = entered_late(db, name)
+            flagged[name] = (fidelity(store, f"vpslog fidelity, entered late: {name}", f"vpslog-{name}.json"),
+                             flagged_share(store))
         print(f"command: {shlex.join(full.argv)} > {full.output}")
         print(f"command: {shlex.join(html.argv)}")
         print(f"reference: {shlex.join(ref.argv)} > {ref.output}   (SQL below)\n{sql.read_text().strip()}\n",
               flush=True)
 
         print("warm-up and check ...", flush=True)
-        for bench in (full, ref, quarter, by_month, html):
+        benches = (full, ref, quarter, by_month, *(bench for bench, _ in flagged.values()), html)  # html last: its file is measured
+        for bench in benches:
             page.unlink(missing_ok=True)  # report html writes a new file only
             run_once(bench, timed=False)
         html_mb = page.stat().st_size / 1e6
@@ -452,7 +515,6 @@ def main() -> None:
         check = compare(vps, aggregates)
         covered = {"subjects": len(vps["subjects"]), "dose": len(vps["best"]), "results": vps["results"]}
 
-        benches = (full, ref, quarter, by_month, html)
         print(f"timing {len(benches)} commands x {args.runs} runs (interleaved) ...", flush=True)
         for run in range(args.runs):  # interleaved, so drift hits all commands alike
             for bench in benches:
@@ -460,7 +522,7 @@ def main() -> None:
                 run_once(bench, timed=True)
             json.loads(full.output.read_text(encoding="utf-8"))  # every timed output parses
             print(f"  round {run + 1}: " + ", ".join(f"{b.times[-1]:.2f} s" for b in benches), flush=True)
-    report(sizes, small, builds, full, ref, quarter, html, html_mb, by_month, check, covered, args.runs)
+    report(sizes, small, builds, full, ref, quarter, html, html_mb, by_month, flagged, check, covered, args.runs)
 
 
 if __name__ == "__main__":
