@@ -43,8 +43,10 @@ class Result:
 
 def tally(counts: Counter, rule_id: str, site: str | None = None) -> dict[str, int]:
     """Subjects per status of one rule, over all sites or one, from (rule id, site, status) counts."""
-    return {status: sum(n for (r, s, st), n in counts.items() if r == rule_id and st == status
-                        and (site is None or s == site)) for status in STATUSES}
+    if site is not None:  # looked up (a trend asks this of every site, rule and period)
+        return {status: counts[rule_id, site, status] for status in STATUSES}
+    return {status: sum(n for (r, s, st), n in counts.items() if r == rule_id and st == status)
+            for status in STATUSES}
 
 
 def pass_rate(statuses: dict[str, int]) -> float | None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import NamedTuple
 
 from vpslog.parsing import plural
@@ -81,7 +82,9 @@ def day_of(contact: Contact) -> int:
     return contact.day
 
 
+@cache
 def day_text(day: int) -> str:
+    """An ordinal as ISO text; cached, as the evidence of every date judged quotes the same few days."""
     return date.fromordinal(day).isoformat()
 
 
