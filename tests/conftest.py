@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import secrets
 import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
@@ -10,8 +13,37 @@ import pytest
 from typer.testing import CliRunner
 
 from vpslog.cli import app
+from vpslog.store.base import connect, key_for
 
 TODAY = date.today()
+NO_SQLCIPHER = (None if importlib.util.find_spec("sqlcipher3") else
+                "encrypted store not tested: sqlcipher3 is not installed (pip install 'vpslog[encrypt]')")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "both_stores: run the module's store tests on a plain and an encrypted store")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Modules marked `both_stores` run each test that uses a store on both kinds of store."""
+    if metafunc.definition.get_closest_marker("both_stores") and "store_kind" in metafunc.fixturenames:
+        metafunc.parametrize("store_kind", ["plain", "encrypted"], indirect=True)
+
+
+@pytest.fixture
+def store_kind(request) -> str:
+    """plain, unless a `both_stores` module asks for encrypted too (skipped, saying why, without sqlcipher3)."""
+    kind = getattr(request, "param", "plain")
+    if kind == "encrypted" and NO_SQLCIPHER:
+        pytest.skip(NO_SQLCIPHER)
+    return kind
+
+
+def write_key_file(path: Path, text: str | None = None, mode: int = 0o600) -> Path:
+    """A key file as an administrator would make one (a random raw key unless `text`)."""
+    path.write_text((text or secrets.token_hex(32)) + "\n", encoding="utf-8")
+    os.chmod(path, mode)
+    return path
 
 
 def days_ago(n: int) -> str:
@@ -19,8 +51,14 @@ def days_ago(n: int) -> str:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point vpslog at a store and a config folder inside tmp_path."""
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_kind: str) -> Path:
+    """Point vpslog at a store and a config folder inside tmp_path; for an encrypted store kind, at a
+    key file there too (`init` then makes the store encrypted: see Cli). Never the user's keyring."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    if store_kind == "encrypted":
+        monkeypatch.setenv("VPSLOG_KEY_FILE", str(write_key_file(tmp_path / "store.key")))
+    else:
+        monkeypatch.delenv("VPSLOG_KEY_FILE", raising=False)
     monkeypatch.setenv("VPSLOG_DB", str(tmp_path / "data" / "vpslog.db"))
     monkeypatch.setenv("VPSLOG_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.delenv("VPSLOG_SCHEMAS", raising=False)
@@ -41,13 +79,18 @@ def default_demo_db(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 class Cli:
-    """Runs vpslog in-process through typer's CliRunner."""
+    """Runs vpslog in-process through typer's CliRunner; with `encrypt`, `init` makes encrypted stores."""
 
-    def __init__(self) -> None:
+    def __init__(self, encrypt: bool = False) -> None:
         self.runner = CliRunner()
+        self.encrypt = encrypt
 
     def __call__(self, *args: str, input: str | None = None):
-        return self.runner.invoke(app, list(args), input=input)
+        args = list(args)
+        command = args[2:3] if args[:1] == ["--db"] else args[:1]
+        if self.encrypt and command == ["init"] and "--encrypt" not in args:
+            args.append("--encrypt")
+        return self.runner.invoke(app, args, input=input)
 
     def ok(self, *args: str, input: str | None = None):
         result = self(*args, input=input)
@@ -56,8 +99,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(env: Path) -> Cli:
-    return Cli()
+def cli(env: Path, store_kind: str) -> Cli:
+    return Cli(encrypt=store_kind == "encrypted")
 
 
 @pytest.fixture
@@ -74,12 +117,17 @@ def program_db(cli: Cli, env: Path) -> Path:
     return env
 
 
+def open_db(db: Path) -> sqlite3.Connection:
+    """A connection to the store at `db` as the sqlite3 shell (or SQLCipher's, with the key) gives one."""
+    return connect(db, key_for(db))
+
+
 def snapshot(db: Path) -> dict[str, list[tuple]]:
     """Every row of every table, to show that a refused command wrote nothing."""
-    conn = sqlite3.connect(db)
+    conn = open_db(db)
     try:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
+        return {t: [tuple(row) for row in conn.execute(f'SELECT * FROM "{t}" ORDER BY rowid')] for t in tables}
     finally:
         conn.close()
 
@@ -90,8 +138,7 @@ def session_rows(db: Path) -> list[sqlite3.Row]:
 
 def table_rows(db: Path, table: str) -> list[sqlite3.Row]:
     """The rows of a table of logged events (session, supervision, milestone), oldest first."""
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
+    conn = open_db(db)
     try:
         return conn.execute(f'SELECT * FROM "{table}" ORDER BY date, entered_at').fetchall()
     finally:
@@ -101,7 +148,7 @@ def table_rows(db: Path, table: str) -> list[sqlite3.Row]:
 def tamper(db: Path, *statements: str) -> None:
     """What an attacker who can write the store file does with the sqlite3 shell: drop the
     audit triggers, then run `statements`."""
-    conn = sqlite3.connect(db)
+    conn = open_db(db)
     conn.execute("DROP TRIGGER IF EXISTS audit_no_update")
     conn.execute("DROP TRIGGER IF EXISTS audit_no_delete")
     for statement in statements:

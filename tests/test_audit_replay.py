@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import days_ago, snapshot, tamper
+from conftest import days_ago, open_db, snapshot, tamper
+
+pytestmark = pytest.mark.both_stores
 
 
 def _one(db: Path, sql: str, *params):
-    conn = sqlite3.connect(db)
+    conn = open_db(db)
     try:
         return conn.execute(sql, params).fetchone()
     finally:
@@ -97,7 +98,7 @@ def test_dropped_triggers_are_recreated_on_open_said_and_recorded(cli, program_d
     tamper(program_db)  # drops both triggers and changes nothing else
     result = cli.ok("sessions")
     assert "warning: the audit triggers (audit_no_update, audit_no_delete) were missing" in result.stderr
-    names = {row[0] for row in sqlite3.connect(program_db).execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    names = {row[0] for row in open_db(program_db).execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
     assert names == {"audit_no_update", "audit_no_delete"}
     verified = cli.ok("audit", "verify")
     assert "note: repaired before: audit entry" in verified.stderr and "audit triggers were missing" in verified.stderr
@@ -218,7 +219,7 @@ def test_any_single_edit_of_any_record_is_reported_by_field(cli, program_db, log
     table, column, value = change
     work = tmp_path / f"edit-{table}-{column}-{pick}.db"
     shutil.copyfile(program_db, work)
-    conn = sqlite3.connect(work)
+    conn = open_db(work)
     ids = [row[0] for row in conn.execute(f'SELECT id FROM "{table}" ORDER BY id')]
     record_id = ids[pick % len(ids)]
     conn.close()

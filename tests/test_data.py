@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 
-from conftest import days_ago, snapshot
+import pytest
+
+from conftest import days_ago, open_db, snapshot
+
+pytestmark = pytest.mark.both_stores
 
 
 def test_backup_is_a_private_consistent_copy_even_while_writing(cli, program_db, tmp_path):
@@ -33,7 +36,7 @@ def test_backup_is_a_private_consistent_copy_even_while_writing(cli, program_db,
         thread.join()
     copy = tmp_path / "copy.db"
     assert os.stat(copy).st_mode & 0o777 == 0o600
-    conn = sqlite3.connect(copy)
+    conn = open_db(copy)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
     assert cli.ok("--db", str(copy), "audit", "verify").stdout.startswith("audit trail verified")
@@ -44,7 +47,7 @@ def test_backup_is_a_private_consistent_copy_even_while_writing(cli, program_db,
 def test_doctor_passes_a_healthy_store_and_names_each_problem(cli, program_db, env):
     assert "integrity_check" in cli.ok("doctor").stdout
     os.chmod(program_db, 0o644)
-    conn = sqlite3.connect(program_db)
+    conn = open_db(program_db)
     conn.execute("DROP TRIGGER audit_no_update")
     conn.execute("UPDATE audit SET actor = 'x' WHERE seq = 2")
     conn.commit()

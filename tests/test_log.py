@@ -10,6 +10,8 @@ import pytest
 
 from conftest import TODAY, days_ago, session_rows, snapshot
 
+pytestmark = pytest.mark.both_stores
+
 
 def test_log_one_line_records_the_session_and_prints_a_short_id(cli, program_db):
     result = cli.ok("log", "P-0001", "1h15m", "-d", days_ago(3), "-c", "career,hope", "-c", "job-s",

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import days_ago, snapshot
 
+pytestmark = pytest.mark.both_stores
+
 
 def test_specialist_list_in_every_format(cli, program_db):
     rows = json.loads(cli.ok("specialist", "list", "--format", "json").stdout)

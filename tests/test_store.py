@@ -8,10 +8,13 @@ import stat
 
 import pytest
 
-from conftest import snapshot, tamper
+from conftest import open_db, snapshot, tamper
 from vpslog.store import schema as store_schema
 from vpslog.errors import StoreError
 from vpslog.store import SCHEMA_VERSION, Store
+from vpslog.store.base import dbapi_of
+
+pytestmark = pytest.mark.both_stores
 
 
 def mode(path) -> int:
@@ -56,25 +59,25 @@ def test_every_connection_enforces_keys_wal_full_sync_and_waits_for_locks(progra
 
 
 def test_tables_are_strict_and_constrained(program_db):
-    conn = sqlite3.connect(program_db)
+    conn = open_db(program_db)
     conn.execute("PRAGMA foreign_keys = ON")
     try:
         strict = {row[1] for row in conn.execute("PRAGMA table_list") if row[5] == 1}
         assert {"site", "specialist", "participant", "session", "supervision", "milestone", "audit"} <= strict
-        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        with pytest.raises(dbapi_of(conn).IntegrityError, match="FOREIGN KEY"):
             conn.execute("INSERT INTO specialist (id, site_id) VALUES ('X', 'nowhere')")
-        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        with pytest.raises(dbapi_of(conn).IntegrityError, match="CHECK"):
             conn.execute("UPDATE participant SET enrolled_on = '2026-13-01'")
-        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        with pytest.raises(dbapi_of(conn).IntegrityError, match="CHECK"):
             conn.execute("UPDATE participant SET arm = 'placebo'")
-        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        with pytest.raises(dbapi_of(conn).IntegrityError, match="CHECK"):
             conn.execute("UPDATE participant SET status = 'exited'")  # without an exit date
     finally:
         conn.close()
 
 
 def test_a_store_from_a_newer_vpslog_is_refused(cli, program_db):
-    conn = sqlite3.connect(program_db)
+    conn = open_db(program_db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     result = cli("sessions")
@@ -115,7 +118,7 @@ def test_a_file_that_is_not_a_store_is_refused_as_a_store_problem(cli, env):
 
 
 def test_every_write_appends_an_audit_entry(cli, program_db):
-    conn = sqlite3.connect(program_db)
+    conn = open_db(program_db)
     actions = conn.execute("SELECT action, tbl, record_id, actor FROM audit ORDER BY seq").fetchall()
     conn.close()
     assert [(a, t, r) for a, t, r, _ in actions] == [
@@ -124,11 +127,11 @@ def test_every_write_appends_an_audit_entry(cli, program_db):
 
 
 def test_the_audit_table_refuses_update_and_delete(cli, program_db):
-    conn = sqlite3.connect(program_db)
+    conn = open_db(program_db)
     try:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(dbapi_of(conn).IntegrityError, match="append-only"):
             conn.execute("UPDATE audit SET actor = 'someone' WHERE seq = 1")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(dbapi_of(conn).IntegrityError, match="append-only"):
             conn.execute("DELETE FROM audit WHERE seq = 1")
     finally:
         conn.close()
@@ -170,8 +173,8 @@ def test_audit_verify_needs_the_right_secret(cli, program_db, env):
 
 def test_notes_are_kept_out_of_the_audit_trail(cli, program_db):
     cli.ok("log", "P-0001", "45", "-n", "a very private sentence")
-    conn = sqlite3.connect(program_db)
-    dump = "\n".join(str(row) for row in conn.execute("SELECT * FROM audit"))
+    conn = open_db(program_db)
+    dump = "\n".join(str(tuple(row)) for row in conn.execute("SELECT * FROM audit"))
     conn.close()
     assert "a very private sentence" not in dump and '"note": "hmac:' in dump
 

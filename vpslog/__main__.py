@@ -1,3 +1,3 @@
-from vpslog.cli import run
+from vpslog.quick import main
 
-run()
+main()

@@ -26,9 +26,12 @@ _IMAGE = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 """Made once: json.dumps with options builds a new encoder per call, and an import hashes a row each."""
 
 
+def _message(values: Sequence) -> bytes:
+    return _MESSAGE.encode(list(values)).encode("utf-8")
+
+
 def entry_hash(secret: bytes, values: Sequence) -> str:
-    message = _MESSAGE.encode(list(values))
-    return hmac.new(secret, message.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(secret, _message(values), hashlib.sha256).hexdigest()
 
 
 def stored_image(image: dict | None) -> str | None:
@@ -40,10 +43,13 @@ def chained(secret: bytes, head: tuple[int, str] | None, entries: Iterable[Seque
     """Entries (at, actor, action, tbl, record_id, before, after, reason) as stored rows: each
     numbered after `head`, linked to the one before and hashed (the columns CHAINED, then hash)."""
     seq, prev_hash = head if head else (0, GENESIS)
+    keyed = hmac.new(secret, digestmod=hashlib.sha256)  # keyed once, copied per entry (an import chains a row each)
     for entry in entries:
         seq += 1
         values = [seq, *entry, prev_hash]
-        prev_hash = entry_hash(secret, values)
+        mac = keyed.copy()
+        mac.update(_message(values))
+        prev_hash = mac.hexdigest()
         yield [*values, prev_hash]
 
 

@@ -3,8 +3,6 @@ where errors become exit codes (see vpslog.errors for the codes)."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,7 +11,7 @@ import typer
 from typer import _click
 from typer.core import TyperGroup, TyperOption
 
-from vpslog.errors import EXIT_INTERNAL, EXIT_REFUSED, EXIT_STORE, EXIT_USAGE, VpslogError
+from vpslog.errors import EXIT_REFUSED, EXIT_USAGE, VpslogError, describe_failure
 
 
 class VpslogGroup(TyperGroup):
@@ -48,12 +46,14 @@ class VpslogGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # usage errors and exits: typer reports them (exit 2 for usage)
         except BrokenPipeError:  # the reader went away (`vpslog sessions | head`): stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            from vpslog.quick import quiet_stdout
+
+            quiet_stdout()
             raise typer.Exit(0) from None
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
-            message, code = _describe(exc)
+            message, code = describe_failure(exc)
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(code) from None
 
@@ -77,14 +77,6 @@ def _no_type_for_flags(self: TyperOption, ctx) -> str | None:
 
 _typed_display = TyperOption.display_type_rich
 TyperOption.display_type_rich = _no_type_for_flags
-
-
-def _describe(exc: Exception) -> tuple[str, int]:
-    if isinstance(exc, VpslogError):
-        return str(exc), exc.exit_code
-    if isinstance(exc, sqlite3.Error):
-        return f"store problem: {exc}", EXIT_STORE
-    return f"internal error ({type(exc).__name__}); rerun with --debug for the traceback", EXIT_INTERNAL
 
 
 app = typer.Typer(
@@ -122,8 +114,8 @@ def main(
 
 def _register() -> None:
     from vpslog.commands import (
-        audit, config, data, demo, enroll, export, fidelity, init, log, milestone, participant, report, review,
-        schema, sessions, site, specialist, supervision,
+        audit, config, data, demo, encryption, enroll, export, fidelity, init, log, milestone, participant, report,
+        review, schema, sessions, site, specialist, supervision,
     )
 
     from vpslog.commands.common import CodesInHelp
@@ -146,6 +138,9 @@ def _register() -> None:
     app.command("merge")(data.merge)
     app.command("backup")(data.backup)
     app.command("doctor")(data.doctor)
+    app.command("encrypt")(encryption.encrypt)
+    app.command("rekey")(encryption.rekey)
+    app.command("decrypt")(encryption.decrypt)
     app.command("demo")(demo.demo)
     app.add_typer(site.app, name="site")
     app.add_typer(specialist.app, name="specialist")

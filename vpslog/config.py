@@ -10,7 +10,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import secrets
 from pathlib import Path
 
 from vpslog.errors import StoreError, UsageError
@@ -92,6 +91,8 @@ def ensure_secret() -> bytes:
     """The project secret, created (0600) on first use by `init` or `demo`."""
     path = secret_path()
     if not path.exists():
+        import secrets  # here, not at the top: quick entry never makes a secret
+
         from vpslog.store import create_private_file
 
         create_private_file(path)

@@ -12,29 +12,26 @@ import uuid
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from vpslog import config
 from vpslog.curriculum import Catalog
 from vpslog.errors import InputError, StoreError
 from vpslog.files import link_refusal
-from vpslog.models import (
-    Allocation,
-    Milestone,
-    Participant,
-    Record,
-    Screening,
-    Session,
-    Site,
-    Specialist,
-    Supervision,
-    describe,
-)
 from vpslog.store import Store
 
+TYPE_CHECKING = False  # typing itself costs quick entry a few ms
+if TYPE_CHECKING:
+    from vpslog.models import Milestone, Participant, Record, Screening, Session, Site, Specialist, Supervision
 
-def build(model: type[Record], data: dict, catalog: Catalog) -> Record:
-    """Validate `data` as `model` against the curriculum, as one clear refusal."""
+
+def build(model: type[Record] | str, data: dict, catalog: Catalog) -> Record:
+    """Validate `data` as `model` (a model, or its table's name) against the curriculum, as one clear
+    refusal. The models are imported here, when first used: quick entry (vpslog/quick.py) logs a
+    session without building them."""
+    from pydantic import ValidationError
+
+    from vpslog.models import RECORDS, describe
+
+    model = RECORDS[model] if isinstance(model, str) else model
     try:
         return model.model_validate(data, context={"catalog": catalog})
     except ValidationError as exc:
@@ -51,7 +48,10 @@ class Program:
         self.today = today or date.today()
 
     @classmethod
-    def open(cls, db: Path, *, create: bool = False, settings: dict | None = None) -> Program:
+    def open(cls, db: Path, *, create: bool = False, settings: dict | None = None, key=None,
+             cipher: bool = False) -> Program:
+        """The program at `db`; `create` makes the store (encrypted with `key`) and the project secret;
+        `cipher` opens a plain store through SQLCipher (see Store.open)."""
         settings = config.load() if settings is None else settings
         existing = Path(db).exists() and Path(db).stat().st_size > 0
         if create and not existing and (refusal := link_refusal(Path(db))):
@@ -62,16 +62,22 @@ class Program:
                              f"at {config.secret_path()}: restore that file from your backup (a new secret would "
                              "break the trail, so none is made for an existing store)")
         store = Store.open(db, secret, create=create, secret_path=config.secret_path(),
-                           witness=config.witness_path(db))
+                           witness=config.witness_path(db), key=key, cipher=cipher)
         return cls(store, Catalog(), config.actor(settings))
 
     def close(self) -> None:
         self.store.close()
 
+    def notices(self) -> list[str]:
+        """What opening the store found worth telling the user: a store others can read, repairs made."""
+        path = self.store.path
+        loose = [f"{path} can be read by other users; fix with: chmod 600 {path}*"] if self.store.others_can_read() else []
+        return loose + self.store.repaired
+
     # -- sites, specialists, participants ------------------------------------
 
     def add_site(self, site_id: str, name: str) -> Site:
-        site = build(Site, {"id": site_id.strip().upper(), "name": name}, self.catalog)
+        site = build("site", {"id": site_id.strip().upper(), "name": name}, self.catalog)
         with self.store.transaction():
             self._refuse_existing("site", site.id)
             self.store.insert("site", site, actor=self.actor)
@@ -82,7 +88,7 @@ class Program:
         with self.store.transaction():
             data = {"id": specialist_id.strip().upper(), "site_id": self.resolve("site", site),
                     "name": name, "trained_on": trained_on}
-            specialist = build(Specialist, data, self.catalog)
+            specialist = build("specialist", data, self.catalog)
             self._refuse_existing("specialist", specialist.id)
             self.check_specialist(specialist)
             self.store.insert("specialist", specialist, actor=self.actor)
@@ -91,7 +97,7 @@ class Program:
     def add_participant(self, participant_id: str, site: str, enrolled_on: date, **fields) -> Participant:
         with self.store.transaction():
             data = {"id": participant_id, "site_id": self.resolve("site", site), "enrolled_on": enrolled_on, **fields}
-            participant = build(Participant, data, self.catalog)
+            participant = build("participant", data, self.catalog)
             self._refuse_existing("participant", participant.id)
             self.check_participant(participant)
             self.store.insert("participant", participant, actor=self.actor)
@@ -103,7 +109,7 @@ class Program:
             row = self.participant(participant)
             if "site_id" in changes:
                 changes["site_id"] = self.resolve("site", changes["site_id"])
-            updated = build(Participant, {**row, **changes}, self.catalog)
+            updated = build("participant", {**row, **changes}, self.catalog)
             self.check_participant(updated)
             first = self.store.participant_summary(updated.id)["first_session"]
             if first and updated.enrolled_on.isoformat() > first:
@@ -120,7 +126,7 @@ class Program:
             last = self.store.last_session_date(row["id"])
             if last and last > on.isoformat():
                 raise InputError(f"{row['id']} has a session on {last}, after the exit date {on}")
-            updated = build(Participant, {**row, "status": "exited", "exited_on": on,
+            updated = build("participant", {**row, "status": "exited", "exited_on": on,
                                           "exit_reason": _reason(reason)}, self.catalog)
             self.store.update("participant", updated, actor=self.actor, reason=reason, action="exit")
         return updated
@@ -138,7 +144,7 @@ class Program:
         with self.store.transaction():
             person = self._active(participant)
             self._refuse_future(on, "screening date")
-            screening = build(Screening, {
+            screening = build("screening", {
                 **self._entered(), "participant_id": person["id"], "date": on, "answers": answers,
                 "eligible": eligible, "reasons": "; ".join(reasons), "rules_version": criteria.version}, self.catalog)
             self.check_screening(screening)
@@ -163,13 +169,13 @@ class Program:
                                  f"{screening['reasons']}")
             if arm is None:
                 number = self.store.allocations_at(person["site_id"]) + 1
-                allocation = build(Allocation, {
+                allocation = build("allocation", {
                     "id": uuid.uuid4().hex, "participant_id": person["id"], "site_id": person["site_id"],
                     "number": number, "arm": allocate(sequence_key or self.store.secret(), person["site_id"], number),
                     "allocated_at": _now()}, self.catalog)
                 self.store.insert("allocation", allocation, actor=self.actor, action="randomize")
                 arm = allocation.arm
-            updated = build(Participant, {**person, "arm": arm, "consent_on": consent_on}, self.catalog)
+            updated = build("participant", {**person, "arm": arm, "consent_on": consent_on}, self.catalog)
             self.check_participant(updated)
             self.store.update("participant", updated, actor=self.actor, reason=None, action="enroll")
         return updated
@@ -194,12 +200,16 @@ class Program:
         with self.store.transaction():
             data["participant_id"] = self.resolve("participant", participant)
             data["specialist_id"] = self._specialist(specialist)
-            session = build(Session, data, self.catalog)
+            session = self.build_session(data)
             self.check_entry(session)
             self.check_session(session, self.store.get("participant", session.participant_id),
                                self.store.get("specialist", session.specialist_id))
             self.store.insert("session", session, actor=self.actor)
         return session
+
+    def build_session(self, data: dict) -> Session:
+        """A session validated by its model (quick entry applies the checks compiled from it first)."""
+        return build("session", data, self.catalog)
 
     def advisories(self, session: Session) -> list[str]:
         """What the fidelity rules will flag about a session just logged, said at once
@@ -227,7 +237,7 @@ class Program:
                 changes["specialist_id"] = self._specialist(changes["specialist_id"])
             if changes.get("type", row["type"]) not in self.catalog.delivered_types:
                 changes = {"components": (), "supports": (), "phase": None} | changes  # what did not happen goes
-            session = build(Session, {**row, **changes}, self.catalog)
+            session = self.build_session({**row, **changes})
             self.check_session(session, self.store.get("participant", session.participant_id))
             self.store.update("session", session, actor=self.actor, reason=_reason(reason))
         return session
@@ -236,7 +246,7 @@ class Program:
         """A wrong session is voided, never deleted: it stays in the store and its history."""
         with self.store.transaction():
             row = self._live_session(session_id)
-            session = build(Session, {**row, "voided": True, "void_reason": _reason(reason)}, self.catalog)
+            session = self.build_session({**row, "voided": True, "void_reason": _reason(reason)})
             self.store.update("session", session, actor=self.actor, reason=reason, action="void")
         return session
 
@@ -249,7 +259,7 @@ class Program:
                 "group": group, "topics": tuple(topics), "note": note}
         with self.store.transaction():
             data["specialist_id"] = self._specialist(specialist)
-            supervision = build(Supervision, data, self.catalog)
+            supervision = build("supervision", data, self.catalog)
             self.check_entry(supervision)
             self.check_supervision(supervision, self.store.get("specialist", supervision.specialist_id))
             self.store.insert("supervision", supervision, actor=self.actor)
@@ -260,7 +270,7 @@ class Program:
         data = {**self._entered(), "kind": kind, "date": on, "detail": detail}
         with self.store.transaction():
             person = self.participant(participant)
-            milestone = build(Milestone, {**data, "participant_id": person["id"]}, self.catalog)
+            milestone = build("milestone", {**data, "participant_id": person["id"]}, self.catalog)
             self.check_entry(milestone)
             self.check_milestone(milestone, person)
             self.store.insert("milestone", milestone, actor=self.actor)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import random
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from vpslog.core import Program
 from vpslog.errors import InputError
 from vpslog.files import create_private_temp_file, link_refusal
 from vpslog.store import Store
+from vpslog.store.base import connect, key_for
 
 SITES = (("NORTH", "North site"), ("SOUTH", "South site"))
 EXIT_REASONS = ("moved away", "withdrew", "lost contact", "reached goal")
@@ -83,19 +83,17 @@ def replace_refusal(path: Path) -> str | None:
         return f"{refusal}; use another --db"
     if not path.exists():
         return None
+    not_a_store = f"{path} is not a vpslog store; the demo replaces only its own earlier demo store: use another --db"
+    store = Store(path, connect(path, key_for(path)), None)  # reads only; closed cleanly
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)  # reads only; closed cleanly
-        conn.row_factory = sqlite3.Row
-        try:
-            store = Store(path, conn, None)
-            marker, records = store.meta("demo"), sum(store.record_counts().values())
-            built = _marker(marker) if marker else None
-            at_build = built and store.audit_entry(built["head_seq"])
-            changes = store.changes_since(built["head_seq"]) if built else None
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return f"{path} is not a vpslog store; the demo replaces only its own earlier demo store: use another --db"
+        marker, records = store.meta("demo"), sum(store.record_counts().values())
+        built = _marker(marker) if marker else None
+        at_build = built and store.audit_entry(built["head_seq"])
+        changes = store.changes_since(built["head_seq"]) if built else None
+    except store.dbapi.DatabaseError:
+        return not_a_store
+    finally:
+        store.close()
     if marker is None:
         return (f"{path} is a vpslog store with {records} records that the demo did not build; the demo never "
                 "replaces real records: use another --db")

@@ -36,3 +36,17 @@ class UsageError(VpslogError):
 
 class StoreError(VpslogError):
     exit_code = EXIT_STORE
+
+
+def describe_failure(exc: Exception) -> tuple[str, int]:
+    """The one-line message and exit code of an error raised by a command (the typer CLI and quick
+    entry report errors alike)."""
+    import sqlite3
+    import sys
+
+    if isinstance(exc, VpslogError):
+        return str(exc), exc.exit_code
+    cipher = sys.modules.get("sqlcipher3.dbapi2")  # loaded only for an encrypted store
+    if isinstance(exc, (sqlite3.Error, *([cipher.Error] if cipher else []))):
+        return f"store problem: {exc}", EXIT_STORE
+    return f"internal error ({type(exc).__name__}); rerun with --debug for the traceback", EXIT_INTERNAL

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +45,9 @@ class ImportResult:
     sha256: str
 
 
-def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, dict]]:
-    """(line, raw row) per record, after checking the file is text CSV with the right header."""
-    columns = {c.name: c for c in spec.columns}
+def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, list[str] | str]]:
+    """(1, the header), then (line, cells) per record, or (line, problem) for a record with the
+    wrong number of cells; after checking the file is text CSV with the right header."""
     try:
         file = open(path, encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -58,17 +59,12 @@ def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, dict]]:
             if header is None:
                 raise InputError(f"{path}: the file is empty; expected a header row")
             _check_header(path, header, spec)
-            kept = [(index, name, columns[name].type in ("string", "object")) for index, name in enumerate(header)
-                    if name in columns and not columns[name].derived]
+            yield 1, header
             start = reader.line_num + 1
             for cells in reader:
                 if "\x00" in "".join(cells):
                     raise InputError(f"{path}:{start}: contains a NUL byte; not a text CSV file")
-                if len(cells) != len(header):
-                    yield start, {"__problem__": f"{len(cells)} cells, the header has {len(header)}"}
-                else:  # an empty cell is left out (the model's default applies); text loses its formula guard
-                    yield start, {name: restore(cell) if text and cell[0] == "'" else cell
-                                  for index, name, text in kept if (cell := cells[index])}
+                yield start, cells if len(cells) == len(header) else f"{len(cells)} cells, the header has {len(header)}"
                 start = reader.line_num + 1
         except csv.Error as exc:
             problem = str(exc)
@@ -78,6 +74,49 @@ def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, dict]]:
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}:{reader.line_num + 1}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
                              "save the file as UTF-8 CSV") from None
+
+
+class _Parser:
+    """A CSV record of one file as a validated record and its store row.
+
+    Each record goes first through the validator compiled from the model (vpslog.bulk), as a
+    tuple; one it refuses (or a model it cannot serve) goes through the model itself, which
+    gives the message. Either way an empty cell stands for the field's default, and text loses
+    its formula guard."""
+
+    def __init__(self, spec: TableSpec, header: list[str], catalog):
+        from vpslog.bulk import compile_rows
+        from vpslog.models import RECORDS
+
+        self.model, self.context = RECORDS[spec.table], {"catalog": catalog}
+        columns = {c.name: c for c in spec.columns}
+        self.kept = [(index, name, columns[name].type in ("string", "object")) for index, name in enumerate(header)
+                     if name in columns and not columns[name].derived]
+        self.compiled = compile_rows(self.model, catalog)
+        if self.compiled is not None:
+            position = {name: index for index, name, _ in self.kept}
+            text = {name for _, name, is_text in self.kept if is_text}
+            self.take = [(position.get(name, -1), default, name in text)
+                         for name, default in zip(self.compiled.fields, self.compiled.defaults)]
+
+    def parse(self, cells: list[str]):
+        """(record, row) of a record's cells; the model's ValidationError when it is not valid."""
+        compiled = self.compiled
+        if compiled is not None:
+            cells.append("")  # what a column missing from the file reads as
+            values = tuple([(restore(cell) if text and cell[0] == "'" else cell) if (cell := cells[index]) else default
+                            for index, default, text in self.take])
+            try:
+                values = compiled.validator.validate_python(values, context=self.context)
+            except ValidationError:
+                pass
+            else:
+                return compiled.record._make(values), dict(zip(compiled.fields,
+                                                               compiled.serializer.to_python(values, mode="json")))
+        raw = {name: restore(cell) if text and cell[0] == "'" else cell for index, name, text in self.kept
+               if (cell := cells[index])}
+        record = self.model.model_validate(raw, context=self.context)
+        return record, to_row(record)
 
 
 def _check_header(path: Path, header: list[str], spec: TableSpec) -> None:
@@ -97,9 +136,8 @@ def _check_header(path: Path, header: list[str], spec: TableSpec) -> None:
 def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:
     """Validate every row of `path` as `spec`'s model and insert the new ones, all or nothing.
 
-    The file is validated and staged (rows, and their audit images) without the write
-    lock, so others keep logging meanwhile; then one write transaction inserts what was
-    staged and chains an audit entry per row after the head of that moment. If someone
+    The file is validated and staged without the write lock, so others keep logging
+    meanwhile; then one write transaction inserts what was staged and chains an audit entry per row after the head of that moment. If someone
     changed a participant, a specialist or a site in between, or added a row with a
     staged id, the file is validated again first.
     """
@@ -132,40 +170,41 @@ def _commit(prog, spec: TableSpec, path: Path, digest: str, inserted: int, skipp
 
 
 def _stage(prog, spec: TableSpec, path: Path, digest: str) -> tuple[int, int]:
-    """Validate every row against the store as it is now and stage the new ones with their
-    audit images; refuse (nothing staged) listing every bad row."""
-    from vpslog.models import RECORDS
-
-    model, store, catalog = RECORDS[spec.table], prog.store, prog.catalog
+    """Validate every row against the store as it is now and stage the new ones; refuse
+    (nothing staged) listing every bad row."""
+    store = prog.store
     problems: list[tuple[int, str]] = []
     fresh = store.count(spec.table) == 0  # then only the file itself can repeat an id
     known = {"site": {site_id.upper(): site_id for site_id in store.ids("site")},
              "specialist": {row["id"].upper(): row for row in store.rows("specialist")}}
     people = {row["id"]: row for row in store.rows("participant")} if spec.table != "participant" else {}
-    store.begin_staging(spec.table, actor=prog.actor, reason=f"import {path.name} ({digest[:12]})")
-    staged = skipped = 0
-    batch: list[tuple[int, dict]] = []
-    for line, raw in _rows(path, spec):
-        problem = raw.pop("__problem__", None)
-        try:
-            if problem:
-                raise InputError(problem)
-            record = model.model_validate(raw, context={"catalog": catalog})
-            row = to_row(record)
-            _check_references(prog, spec, record, row, known, people)
-        except ValidationError as exc:
-            problems.append((line, describe(exc)))
-            continue
-        except InputError as exc:
-            problems.append((line, str(exc)))
-            continue
-        batch.append((line, row))
-        if len(batch) >= BATCH:
-            added, same = _stage_batch(store, spec, batch, problems, fresh)
-            staged, skipped, batch = staged + added, skipped + same, []
-    if batch:
-        added, same = _stage_batch(store, spec, batch, problems, fresh)
-        staged, skipped = staged + added, skipped + same
+    with store.staging(spec.table, actor=prog.actor, reason=f"import {path.name} ({digest[:12]})"):
+        staged = skipped = 0
+        batch: list[tuple[int, dict]] = []
+        lines = array("L")  # the file line of each staged row, by its position in the staging table
+        rows = _rows(path, spec)
+        parser = _Parser(spec, next(rows)[1], prog.catalog)
+        for line, cells in rows:
+            try:
+                if isinstance(cells, str):
+                    raise InputError(cells)
+                record, row = parser.parse(cells)
+                _check_references(prog, spec, record, row, known, people)
+            except ValidationError as exc:
+                problems.append((line, describe(exc)))
+                continue
+            except InputError as exc:
+                problems.append((line, str(exc)))
+                continue
+            batch.append((line, row))
+            if len(batch) >= BATCH:
+                added, same = _stage_batch(store, spec, batch, problems, fresh, lines)
+                staged, skipped, batch = staged + added, skipped + same, []
+        if batch:
+            added, same = _stage_batch(store, spec, batch, problems, fresh, lines)
+            staged, skipped = staged + added, skipped + same
+        for position, record_id in store.index_staged():
+            problems.append((lines[position - 1], f"id {record_id} appears twice in the file"))
     problems.sort()
     if problems:
         shown = [f"{path}:{line}: {text}" for line, text in problems[:SHOWN]]
@@ -216,22 +255,20 @@ def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, peo
 
 
 def _stage_batch(store, spec: TableSpec, batch: list[tuple[int, dict]], problems: list[tuple[int, str]],
-                 fresh: bool) -> tuple[int, int]:
-    """Stage the new rows of a batch; skip identical existing ones; report conflicts."""
+                 fresh: bool, lines: array) -> tuple[int, int]:
+    """Stage the new rows of a batch (their lines appended to `lines`); skip identical existing
+    ones; report conflicts."""
     existing = {} if fresh else store.rows_by_id(spec.table, [row["id"] for _, row in batch])
     new, skipped = [], 0
     for line, row in batch:
         before = existing.get(row["id"])
         if before is None:
-            new.append((line, row))
+            new.append(row)
+            lines.append(line)
         elif before == row:
             skipped += 1
         else:
             changed = next(k for k in row if before.get(k) != row[k])
             problems.append((line, f"id {row['id']} already exists with different content ({changed})"))
-    refused = store.stage_rows([row for _, row in new])
-    for index, problem in refused:
-        line, row = new[index]
-        problems.append((line, f"id {row['id']} appears twice in the file" if "UNIQUE" in problem
-                         else f"the store refused the row: {problem}"))
-    return len(new) - len(refused), skipped
+    store.stage_rows(new)
+    return len(new), skipped

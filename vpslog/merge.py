@@ -39,14 +39,15 @@ class MergeResult:
     audit_entries: int
 
 
-def merge(prog, other_path: Path, secret_file: Path | None = None) -> MergeResult:
+def merge(prog, other_path: Path, secret_file: Path | None = None, key_file: Path | None = None) -> MergeResult:
     """Bring in `other_path`'s new records once its trail verifies, under its own secret
-    (`secret_file`) or, by default, this project's."""
+    (`secret_file`) or, by default, this project's; an encrypted one opened with the key in `key_file`,
+    else from the same sources as this store's."""
     store = prog.store
     if Path(other_path).resolve() == store.path.resolve():
         raise InputError("a store cannot be merged into itself")
     other_secret = _other_secret(store, secret_file)
-    other = Store.open_readonly(other_path, other_secret)
+    other = Store.open_readonly(other_path, other_secret, key_file)
     try:
         _verified(other, other_path, secret_file)
         with store.transaction():

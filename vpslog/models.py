@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from vpslog.parsing import did_you_mean
+from vpslog.fieldrules import check_codes, no_nul, participant_id, split_codes
 
 SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason",
                        "reviewers", "evidence"})
@@ -48,43 +48,19 @@ def _coded_fields(model: type) -> tuple[tuple[str, str, str], ...]:
                  if isinstance(info.json_schema_extra, dict) and "x-codes" in info.json_schema_extra)
 
 
-def _split_codes(value):
-    """The store keeps code lists as `a;b`; accept that form as well as a list."""
-    if isinstance(value, str):
-        return tuple(part for part in value.split(";") if part)
-    return value
-
-
-def _participant_id(value: str, info: ValidationInfo) -> str:
-    catalog = (info.context or {}).get("catalog")
-    if catalog is not None and not catalog.participant_pattern.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a study code: use a pseudonymous code like {catalog.participant_example} "
-            f"(pattern {catalog.participant_pattern.pattern}), never a name"
-        )
-    return value
-
-
-def _no_nul(value: str) -> str:
-    """A NUL cannot be exported (CSV cuts the cell there) nor shown: refused in every text field."""
-    if "\x00" in value:
-        raise ValueError("contains a NUL character (\\x00), which no text field may hold")
-    return value
-
-
-Codes = Annotated[tuple[str, ...], BeforeValidator(_split_codes)]
+Codes = Annotated[tuple[str, ...], BeforeValidator(split_codes)]
 LocalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
 ParticipantId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=32),
-    AfterValidator(_participant_id),
+    AfterValidator(participant_id),
 ]
 RecordId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 Minutes = Annotated[int, Field(ge=1, le=480)]
-Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
-FreeText = Annotated[str, Field(max_length=20_000, json_schema_extra={"x-free-text": True}), AfterValidator(_no_nul)]
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)]
+FreeText = Annotated[str, Field(max_length=20_000, json_schema_extra={"x-free-text": True}), AfterValidator(no_nul)]
 PersonalText = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"x-free-text": True}),
-                         AfterValidator(_no_nul)]
+                         AfterValidator(no_nul)]
 """Short free text that may name or describe a person or place (a reason, a location)."""
 
 
@@ -101,12 +77,7 @@ class Record(BaseModel):
         """Every coded field against the catalog in the validation context (if any)."""
         catalog = (info.context or {}).get("catalog")
         if catalog is not None:
-            for name, kind, label in _coded_fields(type(self)):
-                value = getattr(self, name)
-                accepted = catalog.codes(kind)
-                for code in value if isinstance(value, tuple) else () if value is None else (value,):
-                    if code not in accepted:
-                        raise ValueError(f"{name}: unknown {label} {code!r}{did_you_mean(code, accepted)}")
+            check_codes(self, _coded_fields(type(self)), catalog)
         return self
 
 
@@ -279,7 +250,7 @@ class ReviewItem(Record):
     review_id: RecordId = Field(description="The review.")
     item: ItemCode = Field(description="The item id of schemas/review.toml.")
     score: Score | None = Field(None, description="The score given, 1-5; empty until scored (or, from records, when nothing could be judged).")
-    sources: Annotated[tuple[EvidenceSource, ...], BeforeValidator(_split_codes)] = Field((), description="Evidence sources the score rests on.")
+    sources: Annotated[tuple[EvidenceSource, ...], BeforeValidator(split_codes)] = Field((), description="Evidence sources the score rests on.")
     computed_score: Score | None = Field(None, description="For a record-based item, the score the fidelity engine gave on the review date (kept when overridden).")
     computed_evidence: Annotated[str, Field(max_length=2000)] | None = Field(None, description="The fidelity counts behind the computed score.")
     evidence: FreeText | None = Field(None, description="The reviewers' evidence, one `source: text` line each (free text; dropped when de-identified).")

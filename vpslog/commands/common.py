@@ -63,21 +63,27 @@ class Settings:
 
 
 @contextmanager
-def program(ctx: typer.Context, *, create: bool = False) -> Iterator:
-    """The open Program for this command, closed afterwards; warns once about loose permissions."""
+def program(ctx: typer.Context, *, create: bool = False, key=None, cipher: bool = False) -> Iterator:
+    """The open Program for this command, closed afterwards; warns once about loose permissions.
+    `key` and `cipher` as for Program.open."""
     from vpslog.core import Program
 
     settings: Settings = ctx.find_root().obj
-    prog = Program.open(settings.db_path, create=create)
+    prog = Program.open(settings.db_path, create=create, key=key, cipher=cipher)
     try:
-        if prog.store.others_can_read():
-            path = prog.store.path
-            warn(f"warning: {path} can be read by other users; fix with: chmod 600 {path}*")
-        for repair in prog.store.repaired:
-            warn(f"warning: {repair}")
+        for notice in prog.notices():
+            warn(f"warning: {notice}")
         yield prog
     finally:
         prog.close()
+
+
+def warn_clear_output(prog, deidentified: bool) -> None:
+    """Said once by commands whose files leave an encrypted store in clear (CSV has no encryption)."""
+    if prog.store.key is not None:
+        advice = "" if deidentified else "; --deidentify leaves out free text and identifying dates"
+        warn(f"warning: {prog.store.path} is encrypted, but what this writes is not: it leaves the store in "
+             f"clear{advice}")
 
 
 def parse_day(text: str | None, today: date | None = None) -> date | None:

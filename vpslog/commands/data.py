@@ -35,13 +35,17 @@ def merge(ctx: typer.Context,
           other: Annotated[Path, typer.Argument(metavar="OTHER.db", help="Another vpslog store, e.g. a laptop's.")],
           secret: Annotated[Optional[Path], typer.Option(
               "--secret", metavar="FILE", help="The other store's project secret file (default: this project's).")
+          ] = None,
+          key_file: Annotated[Optional[Path], typer.Option(
+              "--key-file", metavar="FILE", help="The other store's key file (0600), when it is encrypted "
+                                                 "(default: the key from $VPSLOG_KEY_FILE, the keyring or typed).")
           ] = None) -> None:
     """Verify another store's audit trail, then bring in its new records and their audit history;
     refuse on a trail that does not verify or on any conflict."""
     from vpslog.merge import merge as run_merge
 
     with program(ctx) as prog:
-        result = run_merge(prog, other, secret)
+        result = run_merge(prog, other, secret, key_file)
     added = ", ".join(f"{n} {table}" for table, n in result.inserted.items() if n) or "nothing new"
     say(f"merged {other}: {added}; {sum(result.skipped.values())} identical records skipped; "
         f"{result.audit_entries} audit entries brought in")
@@ -49,20 +53,26 @@ def merge(ctx: typer.Context,
 
 def doctor(ctx: typer.Context) -> None:
     """Check integrity, foreign keys, the audit trail (chain, witness, every record against its trail,
-    triggers) and file permissions; list each problem and exit 3 on any."""
+    triggers) and file permissions (the key file's too); say whether the store is encrypted; list each
+    problem and exit 3 on any."""
     from vpslog import config
     from vpslog.errors import StoreError
+    from vpslog.keys import key_file_path
     from vpslog.render import Format, emit
 
     with program(ctx) as prog:
+        key = prog.store.key
         checks = prog.store.health()
         path = prog.store.path
+    encryption = (f"encrypted (SQLCipher), key from {key.describe()}" if key else
+                  "not encrypted: whoever gets the file can read it (`vpslog encrypt` encrypts it)")
     files = [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
-                         config.secret_path(), config.witness_path(path)) if p.exists()]
+                         config.secret_path(), config.witness_path(path), key_file_path()) if p and p.exists()]
     for file in files:
         loose = file.stat().st_mode & 0o077
         checks.append((f"permissions of {file.name}", f"readable by others; fix with: chmod 600 {file}" if loose else None))
-    emit([{"check": name, "result": problem or "ok"} for name, problem in checks], ("check", "result"), Format.table,
+    emit([{"check": "encryption", "result": encryption}] +
+         [{"check": name, "result": problem or "ok"} for name, problem in checks], ("check", "result"), Format.table,
          f"doctor: {path}")
     problems = [name for name, problem in checks if problem]
     if problems:

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import Since, Until, iso_day, program, say
+from vpslog.commands.common import Since, Until, iso_day, program, say, warn_clear_output
 from vpslog.commands.participant import Arm
 
 
@@ -28,6 +28,7 @@ def export(
     from vpslog.tables import resolve_tables
 
     with program(ctx) as prog:
+        warn_clear_output(prog, deidentify)
         manifest = run_export(
             prog, resolve_tables(tables or []), None if out == "-" else Path(out), deidentify=deidentify, wide=wide,
             since=iso_day(since, prog.today), until=iso_day(until, prog.today),

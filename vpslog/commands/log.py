@@ -32,71 +32,6 @@ At = Annotated[Optional[str], typer.Option("--at", help="Start time, HH:MM.")]
 Location = Annotated[Optional[str], typer.Option("--location", help="Where the session took place.")]
 
 
-def _changes(prog, *, duration=None, date=None, mode=None, type=None, codes=None, support=None,
-             phase=None, note=None, edit=False, specialist=None, clinical=None, at=None, location=None) -> dict:
-    """The given options as session fields, with typed text parsed and codes resolved."""
-    from datetime import time
-
-    from vpslog.errors import InputError
-    from vpslog.parsing import parse_date, parse_duration, resolve_code, resolve_codes
-
-    codes_of = prog.catalog.codes
-    fields = {
-        "minutes": parse_duration(duration) if duration is not None else None,
-        "date": parse_date(date, prog.today) if date is not None else None,
-        "mode": resolve_code(mode, codes_of("mode"), "mode") if mode else None,
-        "type": resolve_code(type, codes_of("session_type"), "session type") if type else None,
-        "components": resolve_codes(codes, codes_of("component"), "component") if codes else None,
-        "supports": resolve_codes(support, codes_of("support_type"), "support type") if support else None,
-        "phase": resolve_code(phase, codes_of("phase"), "phase") if phase else None,
-        "note": _edit_note(note) if edit else note,
-        "specialist_id": specialist,
-        "clinical": clinical,
-        "location": location,
-    }
-    if at is not None:
-        try:
-            fields["start_time"] = time.fromisoformat(at)
-        except ValueError:
-            raise InputError(f"start time {at!r} not understood: use HH:MM, e.g. 14:30") from None
-    return {k: v for k, v in fields.items() if v is not None}
-
-
-def _edit_note(initial: str | None) -> str | None:
-    """Open $VISUAL or $EDITOR (else vi) on a private temporary file and return what was written;
-    an editor that cannot start or fails, or a note that is not UTF-8, saves nothing."""
-    import os
-    import shlex
-    import subprocess
-    import tempfile
-
-    from vpslog.errors import InputError
-
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    try:
-        command = shlex.split(editor) or ["vi"]
-    except ValueError:
-        raise InputError(f"the editor command {editor!r} cannot be read (unbalanced quotes); nothing was saved") from None
-    handle, name = tempfile.mkstemp(prefix="vpslog-note-", suffix=".txt")  # created 0600
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(initial or "")
-        try:
-            status = subprocess.call([*command, name])
-        except OSError as exc:
-            raise InputError(f"the editor ({editor}) could not be started: {exc.strerror}; set $EDITOR, or give "
-                             "the note with -n; nothing was saved") from None
-        if status != 0:
-            raise InputError(f"the editor ({editor}) exited with an error; nothing was saved")
-        try:
-            with open(name, encoding="utf-8") as file:
-                return file.read().strip() or None
-        except UnicodeDecodeError:
-            raise InputError("the note is not valid UTF-8 text; nothing was saved") from None
-    finally:
-        os.unlink(name)
-
-
 def log(
     ctx: typer.Context,
     participant: Annotated[Optional[str], typer.Argument(
@@ -118,30 +53,17 @@ def log(
     interactive: Annotated[bool, typer.Option("-i", "--interactive", help="Ask for each field in turn.")] = False,
 ) -> None:
     """Log a session in one line: vpslog log P-0017 45m -c career,hope -s emotional"""
-    from vpslog import config
-    from vpslog.errors import InputError
+    from vpslog import config, entry
 
     settings = config.load()
+    ask = None
+    if interactive or participant is None:
+        from vpslog.commands.prompts import ask_session as ask
     with program(ctx) as prog:
-        fields = _changes(prog, duration=duration, date=date, mode=mode, type=type, codes=codes,
-                          support=support, phase=phase, note=note, edit=edit, specialist=specialist,
-                          clinical=clinical, at=at, location=location)
-        fields.setdefault("specialist_id", settings.get("specialist"))
-        fields.setdefault("mode", settings.get("mode") or prog.catalog.codes("mode")[0])
-        fields.setdefault("type", settings.get("type") or prog.catalog.codes("session_type")[0])
-        fields.setdefault("date", prog.today)
-        if interactive or participant is None:
-            from vpslog.commands.prompts import ask_session
-
-            participant, fields = ask_session(prog, participant, fields)
-        if "minutes" not in fields:
-            raise InputError("the duration is missing: give it after the participant (45, 45m, 1h15m) or use -i")
-        session = prog.log_session(
-            participant, specialist=fields.pop("specialist_id"), minutes=fields.pop("minutes"),
-            on=fields.pop("date"), **fields)
-        warnings = prog.advisories(session)
-    say(f"logged session {session.id[:8]}: {session.participant_id} {session.date} "
-        f"{session.minutes} min {session.type} {session.mode}")
+        line, warnings = entry.log(prog, settings, participant, dict(
+            duration=duration, date=date, mode=mode, type=type, codes=codes, support=support, phase=phase,
+            note=note, edit=edit, specialist=specialist, clinical=clinical, at=at, location=location), ask)
+    say(line)
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
 
@@ -166,13 +88,10 @@ def amend(
     participant: Annotated[Optional[str], typer.Option("--participant", help="Move to another participant.")] = None,
 ) -> None:
     """Correct a session: the options given replace those fields; the reason is audited."""
+    from vpslog import entry
+
     with program(ctx) as prog:
-        if edit and note is None:
-            note = prog.session(session_id)["note"]
-        changes = _changes(prog, duration=duration, date=date, mode=mode, type=type, codes=codes,
-                           support=support, phase=phase, note=note, edit=edit, specialist=specialist,
-                           clinical=clinical, at=at, location=location)
-        if participant is not None:
-            changes["participant_id"] = participant
-        session = prog.amend_session(session_id, changes, reason)
-    say(f"amended session {session.id[:8]}")
+        line = entry.amend(prog, session_id, reason, dict(
+            duration=duration, date=date, mode=mode, type=type, codes=codes, support=support, phase=phase,
+            note=note, edit=edit, specialist=specialist, clinical=clinical, at=at, location=location), participant)
+    say(line)

@@ -57,9 +57,11 @@ def show(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="
 def void(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="ID")],
          reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")]) -> None:
     """Void a wrong session: it stays in the store and its history, hidden from lists."""
+    from vpslog import entry
+
     with program(ctx) as prog:
-        session = prog.void_session(session_id, reason)
-    say(f"voided session {session.id[:8]}")
+        line = entry.void(prog, session_id, reason)
+    say(line)
 
 
 def history(ctx: typer.Context, record: Annotated[str, typer.Argument(metavar="ID")],

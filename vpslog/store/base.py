@@ -30,6 +30,10 @@ from vpslog.store.review import ReviewRecords
 from vpslog.store.staging import Staging
 from vpslog.store.sql import where as _where
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # quick entry does not pay for vpslog.keys (dataclasses, secrets) on a plain store
+    from vpslog.keys import Key
+
 BUSY_TIMEOUT_MS = 60_000
 """How long a command waits for another's write to end: the last step of a 1M-row import holds
 the lock for about 20 s (docs/benchmarks.md), and a `log` started meanwhile must wait, not fail."""
@@ -53,13 +57,83 @@ def to_row(record) -> dict:
             row[key] = json.dumps(value, sort_keys=True)
     return row
 
+PLAIN_HEADER = b"SQLite format 3\x00"
+
+
+def encrypted(path: Path) -> bool:
+    """Whether the store file at `path` is encrypted: a plain SQLite file begins with a 16-byte
+    header, a SQLCipher one with a random salt, and is whole pages (of 512 bytes or a multiple).
+    An empty or missing file is a store yet to be made; any other file is not a store."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(16)
+            size = os.fstat(file.fileno()).st_size
+    except FileNotFoundError:
+        return False
+    return size > 0 and size % 512 == 0 and head != PLAIN_HEADER
+
+
+def key_for(path: Path, key_file: Path | None = None) -> Key | None:
+    """The key of the store at `path` from its sources (vpslog.keys) when it is encrypted; else None."""
+    if not encrypted(path):
+        return None
+    from vpslog.keys import store_key
+
+    return store_key(path, key_file)
+
+
+def _sqlcipher():
+    try:
+        from sqlcipher3 import dbapi2
+    except ImportError:
+        raise StoreError("this store is encrypted (or is not a vpslog store), and SQLCipher is not installed: "
+                         "pip install 'vpslog[encrypt]'") from None
+    return dbapi2
+
+
+def dbapi_of(conn) -> object:
+    """The DB-API module a connection was made by, whose exception classes it raises."""
+    return sqlite3 if isinstance(conn, sqlite3.Connection) else _sqlcipher()
+
+
+def connect(path: Path, key: Key | None = None, *, readonly: bool = False, cipher: bool = False):
+    """The one place a connection to a store file is made (rows as Row, autocommit, the busy timeout).
+
+    With a `key` (or `cipher`, for a plain file that is to be exported encrypted) through SQLCipher,
+    checked at once: a wrong key is refused in one line, before anything is read or written.
+    Without, through the standard sqlite3 module: a plain store never loads sqlcipher3 or keyring."""
+    path = Path(path)
+    target, uri = (f"file:{path.resolve()}?mode=ro", True) if readonly else (str(path), False)
+    dbapi = _sqlcipher() if key is not None or cipher else sqlite3
+    try:
+        conn = dbapi.connect(target, uri=uri, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                             check_same_thread=False)
+    except dbapi.DatabaseError as exc:
+        raise StoreError(f"{path} cannot be opened: {exc}") from None
+    conn.row_factory = dbapi.Row
+    if dbapi is not sqlite3:
+        conn.execute("PRAGMA cipher_log_level = NONE")  # SQLCipher would log a wrong key's failure on stderr
+        if key is not None:
+            conn.execute(f"PRAGMA key = {key.pragma}")
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except dbapi.DatabaseError:
+            conn.close()
+            raise StoreError(f"{path}: wrong key or not a vpslog store") from None
+    return conn
+
+
 class Store(ResearchQueries, ReviewRecords, Staging):
     """An open vpslog store. Create with `Store.open`; close when done."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, secret: bytes | None, *,
-                 secret_path: Path | None = None, witness: Path | None = None):
+                 secret_path: Path | None = None, witness: Path | None = None, key: Key | None = None):
         self.path = path
         self.conn = conn
+        self.dbapi = dbapi_of(conn)
+        """The DB-API module of the connection (sqlite3, or sqlcipher3's): its exception classes."""
+        self.key = key
+        """The key of an encrypted store; None for a plain one."""
         self._secret = secret
         self._secret_path = secret_path
         self._witness = witness
@@ -72,26 +146,31 @@ class Store(ResearchQueries, ReviewRecords, Staging):
 
     @classmethod
     def open(cls, path: Path, secret: bytes | None = None, *, create: bool = False,
-             secret_path: Path | None = None, witness: Path | None = None) -> Store:
-        """Open (and migrate) the store at `path`; `create` makes a new 0600 file.
+             secret_path: Path | None = None, witness: Path | None = None, key: Key | None = None,
+             cipher: bool = False) -> Store:
+        """Open (and migrate) the store at `path`; `create` makes a new 0600 file, encrypted with `key`.
 
         `secret_path` is where the secret came from (named in errors); `witness` is the
-        file outside the store that keeps the audit head (updated after each write)."""
+        file outside the store that keeps the audit head (updated after each write). An encrypted
+        store's key comes from its sources (vpslog.keys) unless given; `cipher` opens a plain store
+        through SQLCipher (to encrypt it)."""
         path = Path(path)
         if not path.exists():
             if not create:
                 raise StoreError(f"no store at {path}: create one with `vpslog init` (or choose another with --db)")
             create_private_file(path)
+        key = key or key_for(path)
+        conn = connect(path, key, cipher=cipher)
+        dbapi = dbapi_of(conn)
         try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
-        except sqlite3.DatabaseError as exc:
+        except dbapi.DatabaseError as exc:
+            conn.close()
             raise StoreError(f"{path} is not a vpslog store: {exc}") from None
-        store = cls(path, conn, secret, secret_path=secret_path, witness=witness)
+        store = cls(path, conn, secret, secret_path=secret_path, witness=witness, key=key)
         fresh = store.migrate()
         if fresh:
             store._forget_earlier_witness()
@@ -176,7 +255,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except self.dbapi.OperationalError as exc:
             raise StoreError(f"{self.path} is busy or unwritable: {exc}") from None
         try:
             yield
@@ -272,7 +351,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
     def _write(self, sql: str, params: list) -> None:
         try:
             self.conn.execute(sql, params)
-        except sqlite3.IntegrityError as exc:
+        except self.dbapi.IntegrityError as exc:
             raise InputError(f"the store refused the record: {exc}") from None
 
     def _audit(self, action, table, record_id, before, after, actor, reason) -> None:
@@ -486,60 +565,133 @@ class Store(ResearchQueries, ReviewRecords, Staging):
     # -- copies and health --------------------------------------------------------
 
     @classmethod
-    def open_readonly(cls, path: Path, secret: bytes | None = None) -> Store:
-        """Another store, read only (for merge): never migrated or written; `secret` checks its trail."""
+    def open_readonly(cls, path: Path, secret: bytes | None = None, key_file: Path | None = None) -> Store:
+        """Another store, read only (for merge): never migrated or written; `secret` checks its trail;
+        its key (when encrypted) from `key_file`, else from the same sources as this store's."""
         if not Path(path).exists():
             raise StoreError(f"no store at {path}")
+        key = key_for(path, key_file)
+        conn = connect(path, key, readonly=True)
         try:
-            conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, isolation_level=None)
-            conn.row_factory = sqlite3.Row
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
+        except dbapi_of(conn).DatabaseError as exc:
+            conn.close()
             raise StoreError(f"{path} is not a vpslog store: {exc}") from None
         if version != schema.SCHEMA_VERSION:
             conn.close()
             raise StoreError(f"{path} has schema version {version}; merge needs {schema.SCHEMA_VERSION} "
                              f"(open it once with this vpslog to migrate it)")
-        return cls(Path(path), conn, secret)
+        return cls(Path(path), conn, secret, key=key)
 
-    def backup_to(self, dest: Path) -> None:
-        """A verified copy at `dest`, or no file there at all.
+    def backup_to(self, dest: Path, *, plain: bool = False, what: str = "backup") -> None:
+        """A verified copy at `dest`, encrypted with the store's key (`plain`: not, for decrypt), or no
+        file there at all; `what` names it in refusals.
 
-        The copy (SQLite's online backup API, safe while others write) goes to a private temp file
-        beside `dest` and is checked against the same read snapshot (integrity, audit head, record
-        counts); only then is it fsynced and linked to `dest`, which fails if `dest` appeared meanwhile.
+        The copy goes to a private temp file beside `dest` and is checked against the same read
+        snapshot (`_copy`); only then is it fsynced and linked to `dest`, which fails if `dest`
+        appeared meanwhile.
         """
         dest = Path(dest)
         if refusal := new_file_refusal(dest):
-            raise InputError(f"{refusal}; choose a new file for the backup")
+            raise InputError(f"{refusal}; choose a new file for the {what}")
         tmp = create_private_temp_file(dest)
         try:
-            target = sqlite3.connect(tmp)
-            try:
-                self.conn.execute("BEGIN")  # one snapshot for the copy and the figures it must match
-                try:
-                    expected = (self.meta("audit_head"), self.record_counts())
-                    self.conn.backup(target)
-                finally:
-                    self.conn.execute("COMMIT")
-                copy = Store(tmp, target, None)
-                integrity = [row[0] for row in target.execute("PRAGMA integrity_check")]
-                found = (copy.meta("audit_head"), copy.record_counts())
-            finally:
-                target.close()
-            problem = (f"integrity_check: {'; '.join(integrity[:3])}" if integrity != ["ok"] else
-                       "its audit head or record counts differ from the store's" if found != expected else None)
-            if problem:
-                raise StoreError(f"the backup copy did not verify ({problem}); nothing was written at {dest}")
+            if problem := self._copy(tmp, None if plain else self.key)[1]:
+                raise StoreError(f"the {what.removesuffix(' copy')} copy did not verify ({problem}); nothing was written at {dest}")
             fsync_path(tmp)
             try:
                 os.link(tmp, dest)
             except FileExistsError:
-                raise InputError(f"{dest} appeared while the backup was made; "
-                                 "choose a new file for the backup") from None
+                raise InputError(f"{dest} appeared while the {what} was made; "
+                                 f"choose a new file for the {what}") from None
             fsync_path(dest.parent)
         finally:
             tmp.unlink()
+
+    def reencrypt(self, key: Key | None, keep) -> None:
+        """Replace the store file by a verified copy encrypted with `key` (encrypt, rekey), calling
+        `keep` (which keeps the new key in its source) just before the copy is renamed over the store.
+
+        Refused, with nothing changed, while another connection has the store open (leaving WAL
+        mode needs it alone) or when it changed since the copy. The old file's blocks are not
+        overwritten: the file system frees them as it does any deleted file's."""
+        tmp = create_private_temp_file(self.path)
+        try:
+            expected, problem = self._copy(tmp, key)
+            if problem:
+                raise StoreError(f"the new copy of the store did not verify ({problem}); nothing was changed")
+            self.conn.execute("PRAGMA busy_timeout = 2000")
+            try:
+                alone = self.conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+            except self.dbapi.OperationalError:
+                alone = False
+            if not alone:
+                raise StoreError(f"another vpslog command has {self.path} open; run this again when it has "
+                                 "ended (nothing was changed)")
+            self.conn.execute("BEGIN EXCLUSIVE")
+            try:
+                if self._figures() != expected:
+                    raise StoreError(f"{self.path} changed while it was copied; run this again (nothing was changed)")
+                keep()
+                fsync_path(tmp)
+                os.replace(tmp, self.path)
+                fsync_path(self.path.parent)
+            finally:
+                self.conn.execute("ROLLBACK")
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction (ATTACH and DETACH are refused inside one: they go around it)."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    def _figures(self) -> tuple:
+        """What a copy must match: the audit head and the record counts."""
+        return self.meta("audit_head"), self.record_counts()
+
+    def _copy(self, tmp: Path, key: Key | None) -> tuple[tuple, str | None]:
+        """Copy the store into the empty private file `tmp`, encrypted with `key` (None: plain), and check
+        the copy against the read snapshot it was made from: integrity_check, audit head, record counts,
+        and, when the key changes (encrypt, rekey, decrypt), the audit chain. (figures, problem or None).
+
+        A plain store copied plain uses SQLite's online backup API; any other copy SQLCipher's
+        sqlcipher_export (which leaves out the schema version, set after it)."""
+        reencrypted = (key and key.text) != (self.key and self.key.text)
+        if self.dbapi is sqlite3 and key is None:
+            target = connect(tmp)
+            try:
+                with self._snapshot():
+                    expected = self._figures()
+                    self.conn.backup(target)
+            finally:
+                target.close()
+        else:
+            self.conn.execute("ATTACH DATABASE ? AS copy KEY ?", (str(tmp), key.value if key else ""))
+            try:
+                with self._snapshot():
+                    expected = self._figures()
+                    self.conn.execute("SELECT sqlcipher_export('copy')")
+                    version = self.conn.execute("PRAGMA main.user_version").fetchone()[0]
+                    self.conn.execute(f"PRAGMA copy.user_version = {int(version)}")
+            finally:
+                self.conn.execute("DETACH DATABASE copy")
+        copy = Store(tmp, connect(tmp, key), self._secret, key=key)
+        try:
+            integrity = [row[0] for row in copy.conn.execute("PRAGMA integrity_check")]
+            if integrity != ["ok"]:
+                return expected, f"integrity_check: {'; '.join(integrity[:3])}"
+            if copy._figures() != expected:
+                return expected, "its audit head or record counts differ from the store's"
+            if reencrypted and (broken := first_break(self.secret(), copy.audit_entries(), copy.audit_head())):
+                return expected, f"audit chain: {broken}"
+            return expected, None
+        finally:
+            copy.close()
 
     def health(self) -> list[tuple[str, str | None]]:
         """(check, problem or None) for integrity, foreign keys and the audit chain."""

@@ -3,7 +3,7 @@ import and export. A mixin of Store, so that all SQL stays in the store package.
 
 from __future__ import annotations
 
-import sqlite3
+from operator import itemgetter
 
 from vpslog.errors import StoreError
 from vpslog.store.sql import day as _day
@@ -185,19 +185,20 @@ class ResearchQueries:
             return []
         columns = list(rows[0])
         sql = f'INSERT INTO {schema}."{table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in columns)}) VALUES ({", ".join("?" * len(columns))})'
+        values = itemgetter(*columns)  # a tuple per row, in C
         self.conn.execute("SAVEPOINT bulk")
         try:
-            self.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
+            self.conn.executemany(sql, map(values, rows))
             self.conn.execute("RELEASE bulk")
             return []
-        except sqlite3.IntegrityError:
+        except self.dbapi.IntegrityError:
             self.conn.execute("ROLLBACK TO bulk")
             self.conn.execute("RELEASE bulk")
         refused = []
         for index, row in enumerate(rows):  # find the culprits one by one
             try:
-                self.conn.execute(sql, tuple(row[c] for c in columns))
-            except sqlite3.IntegrityError as exc:
+                self.conn.execute(sql, values(row))
+            except self.dbapi.IntegrityError as exc:
                 refused.append((index, str(exc)))
         return refused
 
@@ -217,7 +218,7 @@ class ResearchQueries:
         try:
             self.conn.executemany("INSERT INTO temp.deid_participant VALUES (?, ?, ?)", participants)
             self.conn.executemany("INSERT INTO temp.deid_code VALUES (?, ?, ?)", codes)
-        except sqlite3.IntegrityError:
+        except self.dbapi.IntegrityError:
             raise StoreError("two ids got the same pseudonym; this export cannot be de-identified safely") from None
 
     def staff_values(self) -> list[str]:
@@ -268,6 +269,8 @@ class ResearchQueries:
         sql, params = _where({k: v for k, v in conditions.items() if k})
         line = "printf('" + ",".join("%s" for _ in cells) + "', " + ", ".join(cells) + ")"
         order = cells[0] if deidentified else "t.rowid"
-        cursor = self.conn.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY {order}', params)
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples: a Row per line costs a tenth of the export
+        cursor.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY {order}', params)
         while rows := cursor.fetchmany(batch):
             yield [row[0] for row in rows]

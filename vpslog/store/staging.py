@@ -1,12 +1,13 @@
-"""Staging a bulk import: validated rows and their audit images wait in
-connection-private TEMP tables, written without the store's write lock, until
-one transaction moves them into the store (`commit_staged`), chaining one audit
-entry per row after whatever head the trail has by then.
+"""Staging a bulk import: validated rows wait in a connection-private TEMP table,
+written without the store's write lock, until one transaction moves them into the
+store (`commit_staged`), chaining one audit entry per row after whatever head the
+trail has by then.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from vpslog.audit import CHAINED, chained, image, stored_image
@@ -19,21 +20,44 @@ REFERENCE_TABLES = ("participant", "specialist", "site")
 class Staging:
     """Mixed into Store: the staging side of `vpslog import`."""
 
-    def begin_staging(self, table: str, *, actor: str, reason: str) -> None:
+    @contextmanager
+    def staging(self, table: str, *, actor: str, reason: str) -> Iterator[None]:
+        """Stage rows of `table` (stage_rows) inside one savepoint: written batch by batch in
+        autocommit, the temp table would commit (and spill its cache) once per batch."""
         self.drop_staged()
         self.conn.execute(f'CREATE TEMP TABLE import_rows AS SELECT * FROM main."{table}" WHERE 0')
-        self.conn.execute("CREATE UNIQUE INDEX temp.import_rows_id ON import_rows (id)")
-        self.conn.execute("CREATE TEMP TABLE import_audit (record_id TEXT, after TEXT)")
         self._staging = {"table": table, "actor": actor, "reason": reason,
                          "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        self.conn.execute("SAVEPOINT staging")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO staging")
+            raise
+        finally:
+            self.conn.execute("RELEASE staging")
 
-    def stage_rows(self, rows: list[dict]) -> list[tuple[int, str]]:
-        """Stage rows and their audit images; (index, problem) for each row refused (an id twice)."""
-        refused = self.insert_rows("import_rows", rows, schema="temp")
-        skip, secret = {index for index, _ in refused}, self.secret()
-        self.conn.executemany("INSERT INTO temp.import_audit VALUES (?, ?)", (
-            (row["id"], stored_image(image(secret, row))) for index, row in enumerate(rows) if index not in skip))
-        return refused
+    def stage_rows(self, rows: list[dict]) -> None:
+        """Stage rows (the staging table has no constraints: index_staged finds an id given twice)."""
+        self.insert_rows("import_rows", rows, schema="temp")
+
+    def index_staged(self) -> list[tuple[int, str]]:
+        """Index the staged rows by id once they are all in (one sort, where an index kept while
+        staging costs a random insert per row). (position from 1, id) of each row whose id an
+        earlier row has; then there is no index (the import is refused)."""
+        try:
+            self.conn.execute("CREATE UNIQUE INDEX temp.import_rows_id ON import_rows (id)")
+            return []
+        except self.dbapi.IntegrityError:
+            pass
+        seen, again = set(), []
+        for position, record_id in self.conn.execute(
+                "SELECT rowid, id FROM temp.import_rows WHERE id IN "
+                "(SELECT id FROM temp.import_rows GROUP BY id HAVING count(*) > 1) ORDER BY rowid"):
+            if record_id in seen:
+                again.append((position, record_id))
+            seen.add(record_id)
+        return again
 
     def changed_since(self, seq: int, table: str) -> bool:
         """Whether writes after entry `seq` could change the staged rows' validity: a participant,
@@ -51,16 +75,20 @@ class Staging:
         try:
             self.conn.execute(f'INSERT INTO main."{table}" ({columns}) SELECT {columns} FROM temp.import_rows '
                               "ORDER BY rowid")
-        except sqlite3.IntegrityError:
+        except self.dbapi.IntegrityError:
             record_id, problem = self._first_refused(table, columns)
             raise InputError(f"the store refused the imported row with id {record_id} ({problem}); "
                              "nothing was imported") from None
         self.check_key()
-        staging, head = self._staging, self.audit_head()
-        images = self.conn.execute("SELECT record_id, after FROM temp.import_audit ORDER BY rowid")
-        entries = chained(self.secret(), head, (
-            (staging["at"], staging["actor"], "insert", staging["table"], record_id, None, after, staging["reason"])
-            for record_id, after in images))
+        staging, head, secret = self._staging, self.audit_head(), self.secret()
+        rows = self.conn.cursor()
+        rows.row_factory = None  # tuples: a Row per staged row costs more than its image
+        rows.execute("SELECT * FROM temp.import_rows ORDER BY id")  # the order of the audit's index
+        names = [column[0] for column in rows.description]
+        entries = chained(secret, head, (
+            (staging["at"], staging["actor"], "insert", staging["table"], row["id"], None,
+             stored_image(image(secret, row)), staging["reason"]) for row in (dict(zip(names, values))
+                                                                             for values in rows)))
         marks = ", ".join("?" * (len(CHAINED) + 1))
         self.conn.executemany(f"INSERT INTO main.audit ({', '.join(CHAINED)}, hash) VALUES ({marks})", entries)
         last = self.conn.execute("SELECT seq, hash FROM main.audit ORDER BY seq DESC LIMIT 1").fetchone()
@@ -75,7 +103,7 @@ class Staging:
                 try:
                     self.conn.execute(f'INSERT INTO main."{table}" ({columns}) SELECT {columns} '
                                       "FROM temp.import_rows WHERE rowid = ?", (rowid,))
-                except sqlite3.IntegrityError as exc:
+                except self.dbapi.IntegrityError as exc:
                     return record_id, str(exc)
             return "?", "unknown"
         finally:
@@ -84,7 +112,6 @@ class Staging:
 
     def drop_staged(self) -> None:
         self.conn.execute("DROP TABLE IF EXISTS temp.import_rows")
-        self.conn.execute("DROP TABLE IF EXISTS temp.import_audit")
 
     def columns(self, table: str) -> list[str]:
         return [row[1] for row in self.conn.execute(f'PRAGMA main.table_info("{table}")')]

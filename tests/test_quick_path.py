@@ -1,0 +1,318 @@
+"""Quick entry (vpslog/quick.py) is `vpslog log` without typer: the same outcome, line for line.
+
+The property test drives both paths with the same generated command lines on identical fresh
+stores, with the same clock and session id, and compares everything a user or an auditor sees.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from conftest import days_ago, snapshot
+from vpslog import config, modelchecks, quick
+from vpslog.cli import app
+from vpslog.curriculum import Catalog
+from vpslog.models import Session
+
+NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+SESSION_ID = uuid.UUID("0123456789abcdef0123456789abcdef")
+
+
+@pytest.fixture
+def template(cli, program_db, tmp_path) -> Path:
+    """program_db, plus an exited participant (P-0003), an inactive specialist (PS3) and a session
+    (for amend and void)."""
+    cli.ok("log", "P-0001", "45", "-d", days_ago(20), "-c", "hope", "-s", "emotional", "-n", "first note",
+           "--at", "10:15")
+    cli.ok("participant", "add", "P-0003", "--site", "S1", "--enrolled", days_ago(90), "--arm", "vps")
+    cli.ok("participant", "exit", "P-0003", "--on", days_ago(10), "--reason", "moved away")
+    cli.ok("specialist", "add", "PS3", "--site", "S1")
+    conn = sqlite3.connect(program_db)
+    conn.execute("UPDATE specialist SET active = 0 WHERE id = 'PS3'")
+    conn.commit()
+    conn.close()
+    return program_db
+
+
+@pytest.fixture
+def same_clock(monkeypatch):
+    """Both paths enter the session at the same instant with the same id (and `-e` finds an editor
+    that fails at once, where typer takes it)."""
+    monkeypatch.setenv("EDITOR", "false")
+    monkeypatch.setattr("vpslog.core._now", lambda: NOW)
+    monkeypatch.setattr("vpslog.store.base._now", lambda: NOW.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    monkeypatch.setattr(uuid, "uuid4", lambda: SESSION_ID)
+
+
+def fresh_copy(source: Path, dest: Path) -> Path:
+    """`dest` made anew as a copy of the store `source`, with no witness of an earlier store there."""
+    for old in (dest, dest.with_name(dest.name + "-wal"), dest.with_name(dest.name + "-shm"), config.witness_path(dest)):
+        old.unlink(missing_ok=True)
+    src, dst = sqlite3.connect(source), sqlite3.connect(dest)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return dest
+
+
+def by_typer(cli, db: Path, args: list[str]) -> tuple[int, str, str]:
+    result = cli.runner.invoke(app, ["--db", str(db), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def by_quick(cli, db: Path, args: list[str]) -> tuple[int, str, str]:
+    """What the console script does: quick entry, else typer (exactly as quick.main)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = quick.run(["--db", str(db), *args], out, err)
+    if code is None:
+        return by_typer(cli, db, args)
+    return code, out.getvalue(), err.getvalue()
+
+
+def outcome(path, cli, template: Path, db: Path, args: list[str]):
+    """What `args` gives by `path` on a fresh copy of the template at `db`: the output, every table, the witness."""
+    result = path(cli, fresh_copy(template, db), args)
+    return result, snapshot(db), witness(db)
+
+
+def witness(db: Path) -> tuple[int, str] | None:
+    path = config.witness_path(db)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return data["seq"], data["hash"]
+
+
+# -- the command lines ---------------------------------------------------------------------------
+
+VALUES = {  # (valid, refused or doubtful), per option
+    "date": (["today", "yesterday", "mon", "fri", "-3d", days_ago(5), " today "],
+             ["-400d", days_ago(100), "2999-01-01", "20261120", "someday", ""]),
+    "codes": (["career,hope", "job-s", "CAREER", "hope,hope", " career , hope ", "", "res", "emp"],
+              ["job", "xyz", ",,"]),
+    "support": (["emotional", "emo", "link,tang"], ["e", "nope"]),
+    "mode": (["phone", "ph", "video", ""], ["in", "x"]),
+    "type": (["indiv", "group", "no-show"], ["n", "zz"]),
+    "phase": (["get", "ch", "keep"], ["q", "g"]),
+    "note": (["private words", "  padded  ", "", "line\nbreak", "caf\u00e9 \u2003"], ["x" * 20_001, "a\x00b"]),
+    "specialist": (["PS1", "ps2", "P"], ["PS3", "PS9", ""]),
+    "at": (["14:30", "9:05", "14:30:15.5", "14:30+01:00"], ["25:00", "noon"]),
+    "location": (["room 2, floor 3", "\u00a0hall\u00a0", "\x1b[31mred"], [" ", "x" * 201]),
+}
+SPELLINGS = {"date": ("-d", "--date"), "codes": ("-c", "--codes"), "support": ("-s", "--support"),
+             "mode": ("-m", "--mode"), "type": ("-t", "--type"), "phase": ("-p", "--phase"),
+             "note": ("-n", "--note"), "specialist": ("--specialist",), "at": ("--at",),
+             "location": ("--location",)}
+BAD = [["--bogus"], ["-x"], ["--clinical=yes"], ["-e"], ["-i"], ["--"], ["--help"], ["--cod", "x"], ["-d"],
+       ["--debug"], ["-h"]]
+
+
+def mostly(valid: list, other: list, weight: int = 6):
+    """Values drawn from `valid` `weight` times as often as from `other`."""
+    return st.sampled_from(valid * weight + other)
+
+
+@st.composite
+def option(draw, refused: bool = False) -> list[str]:
+    key = draw(st.sampled_from(sorted(VALUES)))
+    value = draw(st.sampled_from(VALUES[key][refused]))
+    name = draw(st.sampled_from(SPELLINGS[key]))
+    if draw(st.booleans()):
+        return [name, value]
+    return [f"{name}={value}"] if name.startswith("--") else [name + value]
+
+
+command_lines = st.builds(
+    lambda participant, duration, options, refused, flags, bad, order: [
+        *([participant] if participant is not None else []),
+        *([duration] if duration is not None else []),
+        *[token for group in order(options + refused + flags + bad) for token in group]],
+    mostly(["P-0001", "p-0001", "P-0002", " P-0001 "], ["P-0003", "P-0009", "P-00", "", None]),
+    mostly(["45", "45m", "1h", "1h15m", "1:15", "480"], ["0", "481", "99999999999", "abc", "", "-5", None]),
+    st.lists(option(), max_size=5),
+    st.lists(option(refused=True), max_size=1),  # at most one value that is refused or doubtful
+    st.lists(st.sampled_from([["--clinical"], ["--no-clinical"]]), max_size=2),
+    mostly([[]], [[bad] for bad in BAD], weight=60),
+    st.sampled_from([lambda groups: groups, lambda groups: groups[::-1]]),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=command_lines)
+def test_quick_entry_and_typer_give_the_same_outcome(cli, template, same_clock, tmp_path, args):
+    """Same exit code, stdout and stderr, the same rows (session and audit entry, hash chain
+    included) and the same witness, for every command line, valid or not."""
+    db = tmp_path / "case.db"  # one path for both, since messages name it
+    args = ["log", *args]
+    fast = outcome(by_quick, cli, template, db, args)
+    assert fast == outcome(by_typer, cli, template, db, args)
+    event(f"exit {fast[0][0]}, {'quick entry' if quick.parse(args) else 'typer'}")
+
+
+@st.composite
+def corrections(draw) -> list[str]:
+    """`amend` and `void` command lines; ID stands for the template session's id."""
+    session = draw(mostly(["ID", "ID8", "id4"], ["ffff", "", "ID-x"]))
+    reason = draw(mostly([["--reason", "wrong length"], ["--reason=typo"]], [["--reason", ""], ["--reason", " "], []]))
+    if draw(st.booleans()):
+        return ["void", session, *reason, *draw(mostly([[]], [["-c", "x"], ["extra"]], weight=10))]
+    duration = draw(st.lists(mostly(["50", "1h"], ["0", "x"]), max_size=1))
+    moved = draw(mostly([[]], [["--participant", "P-0002"], ["--participant", "P-0003"], ["--participant", "P-9"]]))
+    options = draw(st.lists(option(), max_size=3)) + draw(st.lists(option(refused=True), max_size=1))
+    flags = draw(st.lists(st.sampled_from([["--clinical"], ["--no-clinical"]]), max_size=1))
+    bad = draw(mostly([[]], [[bad] for bad in BAD], weight=30))
+    groups = [reason, moved, *options, *flags, *bad]
+    return ["amend", session, *duration, *[token for group in draw(st.permutations(groups)) for token in group]]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=corrections())
+def test_quick_amend_and_void_give_the_same_outcome_as_typer(cli, template, same_clock, tmp_path, args):
+    """The same for `amend` and `void` of a session of the template (whose rows the store keeps as
+    text and 0/1, which the checks read as the model does)."""
+    [[session_id]] = sqlite3.connect(template).execute("SELECT id FROM session").fetchall()
+    names = {"ID": session_id, "ID8": session_id[:8], "id4": session_id[:4].upper(), "ID-x": session_id + "x"}
+    args = [names.get(arg, arg) for arg in args]
+    db = tmp_path / "case.db"
+    fast = outcome(by_quick, cli, template, db, args)
+    assert fast == outcome(by_typer, cli, template, db, args)
+    event(f"{args[0]}: exit {fast[0][0]}, {'quick entry' if quick.parse(args) else 'typer'}")
+
+
+def test_the_plain_forms_take_the_quick_path_and_others_go_to_typer():
+    assert quick.parse(["log", "P-0001", "45m", "-c", "career,hope", "-scareer", "--note=a=b", "--clinical"]) == (
+        None, "log", ["P-0001", "45m"], {"codes": ["career,hope"], "support": ["career"], "note": "a=b",
+                                         "clinical": True})
+    assert quick.parse(["--db", "x.db", "log", "P-0001", "45", "-d", "-3d", "-c=x"])[3] == {
+        "date": "-3d", "codes": ["=x"]}  # click reads -c=x as the value "=x"
+    assert quick.parse(["amend", "3f9c", "50m", "--reason", "r", "--participant", "P-2"])[1:] == (
+        "amend", ["3f9c", "50m"], {"reason": "r", "participant": "P-2"})
+    assert quick.parse(["void", "3f9c", "--reason=r"])[1:] == ("void", ["3f9c"], {"reason": "r"})
+    for args in (["log"], ["log", "P-0001", "45", "extra"], ["--debug", "log", "P-0001", "45"], ["sessions"],
+                 ["log", "P-0001", "45", "-e"], ["log", "P-0001", "45", "--"], ["--db=", "log", "P-0001", "45"],
+                 ["log", "P-0001", "45", "--help"], ["--version"], ["log", "P-0001", "\udcff"],
+                 ["amend", "3f9c", "50"], ["void", "3f9c"], ["void", "3f9c", "--reason", "r", "-c", "x"],
+                 ["log", "P-0001", "45", "--reason", "r"], ["amend", "3f9c", "-e", "--reason", "r"]):
+        assert quick.parse(args) is None, args
+
+
+# -- the compiled checks against the model -----------------------------------------------------------
+
+def session_data(**changes) -> dict:
+    return {"id": SESSION_ID.hex, "entered_at": NOW, "entered_by": "PS1", "participant_id": "P-0001",
+            "specialist_id": "PS1", "date": date(2026, 11, 20), "minutes": 45, "type": "individual",
+            "mode": "in-person", **changes}
+
+
+text = st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    [" a ", "\u00a0a", "a\u2003", "\x1cx", "ß", "p-0001", "P-0001\n", "x" * 201, "", " "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(changes=st.fixed_dictionaries({}, optional={
+    "participant_id": text, "specialist_id": text, "minutes": st.integers(-5, 500), "type": text,
+    "mode": st.sampled_from(["phone", "video", "x"]), "location": text | st.none(), "note": text | st.none(),
+    "phase": st.sampled_from(["get", "nope"]) | st.none(), "entered_by": text,
+    "components": st.lists(st.sampled_from(["hope", "career-exploration", "nope"]), max_size=3).map(tuple),
+    "start_time": st.times() | st.none() | st.sampled_from(["14:30:00", "24:00:00", "14:30"]),
+    "date": st.sampled_from(["2026-03-02", "2026-02-30", "2026-3-2", "20260302"]),
+    "entered_at": st.sampled_from(["2026-03-02T10:00:00Z", "2026-03-02T10:00:00", "2026-03-02T25:00:00Z"]),
+    "clinical": st.booleans() | st.integers(-1, 2), "voided": st.integers(0, 2) | st.just("1"),
+    "supports": st.sampled_from(["emotional;linking", "", "nope;emotional", ";"]), "bogus": st.just(1)}))
+def test_what_the_compiled_checks_accept_the_model_accepts_and_stores_alike(changes):
+    """Never a rule given up: a record the checks accept (as the command line or the store gives it) is
+    one the model accepts, with the same row."""
+    catalog = Catalog()
+    checks = modelchecks.compile_model(Session)
+    data = session_data(**changes)
+    checked = modelchecks.accepted(checks, data, {"catalog": catalog})
+    if checked is not None:
+        model = Session.model_validate(data, context={"catalog": catalog})
+        assert checked.model_dump(mode="json") == model.model_dump(mode="json")
+
+
+def test_the_compiled_checks_accept_a_plain_session():
+    checked = modelchecks.accepted(modelchecks.compile_model(Session), session_data(start_time=time(14, 30)),
+                                {"catalog": Catalog()})
+    assert checked is not None and checked.model_dump()["start_time"] == "14:30:00"
+
+
+def test_whitespace_the_checks_strip_is_whitespace_to_pydantic_too():
+    """The checks give up on a value that ends in a character Python calls a space unless it is ASCII;
+    that is safe only if pydantic strips nothing Python does not call a space."""
+    from pydantic_core import SchemaValidator
+
+    strip = SchemaValidator({"type": "str", "strip_whitespace": True})
+    stripped_by_pydantic = [c for c in map(chr, range(0x110000))
+                            if not 0xD800 <= ord(c) <= 0xDFFF and strip.validate_python(c + "x") == "x"]
+    assert all(c.isspace() for c in stripped_by_pydantic)
+
+
+# -- the cache ---------------------------------------------------------------------------------------
+
+def test_a_stale_cache_never_lets_a_rule_pass(cli, program_db, env, tmp_path):
+    """A cache compiled from other models (here: one that would take 1000 minutes) is compiled anew,
+    so the refusal is the model's."""
+    lax = modelchecks.compile_model(Session)
+    lax["fields"]["minutes"]["le"] = 1000
+    cache = config.config_dir() / "cache" / "session.checks.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"key": "from an older vpslog", "checks": lax}))
+    before = snapshot(program_db)
+    out, err = io.StringIO(), io.StringIO()
+    assert quick.run(["log", "P-0001", "600"], out, err) == 1
+    assert (out.getvalue(), err.getvalue()) == ("", "error: minutes: must be at most 480 (got 600)\n")
+    assert snapshot(program_db) == before
+    assert json.loads(cache.read_text())["key"] == modelchecks.cache_key()
+
+
+def test_the_cache_key_follows_the_models(monkeypatch, tmp_path):
+    """The key digests the sources the checks come from: a change to the models makes a new key."""
+    key = modelchecks.cache_key()
+    models = Path(modelchecks.__file__).with_name("models.py")
+    real_read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes",
+                        lambda self: real_read(self) + b"# changed" if self == models else real_read(self))
+    assert modelchecks.cache_key() != key
+
+
+def test_a_damaged_cache_is_compiled_anew(cli, program_db, env):
+    cache = config.config_dir() / "cache" / "session.checks.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("{not json")
+    assert quick.run(["log", "P-0001", "45"], io.StringIO(), io.StringIO()) == 0
+    assert json.loads(cache.read_text())["key"] == modelchecks.cache_key()
+
+
+# -- what it costs -----------------------------------------------------------------------------------
+
+def test_quick_entry_does_not_import_typer_click_rich_sqlite_utils_or_pydantic(program_db, tmp_path):
+    """The point of the quick path (beside the test that `log` imports no report library), for log,
+    amend and void; the first run compiles the checks (importing pydantic), later ones read them."""
+    def run(*args: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "vpslog", *args], env=os.environ.copy(),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(("logged session", "amended session", "voided session")), done.stdout
+        return {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+
+    run("log", "P-0001", "45")
+    [[session_id]] = sqlite3.connect(program_db).execute("SELECT id FROM session").fetchall()
+    for args in (["log", "P-0001", "45", "-c", "career", "-n", "x"], ["amend", session_id[:8], "50", "--reason", "r"],
+                 ["void", session_id[:8], "--reason", "twice"]):
+        imported = run(*args)
+        assert "vpslog" in imported
+        assert not imported & {"typer", "click", "rich", "sqlite_utils", "pydantic", "pydantic_core", "sqlcipher3",
+                               "keyring"}, args

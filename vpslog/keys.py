@@ -1,0 +1,168 @@
+"""The key of an encrypted store: where it comes from, and where a new one is kept.
+
+In this order: `$VPSLOG_KEY_FILE` when it is set (the path of a file only its owner can read; one
+that others can read is refused), else the OS keyring when it has a real backend (one entry per
+store path), else a prompt without echo. The key file goes first when set because it is a choice
+made for this shell, and because looking for a keyring backend costs 150-250 ms at every command.
+Never argv, never an environment variable holding the key itself; a key is never printed, written
+to the audit trail or named in an error message.
+
+Keys vpslog makes are 32 random bytes (64 hex digits), given to SQLCipher as a raw key, so opening
+the store skips the key derivation (about 100 ms) and quick entry stays quick; a typed passphrase
+goes through SQLCipher's PBKDF2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vpslog.errors import InputError, StoreError
+
+KEY_FILE_VARIABLE = "VPSLOG_KEY_FILE"
+SERVICE = "vpslog"
+MIN_PASSPHRASE = 12
+RAW = re.compile(r"[0-9a-f]{64}")
+
+_typed: dict[Path, Key] = {}
+"""Keys typed at the prompt in this process, by store path: a person is asked once per store."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """A store key and where it came from (`key file`, `keyring`, `prompt`). Its repr hides the key."""
+
+    text: str = field(repr=False)
+    source: str
+    key_file: Path | None = None
+
+    @property
+    def value(self) -> str:
+        """The key as SQLCipher takes it (ATTACH … KEY): a raw key as x'…', else the passphrase."""
+        return f"x'{self.text}'" if RAW.fullmatch(self.text) else self.text
+
+    @property
+    def pragma(self) -> str:
+        """The key as a quoted literal for `PRAGMA key`."""
+        return "'" + self.value.replace("'", "''") + "'"
+
+    def describe(self) -> str:
+        """Where the key is, for messages (never the key)."""
+        if self.source == "key file":
+            return f"the key file {self.key_file}"
+        return "the OS keyring" if self.source == "keyring" else "typed; vpslog keeps no copy of a typed key"
+
+
+def key_file_path() -> Path | None:
+    value = os.environ.get(KEY_FILE_VARIABLE)
+    return Path(value) if value else None
+
+
+def key_file_problem(path: Path) -> str | None:
+    """Why the key file at `path` may not be used: others can read it, or it is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"the key file {path} does not exist"
+    if not stat.S_ISREG(mode):
+        return f"the key file {path} is not a regular file"
+    if mode & 0o077:
+        return f"the key file {path} can be read by other users; fix with: chmod 600 {path}"
+    return None
+
+
+def read_key_file(path: Path) -> Key:
+    if problem := key_file_problem(path):
+        raise StoreError(problem)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"the key file {path} cannot be read ({getattr(exc, 'strerror', None) or 'not text'})") from None
+    if not text:
+        raise StoreError(f"the key file {path} is empty")
+    return Key(text, "key file", path)
+
+
+def _keyring():
+    """The OS keyring, or None when only keyring's fail/null backends (or no keyring package) are there."""
+    try:
+        import keyring
+    except ImportError:
+        return None
+    backend = keyring.get_keyring()
+    return backend if backend.priority > 0 else None
+
+
+def _entry(path: Path) -> str:
+    return f"store {Path(path).resolve()}"
+
+
+def store_key(path: Path, key_file: Path | None = None) -> Key:
+    """The key of the encrypted store at `path`: from `key_file` (merge's other store), else the
+    sources in order (see the module)."""
+    path = Path(path).resolve()
+    if key_file is not None:
+        return read_key_file(key_file)
+    if (file := key_file_path()) is not None:
+        return read_key_file(file)
+    if (backend := _keyring()) is not None and (text := backend.get_password(SERVICE, _entry(path))):
+        return Key(text, "keyring")
+    if path not in _typed:
+        _typed[path] = Key(_ask(f"Key for {path}"), "prompt")
+    return _typed[path]
+
+
+def new_key(path: Path, like: Key | None = None) -> Key:
+    """A key for a store about to be encrypted at `path` (`like` None) or rekeyed from `like`: kept
+    where the current one is (rekey), else in the first source there is. A key file that already
+    holds a key gives it to a new store (one agency key file can serve several stores)."""
+    source = like.source if like else None
+    if source == "key file" or (source is None and key_file_path() is not None):
+        file = like.key_file if like else key_file_path()
+        if like is None and file.exists():
+            return read_key_file(file)
+        return Key(secrets.token_hex(32), "key file", file)
+    if source == "keyring" or (source is None and _keyring() is not None):
+        return Key(secrets.token_hex(32), "keyring")
+    text = _ask(f"New key for {Path(path).resolve()} (at least {MIN_PASSPHRASE} characters)")
+    if len(text) < MIN_PASSPHRASE:
+        raise InputError(f"a key typed at the prompt needs at least {MIN_PASSPHRASE} characters; nothing was changed")
+    if _ask("The same key again") != text:
+        raise InputError("the two keys typed differ; nothing was changed")
+    return Key(text, "prompt")
+
+
+def keep(path: Path, key: Key) -> None:
+    """Keep `key` in its source for the store at `path` (a typed key is kept by the person only)."""
+    path = Path(path).resolve()
+    if key.source == "key file":
+        held = key.key_file.exists() and read_key_file(key.key_file).text
+        if held != key.text:
+            from vpslog.files import write_private
+
+            write_private(key.key_file, key.text + "\n")
+    elif key.source == "keyring":
+        _keyring().set_password(SERVICE, _entry(path), key.text)
+    else:
+        _typed[path] = key
+
+
+def _ask(prompt: str) -> str:
+    """A key typed without echo, the prompt on stderr; refused (exit 3) at the end of input or where
+    no terminal can hide it (getpass would fall back to echoing it)."""
+    import getpass
+    import warnings
+
+    import typer
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", getpass.GetPassWarning)
+            return typer.prompt(prompt, hide_input=True, err=True)
+    except (typer.Abort, getpass.GetPassWarning):
+        raise StoreError(f"no key given: set {KEY_FILE_VARIABLE} to a key file (0600), keep the key in the OS "
+                         "keyring, or run the command in a terminal to type it") from None
