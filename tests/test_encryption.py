@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,17 @@ def test_without_keyring_or_key_file_the_key_is_typed_twice_and_asked_for_each_t
     monkeypatch.setattr(keys, "_typed", {})
     result = cli("site", "list")  # no input at all
     assert result.exit_code == 3 and "no key given: set VPSLOG_KEY_FILE to a key file (0600)" in result.stderr
+
+
+def test_html_reports_of_an_encrypted_store_say_once_that_they_are_in_clear(cli, logged, tmp_path):
+    """`report html` and `review report --out` write files in clear, as exports do; printing a review
+    to standard output writes no file, so it says nothing."""
+    warning = (f"warning: {logged} is encrypted, but what this writes is not: it leaves the store in "
+               "clear; --deidentify leaves out free text and identifying dates\n")
+    result = cli.ok("report", "html", "--out", str(tmp_path / "report.html"))
+    assert result.stderr == warning
+    result = cli.ok("report", "html", "--out", str(tmp_path / "deid.html"), "--deidentify")
+    assert result.stderr.count("warning:") == 1 and "--deidentify leaves" not in result.stderr
+    review = re.search(r"started review ([0-9a-f]{8})", cli.ok("review", "start", "--reviewer", "Reviewer A").stdout)[1]
+    assert cli.ok("review", "report", review, "--format", "html", "--out", str(tmp_path / "review.html")).stderr == warning
+    assert cli.ok("review", "report", review).stderr == ""

@@ -57,12 +57,13 @@ def html(
     deidentify: Annotated[bool, typer.Option("--deidentify", help="Pseudonyms and shifted dates, as in exports.")] = False,
 ) -> None:
     """The supervisor's fidelity report as one self-contained HTML file (charts and tables; opens offline, prints on A4 and Letter)."""
-    from vpslog.commands.common import say
+    from vpslog.commands.common import say, warn_clear_output
     from vpslog.report.gather import gather
     from vpslog.report.html import refuse_target, render, write
 
     refuse_target(out)
     with program(ctx) as prog:
+        warn_clear_output(prog, deidentify)
         view = gather(prog, parse_day(as_of, prog.today) or prog.today,
                       site=prog.resolve("site", site) if site else None,
                       specialist=prog.resolve("specialist", specialist) if specialist else None, deidentify=deidentify)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, parse_day, program, say
+from vpslog.commands.common import FormatOption, parse_day, program, say, warn_clear_output
 from vpslog.render import Format
 
 app = typer.Typer(help="Fidelity reviews: reviewer-rated items, recommendations and their follow-up.",
@@ -187,6 +187,8 @@ def report(ctx: typer.Context, review: ReviewId,
     if out is not None:
         refuse_target(out)
     with program(ctx) as prog:
+        if out is not None:
+            warn_clear_output(prog, deidentify)
         result = gather(prog.store, load_review_scale(prog.catalog), _reviews(prog).review(review))
         if deidentify:
             result = deidentified(prog.store, result)
