@@ -23,6 +23,9 @@ and sets them against references measured in the same run on the same machine:
   be installed is skipped with a note).
 
 The aim is for `vpslog log` (quick entry) to be faster than Watson's `add`.
+And on an encrypted store (issue 12: `vpslog init --encrypt`, its key a raw key in a 0600 key file
+named by $VPSLOG_KEY_FILE, SQLCipher from the `encrypt` extra, which the bench's virtualenv gets):
+quick entry within 1.15x of the plain store's, timed in the same rounds.
 
 Run from the repository root (standard library only; the first run needs PyPI
 for the virtualenvs):
@@ -56,6 +59,7 @@ BenchError.name = "quick_entry"
 RUN_TIMEOUT_S = 60
 AIM = "vpslog log (quick entry) faster than Watson's add"
 WATSON_AIM_RATIO = 1.0
+ENCRYPTED_AIM_RATIO = 1.15  # quick entry on an encrypted store, against the plain one
 ROOT = Path(__file__).resolve().parent.parent
 
 VPSLOG_SETUP = [
@@ -192,17 +196,34 @@ def vpslog_store(tmp: Path) -> Path:
     return tmp / "bench.db"
 
 
+def set_up_store(exe: str, tmp: Path, *init: str, **extra: str) -> dict[str, str]:
+    """A store at vpslog_store(tmp) set up by VPSLOG_SETUP (`init` given `init`); the environment to use it."""
+    env = dict(os.environ, VPSLOG_DB=str(vpslog_store(tmp)), VPSLOG_CONFIG_DIR=str(tmp / "config"), **extra)
+    for args in VPSLOG_SETUP:
+        run_checked([exe, *args, *(init if args == ["init"] else ())], env, RUN_TIMEOUT_S)
+    return env
+
+
 def prepare_vpslog(exe: str, tmp: Path) -> tuple[Bench, Bench]:
     """The quick path (`vpslog log ...`) and the full typer path (`vpslog --debug log ...`) on one store."""
-    env = dict(os.environ, VPSLOG_DB=str(vpslog_store(tmp)),
-               VPSLOG_CONFIG_DIR=str(tmp / "config"))
-    for args in VPSLOG_SETUP:
-        run_checked([exe, *args], env, RUN_TIMEOUT_S)
+    env = set_up_store(exe, tmp)
     quick = Bench("vpslog log (quick entry)", [exe, *VPSLOG_LOG], env=env)
     full = Bench("vpslog --debug log (typer)", [exe, "--debug", *VPSLOG_LOG], env=env)
     for bench in (quick, full):
         run_checked(bench.argv, env, RUN_TIMEOUT_S)  # warm-up (the first also compiles the checks)
     return quick, full
+
+
+def prepare_encrypted(exe: str, tmp: Path) -> Bench | None:
+    """Quick entry on an encrypted store; None (said why) where SQLCipher cannot be used."""
+    folder = tmp / "encrypted"
+    folder.mkdir()
+    try:
+        env = set_up_store(exe, folder, "--encrypt", VPSLOG_KEY_FILE=str(folder / "bench.key"))
+    except BenchError as exc:
+        print(f"encrypted store skipped: {exc}")
+        return None
+    return try_warm_up(Bench("vpslog log (quick entry, encrypted)", [exe, *VPSLOG_LOG], env=env))
 
 
 def install_vpslog(cache: Path) -> str:
@@ -215,7 +236,9 @@ def install_vpslog(cache: Path) -> str:
     if not python.exists():
         print(f"setting up {venv} (first run only) ...", flush=True)
         steps[:0] = [[sys.executable, "-m", "venv", str(venv)],
-                     [str(python), "-m", "pip", "install", "--quiet", str(ROOT)]]
+                     [str(python), "-m", "pip", "install", "--quiet", f"{ROOT}[encrypt]"]]
+    elif subprocess.run([str(python), "-c", "import sqlcipher3, keyring"], capture_output=True).returncode:
+        steps[:0] = [[str(python), "-m", "pip", "install", "--quiet", f"{ROOT}[encrypt]"]]  # a venv from before
     for argv in steps:
         proc = subprocess.run(argv, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -347,8 +370,8 @@ def ratio_line(name: str, vpslog: Bench, ref: Bench | None, aim: float | None) -
 
 
 def report(baseline: Bench, sqlite_ref: Bench | None, floor: Bench | None, jrnl: Bench | None,
-           watson: Bench | None, quick: Bench, full: Bench, runs: int) -> None:
-    benches = [b for b in (baseline, sqlite_ref, floor, jrnl, watson, quick, full) if b is not None]
+           watson: Bench | None, quick: Bench, full: Bench, encrypted: Bench | None, runs: int) -> None:
+    benches = [b for b in (baseline, sqlite_ref, floor, jrnl, watson, quick, full, encrypted) if b is not None]
     print(f"\nWall time of the whole process, {runs} runs each (ms):\n")
     benchlib.print_table(benches, [Column("median", 8, ".1f", lambda b: b.median),
                                    Column("min", 8, ".1f", lambda b: b.best),
@@ -360,6 +383,11 @@ def report(baseline: Bench, sqlite_ref: Bench | None, floor: Bench | None, jrnl:
         print(ratio_line("sqlite3 insert", vpslog, sqlite_ref, None))
         print(ratio_line("typer+pydantic floor", vpslog, floor, None))
     print(f"\n  quick entry / typer path  {benchlib.versus(quick, full, gap='   ', diff='+7.1f', unit='ms')}")
+    if encrypted is None:
+        print("  encrypted store: not measured (see above)")
+    else:
+        print(f"  encrypted / plain store   {benchlib.versus(encrypted, quick, gap='   ', diff='+7.1f', unit='ms')}"
+              f"   aim < {ENCRYPTED_AIM_RATIO}x: {verdict(encrypted.median / quick.median < ENCRYPTED_AIM_RATIO)}")
     print(f"\nAim: {AIM}.")
 
 
@@ -387,12 +415,13 @@ def main() -> None:
         floor = prepare_floor(vpslog_exe, tmp)
         jrnl = prepare_jrnl(args.cache_dir, tmp)
         watson = prepare_watson(args.cache_dir, tmp)
-        benches = [b for b in (baseline, sqlite_ref, floor, jrnl, watson, quick, full) if b is not None]
+        encrypted = prepare_encrypted(vpslog_exe, tmp)
+        benches = [b for b in (baseline, sqlite_ref, floor, jrnl, watson, quick, full, encrypted) if b is not None]
         print(f"timing {len(benches)} commands x {args.runs} runs ...", flush=True)
         for _ in range(args.runs):  # interleaved, so drift hits all commands alike
             for bench in benches:
                 time_once(bench)
-    report(baseline, sqlite_ref, floor, jrnl, watson, quick, full, args.runs)
+    report(baseline, sqlite_ref, floor, jrnl, watson, quick, full, encrypted, args.runs)
 
 
 if __name__ == "__main__":

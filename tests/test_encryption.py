@@ -245,3 +245,11 @@ def test_html_reports_of_an_encrypted_store_say_once_that_they_are_in_clear(cli,
     review = re.search(r"started review ([0-9a-f]{8})", cli.ok("review", "start", "--reviewer", "Reviewer A").stdout)[1]
     assert cli.ok("review", "report", review, "--format", "html", "--out", str(tmp_path / "review.html")).stderr == warning
     assert cli.ok("review", "report", review).stderr == ""
+
+
+def test_a_key_never_shows_in_its_repr():
+    """A key that reaches a traceback (`--debug`) or a log line through repr() stays hidden."""
+    from vpslog.keys import Key
+
+    key = Key("0123456789abcdef" * 4, "key file", Path("/tmp/agency.key"))
+    assert "0123456789abcdef" not in repr(key) and "key file" in repr(key)

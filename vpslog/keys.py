@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpslog.errors import InputError, StoreError
@@ -32,13 +30,17 @@ _typed: dict[Path, Key] = {}
 """Keys typed at the prompt in this process, by store path: a person is asked once per store."""
 
 
-@dataclass(frozen=True)
 class Key:
-    """A store key and where it came from (`key file`, `keyring`, `prompt`). Its repr hides the key."""
+    """A store key and where it came from (`key file`, `keyring`, `prompt`). Its repr hides the key.
+    (A plain class: a dataclass would cost an encrypted store's quick entry 6 ms of imports.)"""
 
-    text: str = field(repr=False)
-    source: str
-    key_file: Path | None = None
+    __slots__ = ("text", "source", "key_file")
+
+    def __init__(self, text: str, source: str, key_file: Path | None = None):
+        self.text, self.source, self.key_file = text, source, key_file
+
+    def __repr__(self) -> str:
+        return f"Key(source={self.source!r}, key_file={self.key_file!r})"
 
     @property
     def value(self) -> str:
@@ -116,6 +118,12 @@ def store_key(path: Path, key_file: Path | None = None) -> Key:
     return _typed[path]
 
 
+def _random_key() -> str:
+    import secrets
+
+    return secrets.token_hex(32)
+
+
 def new_key(path: Path, like: Key | None = None) -> Key:
     """A key for a store about to be encrypted at `path` (`like` None) or rekeyed from `like`: kept
     where the current one is (rekey), else in the first source there is. A key file that already
@@ -125,9 +133,9 @@ def new_key(path: Path, like: Key | None = None) -> Key:
         file = like.key_file if like else key_file_path()
         if like is None and file.exists():
             return read_key_file(file)
-        return Key(secrets.token_hex(32), "key file", file)
+        return Key(_random_key(), "key file", file)
     if source == "keyring" or (source is None and _keyring() is not None):
-        return Key(secrets.token_hex(32), "keyring")
+        return Key(_random_key(), "keyring")
     text = _ask(f"New key for {Path(path).resolve()} (at least {MIN_PASSPHRASE} characters)")
     if len(text) < MIN_PASSPHRASE:
         raise InputError(f"a key typed at the prompt needs at least {MIN_PASSPHRASE} characters; nothing was changed")
