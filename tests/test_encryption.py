@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -61,14 +62,15 @@ def test_a_key_file_others_can_read_is_refused(cli, logged, key_file):
     assert logged.read_bytes() == before
 
 
-def test_the_key_is_never_shown_nor_kept_in_the_trail_or_any_output(cli, logged, key_file, tmp_path):
+def test_the_key_is_never_shown_nor_kept_in_the_trail_or_any_output(cli, logged, key_file, tmp_path, monkeypatch):
     key = key_file.read_text().strip()
     results = [cli.ok(*args) for args in (
         ("init",), ("sessions", "--format", "json"), ("doctor",), ("audit", "verify"),
         ("backup", str(tmp_path / "copy.db")), ("export", "--out", str(tmp_path / "out")),
-        ("decrypt", "--out", str(tmp_path / "plain.db")), ("rekey",))]
-    new_key = key_file.read_text().strip()
+        ("decrypt", "--out", str(tmp_path / "plain.db")), ("rekey", "--new-key-file", str(tmp_path / "new.key")))]
+    new_key = (tmp_path / "new.key").read_text().strip()
     assert new_key != key
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(tmp_path / "new.key"))
     seen = "".join(r.stdout + r.stderr for r in results)
     seen += "".join(str(tuple(row)) for row in open_db(logged).execute("SELECT * FROM audit"))
     seen += "".join(p.read_text() for p in (tmp_path / "out").iterdir())
@@ -77,16 +79,96 @@ def test_the_key_is_never_shown_nor_kept_in_the_trail_or_any_output(cli, logged,
     assert key not in seen and new_key not in seen and key.upper() not in seen
 
 
-def test_rekey_changes_the_key_and_the_old_one_no_longer_opens_the_store(cli, logged, key_file, tmp_path, monkeypatch):
-    old = tmp_path / "old.key"
-    write_key_file(old, key_file.read_text().strip())
+def test_rekey_writes_a_new_key_file_and_leaves_the_shared_one_to_the_other_stores(
+        cli, logged, key_file, tmp_path, monkeypatch):
+    """One agency key file serves two stores; rekeying one leaves the file, the other store and
+    the backups made before the rekey as they were, and says so."""
+    other = tmp_path / "other.db"
+    cli.ok("--db", str(other), "init")
+    cli.ok("--db", str(other), "site", "add", "S9", "--name", "Site nine")
+    cli.ok("backup", str(tmp_path / "before.db"))
+    shared, new = key_file.read_bytes(), tmp_path / "keys" / "new.key"
     before = snapshot(logged)
-    assert cli.ok("rekey").stdout == f"rekeyed {logged} (key: the key file {key_file}); the old key no longer opens it\n"
-    assert key_file.read_text().strip() != old.read_text().strip() and os.stat(key_file).st_mode & 0o777 == 0o600
-    assert snapshot(logged) == before and cli.ok("audit", "verify").stdout.startswith("audit trail verified")
-    monkeypatch.setenv("VPSLOG_KEY_FILE", str(old))
+    result = cli.ok("rekey", "--new-key-file", str(new))
+    assert result.stdout == (f"rekeyed {logged} (key: the key file {new}); the old key no longer opens it\n"
+                             f"from now on this store opens with the new key file: set VPSLOG_KEY_FILE={new}\n")
+    assert result.stderr == (f"note: backups made before this rekey open with the previous key only: the key file "
+                             f"{key_file}, left as it was\n")
+    assert key_file.read_bytes() == shared and os.stat(new).st_mode & 0o777 == 0o600
+    assert new.read_text().strip() != shared.decode().strip()
+    assert cli.ok("--db", str(other), "site", "list", "--format", "csv").stdout.count("S9") == 1
+    assert snapshot(tmp_path / "before.db") == before
     result = cli("sessions")
     assert (result.exit_code, result.stderr) == (3, f"error: {logged}: {WRONG}\n")
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(new))
+    assert snapshot(logged) == before and cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+def test_rekey_of_a_key_file_store_needs_a_new_key_file(cli, logged, key_file, tmp_path):
+    before, held, taken = logged.read_bytes(), key_file.read_bytes(), write_key_file(tmp_path / "taken.key")
+    result = cli("rekey")
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", (
+        f"error: the key of {logged} is in the key file {key_file}, which other stores and earlier backups may "
+        "use: give a new file for the new key with --new-key-file FILE (nothing was changed)\n"))
+    for existing in (taken, key_file):
+        result = cli("rekey", "--new-key-file", str(existing))
+        assert (result.exit_code, result.stderr) == (
+            1, f"error: {existing} already exists; choose a new file for the new key (nothing was changed)\n")
+    assert logged.read_bytes() == before and key_file.read_bytes() == held
+    assert [p.name for p in logged.parent.iterdir() if p.name.startswith(".")] == []  # no temp file left
+
+
+def swap_fails(monkeypatch, error: BaseException, step: str = "folder") -> None:
+    """A step of encrypt's and rekey's swap fails: the flush of the new copy (`copy`), or of the
+    store's folder after the copy was renamed over the store (`folder`, the last step)."""
+    from vpslog.store import base
+
+    flush = base.fsync_path
+
+    def fsync_path(path):
+        if path.is_dir() == (step == "folder"):
+            raise error
+        flush(path)
+
+    monkeypatch.setattr(base, "fsync_path", fsync_path)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), OSError(5, "Input/output error")], ids=["interrupt", "EIO"])
+def test_an_interrupted_rekey_leaves_the_store_under_the_key_of_its_source(
+        cli, logged, key_file, tmp_path, monkeypatch, error):
+    before, held, new = snapshot(logged), key_file.read_bytes(), tmp_path / "new.key"
+    with monkeypatch.context() as patch:
+        swap_fails(patch, error)
+        result = cli("rekey", "--new-key-file", str(new))
+    assert result.exit_code != 0 and "rekeyed" not in result.stdout
+    assert not new.exists() and key_file.read_bytes() == held
+    assert snapshot(logged) == before and cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+    assert [p.name for p in logged.parent.iterdir() if p.name.startswith(".")] == []  # no temp file left
+    assert held.decode().strip() not in result.output + result.stderr
+
+
+def test_a_command_that_waited_while_the_store_was_swapped_says_so(cli, logged, tmp_path, monkeypatch):
+    """A command that opened the store file just before `rekey` renamed its new copy over it: SQLite
+    then refuses writing to the old file ("readonly database"); it is told what happened."""
+    from vpslog.store import base
+
+    copy = tmp_path / "copy.db"
+    cli.ok("backup", str(copy))
+    before, real = snapshot(copy), base.connect
+
+    def connect_then_swap(path, key=None, **options):
+        conn = real(path, key, **options)
+        conn.execute("PRAGMA journal_mode = DELETE")  # as rekey leaves the old file
+        os.replace(copy, logged)
+        monkeypatch.setattr(base, "connect", real)
+        return conn
+
+    monkeypatch.setattr(base, "connect", connect_then_swap)
+    result = cli("log", "P-0001", "30")
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
+        f"error: {logged} was replaced while this command waited (by `vpslog encrypt` or `rekey`); nothing was "
+        "written: run it again\n"))
+    assert snapshot(logged) == before
 
 
 def test_decrypt_writes_a_plain_copy_that_verifies_with_a_warning(cli, logged, tmp_path, monkeypatch):
@@ -101,6 +183,23 @@ def test_decrypt_writes_a_plain_copy_that_verifies_with_a_warning(cli, logged, t
     assert cli.ok("--db", str(plain), "audit", "verify").stdout.startswith("audit trail verified")
     assert {t: rows for t, rows in snapshot(plain).items() if t not in ("audit", "meta")} == {
         t: rows for t, rows in records.items() if t not in ("audit", "meta")}  # decrypt's own audit entry comes after
+
+
+def test_decrypt_writes_no_copy_that_the_audit_trail_does_not_record(cli, logged, tmp_path):
+    """The copy verifies, but its audit entry cannot be written (the witness file outside the store
+    records a later head than the trail holds): no plain copy is left behind."""
+    from vpslog import config
+
+    config.witness_path(logged).write_text(json.dumps({"seq": 999, "hash": "0" * 64}))
+    before, plain = snapshot(logged), tmp_path / "handover.db"
+    result = cli("decrypt", "--out", str(plain))
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
+        "error: the audit trail ends at entry 6 but the witness file recorded entry 999 (000000000000): entries "
+        "were cut or the trail was replaced (or an older copy of the store was restored); nothing was written. Run "
+        "`vpslog audit verify`; if an older copy was restored on purpose, accept it with `vpslog audit accept-head "
+        "--reason ...`\n"))
+    assert not plain.exists() and snapshot(logged) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_decrypt_refuses_an_existing_file_and_a_plain_store(cli, logged, tmp_path):
@@ -169,6 +268,18 @@ def test_doctor_says_the_store_is_encrypted_and_flags_a_loose_key_file(cli, prog
     assert result.exit_code == 3 and result.stderr == "error: 1 problem: permissions of loose.key\n"
 
 
+def test_doctor_reports_a_loose_key_file_of_an_encrypted_store_as_a_problem(cli, logged, key_file):
+    before = snapshot(logged)
+    os.chmod(key_file, 0o644)
+    result = cli("doctor")
+    assert result.exit_code == 3 and result.stderr == "error: 1 problem: key file\n"
+    table = " ".join(re.sub("[│┃]", " ", result.stdout).split())  # cells wrapped over lines, joined again
+    assert ("encryption encrypted (SQLCipher); not opened, as its key file may not be used: nothing else was checked "
+            f"key file the key file {key_file} can be read by other users; fix with: chmod 600 {key_file} ") in table
+    os.chmod(key_file, 0o600)
+    assert snapshot(logged) == before
+
+
 def test_exports_of_an_encrypted_store_say_once_that_they_are_in_clear(cli, logged, tmp_path):
     result = cli.ok("export", "sessions", "--out", str(tmp_path / "out"))
     assert result.stderr == (f"warning: {logged} is encrypted, but what this writes is not: it leaves the store in "
@@ -191,6 +302,9 @@ class MemoryKeyring:
     def set_password(self, service: str, user: str, password: str) -> None:
         self.entries[(service, user)] = password
 
+    def delete_password(self, service: str, user: str) -> None:
+        del self.entries[(service, user)]
+
 
 @pytest.fixture
 def keyring_only(monkeypatch) -> MemoryKeyring:
@@ -207,8 +321,32 @@ def test_with_an_os_keyring_the_key_is_made_and_kept_there_per_store(cli, env, k
     [(service, entry)] = keyring_only.entries
     assert (service, entry) == ("vpslog", f"store {env.resolve()}")
     cli.ok("site", "add", "S1", "--name", "Site one")
-    cli.ok("rekey")
-    assert cli.ok("site", "list").stdout.count("S1") == 1 and len(keyring_only.entries) == 1
+    cli.ok("backup", str(env.with_name("before.db")))
+    previous = keyring_only.entries[(service, entry)]
+    result = cli("rekey", "--new-key-file", str(env.with_name("new.key")))
+    assert (result.exit_code, result.stderr) == (1, "error: --new-key-file is for a store whose key is in a key file; "
+                                                    "this store's key is in the OS keyring (nothing was changed)\n")
+    assert not env.with_name("new.key").exists() and keyring_only.entries == {(service, entry): previous}
+    result = cli.ok("rekey")
+    [aside] = [name for _, name in keyring_only.entries if name != entry]
+    assert re.fullmatch(rf"{re.escape(entry)} \(previous key, replaced \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)", aside)
+    assert result.stderr == (f"note: backups made before this rekey open with the previous key only: the OS keyring "
+                             f"entry '{aside}' (service vpslog)\n")
+    assert keyring_only.entries[(service, aside)] == previous != keyring_only.entries[(service, entry)]
+    assert cli.ok("site", "list").stdout.count("S1") == 1
+
+
+@pytest.mark.parametrize("step", ["copy", "folder"])
+def test_an_interrupted_rekey_puts_the_keyring_back(cli, env, keyring_only, monkeypatch, step):
+    cli.ok("init")
+    cli.ok("site", "add", "S1", "--name", "Site one")
+    before, entries = snapshot(env), dict(keyring_only.entries)
+    with monkeypatch.context() as patch:
+        swap_fails(patch, KeyboardInterrupt(), step)
+        result = cli("rekey")
+    assert result.exit_code != 0 and keyring_only.entries == entries
+    assert not any(key in result.output + result.stderr for key in entries.values())
+    assert snapshot(env) == before and cli.ok("audit", "verify").stdout.startswith("audit trail verified")
 
 
 def test_without_keyring_or_key_file_the_key_is_typed_twice_and_asked_for_each_time(cli, env, monkeypatch):

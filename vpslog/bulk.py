@@ -55,7 +55,8 @@ def compile_rows(model: type[Record], catalog) -> CompiledRows | None:
     config, fields = schema["config"], schema["schema"]["fields"]
     coded = {name: catalog.codes(kind) for name, kind, _ in _coded_fields(model)}
     names = tuple(model.model_fields)
-    items = [_store_form(_with_codes(fields[name]["schema"], coded.get(name))) for name in names]
+    items = [_store_form(_with_codes(fields[name]["schema"], coded[name]) if name in coded else fields[name]["schema"])
+             for name in names]
     tuple_schema = core_schema.tuple_schema(items)
     defaults = tuple(None if info.is_required() else info.default for info in model.model_fields.values())
     base = namedtuple(model.__name__, names)
@@ -71,24 +72,14 @@ def _inner(schema: dict) -> dict:
     return schema
 
 
-def _with_codes(schema: dict, codes: tuple[str, ...] | None) -> dict:
-    """A copy of a field's schema whose string (or each string of a code list) must be one of `codes`."""
-    if codes is None:
-        return schema
-    schema = {**schema}
-    node = schema
-    while True:
-        inner = node["schema"] if "schema" in node else None
-        if node["type"] == "str":
-            node.clear()
-            node.update(core_schema.literal_schema(list(codes)))
-            return schema
-        if node["type"] == "tuple":
-            node["items_schema"] = [_with_codes(item, codes) for item in node["items_schema"]]
-            return schema
-        if inner is None:
-            raise TypeError(f"no string to restrict to codes in {schema!r}")
-        node["schema"] = node = {**inner}
+def _with_codes(schema: dict, codes: tuple[str, ...]) -> dict:
+    """A copy of a coded field's schema whose string (each string of a code list) must, once
+    validated as the model validates it, be one of `codes`."""
+    if schema["type"] == "str":
+        return core_schema.chain_schema([schema, core_schema.literal_schema(list(codes))])
+    if schema["type"] == "tuple":
+        return {**schema, "items_schema": [_with_codes(item, codes) for item in schema["items_schema"]]}
+    return {**schema, "schema": _with_codes(schema["schema"], codes)}
 
 
 def _store_form(schema: dict) -> dict:

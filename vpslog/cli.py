@@ -20,9 +20,11 @@ class VpslogGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Usage errors as one line (typer draws them as a box under the usage), and arguments
         that are not UTF-8 text refused before they reach a parser or the store."""
+        from vpslog.parsing import refuse_undecodable
+
         args = sys.argv[1:] if args is None else list(args)
         try:
-            _refuse_undecodable(args)
+            refuse_undecodable(args)
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _click.exceptions.NoArgsIsHelpError:
             code = EXIT_USAGE  # the help was printed
@@ -56,18 +58,6 @@ class VpslogGroup(TyperGroup):
             message, code = describe_failure(exc)
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(code) from None
-
-
-def _refuse_undecodable(args: list[str]) -> None:
-    """Bytes that are not UTF-8 arrive as lone surrogates, which no store or terminal can take."""
-    from vpslog.errors import InputError
-
-    for arg in args:
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            raise InputError(f"an argument is not valid UTF-8 text: '{shown}'") from None
 
 
 def _no_type_for_flags(self: TyperOption, ctx) -> str | None:

@@ -17,9 +17,12 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from vpslog.errors import InputError, StoreError
+from vpslog.files import fsync_path, new_file_refusal, write_private
 
 KEY_FILE_VARIABLE = "VPSLOG_KEY_FILE"
 SERVICE = "vpslog"
@@ -124,16 +127,26 @@ def _random_key() -> str:
     return secrets.token_hex(32)
 
 
-def new_key(path: Path, like: Key | None = None) -> Key:
+def new_key(path: Path, like: Key | None = None, new_key_file: Path | None = None) -> Key:
     """A key for a store about to be encrypted at `path` (`like` None) or rekeyed from `like`: kept
     where the current one is (rekey), else in the first source there is. A key file that already
-    holds a key gives it to a new store (one agency key file can serve several stores)."""
+    holds a key gives it to a new store (one agency key file can serve several stores), so a rekey
+    never writes over it: its new key goes to `new_key_file`, a file that must not exist yet."""
     source = like.source if like else None
-    if source == "key file" or (source is None and key_file_path() is not None):
-        file = like.key_file if like else key_file_path()
-        if like is None and file.exists():
-            return read_key_file(file)
-        return Key(_random_key(), "key file", file)
+    if source == "key file":
+        if new_key_file is None:
+            raise InputError(f"the key of {Path(path).resolve()} is in the key file {like.key_file}, which other "
+                             "stores and earlier backups may use: give a new file for the new key with "
+                             "--new-key-file FILE (nothing was changed)")
+        if refusal := new_file_refusal(new_key_file):
+            raise InputError(f"{refusal}; choose a new file for the new key (nothing was changed)")
+        return Key(_random_key(), "key file", Path(new_key_file).absolute())
+    if new_key_file is not None:
+        where = "typed" if source == "prompt" else "in the OS keyring"
+        raise InputError(f"--new-key-file is for a store whose key is in a key file; this store's key is {where} "
+                         "(nothing was changed)")
+    if source is None and (file := key_file_path()) is not None:
+        return read_key_file(file) if file.exists() else Key(_random_key(), "key file", file)
     if source == "keyring" or (source is None and _keyring() is not None):
         return Key(_random_key(), "keyring")
     text = _ask(f"New key for {Path(path).resolve()} (at least {MIN_PASSPHRASE} characters)")
@@ -144,19 +157,82 @@ def new_key(path: Path, like: Key | None = None) -> Key:
     return Key(text, "prompt")
 
 
-def keep(path: Path, key: Key) -> None:
-    """Keep `key` in its source for the store at `path` (a typed key is kept by the person only)."""
+def previous_entry(path: Path) -> str:
+    """A keyring entry for the key a rekey replaces now (backups made before it open with that key);
+    named by the time, so a later rekey does not write over it."""
+    from vpslog.store.base import _now
+
+    return f"{_entry(path)} (previous key, replaced {_now()})"
+
+
+@contextmanager
+def kept(path: Path, key: Key, previous: Key | None = None, aside: str | None = None) -> Iterator[None]:
+    """Keep `key` in its source for the store at `path` while the block swaps the store over to it;
+    on any failure in the block (an interrupt too) the source is put back as it was.
+
+    A key file is created new (O_EXCL, 0600, its folder flushed), never written over: the old one
+    stays as it was for the other stores and earlier backups that use it. In the keyring a rekey's
+    `previous` key is first kept under the entry `aside` (`previous_entry`), which stays afterwards
+    for the backups made before it. A typed key is kept by the person."""
     path = Path(path).resolve()
     if key.source == "key file":
-        held = key.key_file.exists() and read_key_file(key.key_file).text
-        if held != key.text:
-            from vpslog.files import write_private
-
-            write_private(key.key_file, key.text + "\n")
+        created = not key.key_file.exists()
+        if created:
+            _create_key_file(key)
+        try:
+            yield
+        except BaseException:
+            if created:
+                key.key_file.unlink(missing_ok=True)
+            raise
     elif key.source == "keyring":
-        _keyring().set_password(SERVICE, _entry(path), key.text)
+        backend = _keyring()
+        if previous:
+            backend.set_password(SERVICE, aside, previous.text)
+        try:
+            backend.set_password(SERVICE, _entry(path), key.text)
+            yield
+        except BaseException:
+            if previous:
+                backend.set_password(SERVICE, _entry(path), previous.text)
+                _forget(backend, aside)
+            else:
+                _forget(backend, _entry(path))
+            raise
     else:
         _typed[path] = key
+        try:
+            yield
+        except BaseException:
+            if previous:
+                _typed[path] = previous
+            else:
+                _typed.pop(path, None)
+            raise
+
+
+def keep(path: Path, key: Key) -> None:
+    """Keep the key of a store about to be made (init): in its source, for good."""
+    with kept(path, key):
+        pass
+
+
+def _create_key_file(key: Key) -> None:
+    try:
+        write_private(key.key_file, key.text + "\n", replace=False)
+    except FileExistsError:
+        raise InputError(f"{key.key_file} appeared meanwhile; choose a new file for the new key "
+                         "(nothing was changed)") from None
+    fsync_path(key.key_file.parent)
+
+
+def _forget(backend, entry: str) -> None:
+    from keyring.errors import PasswordDeleteError
+
+    try:
+        backend.delete_password(SERVICE, entry)
+    except PasswordDeleteError:
+        pass
 
 
 def _ask(prompt: str) -> str:

@@ -4,7 +4,8 @@ Validating with the model means importing pydantic and building the model's vali
 90 ms), more than all the rest of `vpslog log`. So the model's core schema is compiled once into
 plain data (per field: its type, bounds and pattern, and the functions of vpslog.fieldrules it
 calls), cached in the config folder under a key of everything it was compiled from (the models,
-the field rules, this module, vpslog's and pydantic's versions), and applied in plain Python. The
+the field rules, this module, vpslog's and pydantic's versions) with a digest of the checks (a
+damaged or edited cache is compiled anew), and applied in plain Python. The
 catalogs are not compiled in: the code checks read the live catalog, as the model does.
 
 The compiled checks only ever say "the model accepts this as it is": they judge a value only in
@@ -61,6 +62,8 @@ def compile_model(model) -> dict:
         raise Unsupported(node["type"])
     config = node.get("config", {})
     _known_keys(config, MODEL_CONFIG)
+    if config.get("extra_fields_behavior", "ignore") not in ("forbid", "ignore"):
+        raise Unsupported(f"extra={config['extra_fields_behavior']!r}")  # "allow" keeps the extra fields
     fields = node["schema"]
     _known_keys(fields, {"type", "fields", "model_name", "computed_fields"})
     if fields["type"] != "model-fields" or fields.get("computed_fields"):
@@ -143,17 +146,18 @@ def cache_key() -> str | None:
 
 
 def checks_for(table: str, cache_folder: Path) -> dict | None:
-    """The compiled checks of `table`'s model, from the cache when its key is current, else compiled
-    (and cached); None when the model cannot be compiled."""
+    """The compiled checks of `table`'s model, from the cache when its key is current and its checks
+    are as compiled (their digest matches), else compiled (and cached); None when the model cannot
+    be compiled."""
     key = cache_key()
     if key is None:
         return None
     path = cache_folder / f"{table}.checks.json"
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached["key"] == key:
+        if cached["key"] == key and cached["digest"] == _digest(cached["checks"]):
             return cached["checks"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass  # none yet, or damaged: compiled anew
     from vpslog.models import RECORDS
 
@@ -161,13 +165,21 @@ def checks_for(table: str, cache_folder: Path) -> dict | None:
         checks = compile_model(RECORDS[table])
     except Unsupported:
         checks = None
+    if cache_key() != key:  # a source changed while compiling: these checks may not be the key's
+        return checks
     try:
         from vpslog.files import write_private
 
-        write_private(path, json.dumps({"key": key, "checks": checks}) + "\n")
+        write_private(path, json.dumps({"key": key, "digest": _digest(checks), "checks": checks}) + "\n")
     except Exception:  # noqa: BLE001 - an unwritable cache only means compiling again next time
         pass
     return checks
+
+
+def _digest(checks) -> str:
+    """What the checks as compiled digest to: a cache whose checks were damaged or edited, even under
+    the current key, is compiled anew rather than applied."""
+    return hashlib.sha256(json.dumps(checks, sort_keys=True).encode()).hexdigest()
 
 
 # -- applying ---------------------------------------------------------------------------------------
@@ -198,11 +210,13 @@ def _json(value):
 
 def accepted(checks: dict | None, data: dict, context: dict) -> Checked | None:
     """The record `data` makes when the checks accept it as it is; None when the model must judge."""
-    if checks is None or (checks["forbid_extra"] and data.keys() - checks["fields"].keys()):
+    if checks is None:
         return None
     info = SimpleNamespace(context=context)
     values = {}
     try:
+        if checks["forbid_extra"] and data.keys() - checks["fields"].keys():
+            return None
         for name, field in checks["fields"].items():
             if name in data:
                 values[name] = _apply(field, data[name], checks["strip"], info)
@@ -214,7 +228,7 @@ def accepted(checks: dict | None, data: dict, context: dict) -> Checked | None:
         for kind, coded in checks["model_checks"]:
             if kind == "codes" and context.get("catalog") is not None:
                 fieldrules.check_codes(values, coded, context["catalog"])
-    except Exception:  # noqa: BLE001 - a value refused, or a rule that failed: the model judges
+    except Exception:  # noqa: BLE001 - a value refused, a rule that failed, checks ill-formed: the model judges
         return None
     return Checked(values)
 

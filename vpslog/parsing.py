@@ -26,6 +26,17 @@ MAX_NUMBER_DIGITS = 9
 (and Python refuses to read ints of thousands of digits)."""
 
 
+def refuse_undecodable(args: Iterable[str]) -> None:
+    """Bytes that are not UTF-8 arrive as lone surrogates, which no store or terminal can take: refused
+    before they reach a parser or the store (the typer CLI; quick entry leaves such a line to it)."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise InputError(f"an argument is not valid UTF-8 text: '{shown}'") from None
+
+
 def quoted(text: str, limit: int = 40) -> str:
     """What the user typed, for an error message: repr'd (control characters escaped) and cut short."""
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")

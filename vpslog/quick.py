@@ -32,6 +32,8 @@ COMMANDS = {  # (fewest and most arguments, options that take a value, whether t
 REQUIRED = {"amend": "reason", "void": "reason"}
 REPEATED = {"codes", "support"}
 FLAGS = {"--clinical": ("clinical", True), "--no-clinical": ("clinical", False)}
+INTERRUPTED = 130
+"""The exit code, with nothing printed, that typer gives a command stopped by Ctrl-C."""
 ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
 """What click's echo strips from text written to a file or a pipe (not a terminal)."""
 
@@ -50,8 +52,15 @@ class QuickProgram(Program):
 def parse(args: list[str]) -> tuple[Path | None, str, list[str], dict] | None:
     """(--db, the command, its arguments, its options) when quick entry reads `args` exactly as
     typer would; None for anything it leaves to typer."""
-    if "_VPSLOG_COMPLETE" in os.environ or not all(_utf8(arg) for arg in args):
+    from vpslog.errors import InputError
+    from vpslog.parsing import refuse_undecodable
+
+    if "_VPSLOG_COMPLETE" in os.environ:
         return None
+    try:
+        refuse_undecodable(args)
+    except InputError:
+        return None  # typer refuses it, with its message
     db, at = None, 0
     while at < len(args) and args[at] not in COMMANDS:  # the group's options, before the command
         if args[at] == "--db" and at + 1 < len(args):
@@ -98,15 +107,6 @@ def parse(args: list[str]) -> tuple[Path | None, str, list[str], dict] | None:
     return (Path(db) if db is not None else None), command, positional, options
 
 
-def _utf8(arg: str) -> bool:
-    """typer refuses an argument that is not UTF-8 (vpslog.cli), with its own message."""
-    try:
-        arg.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def run(args: list[str], out=None, err=None) -> int | None:
     """Run the `log`, `amend` or `void` that `args` describe, printing as its typer command does; the
     exit code, or None when the command line is typer's to read."""
@@ -132,6 +132,8 @@ def run(args: list[str], out=None, err=None) -> int | None:
             echo(f"warning: {warning}", err)
     except BrokenPipeError:
         quiet_stdout()
+    except KeyboardInterrupt:  # Ctrl-C, e.g. while waiting for a lock: the store rolled back
+        return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - reported as the typer CLI reports it
         message, code = describe_failure(exc)
         echo(f"error: {message}", err)
@@ -156,11 +158,28 @@ def _run(prog, settings: dict | None, command: str, positional: list[str], optio
 
 
 def echo(message: str, stream) -> None:
-    """A line as click's echo writes it: escape sequences stripped unless on a terminal, flushed."""
+    """A line as click's echo writes it: escape sequences stripped unless on a terminal, flushed, and
+    in UTF-8 (characters it cannot encode replaced) where the stream says ASCII (PYTHONIOENCODING=ascii,
+    the C locale), as click does where Python would fail or write `\\xe9`."""
     if not stream.isatty():
         message = ANSI.sub("", message)
-    stream.write(message + "\n")
-    stream.flush()
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None and _ascii(getattr(stream, "encoding", None) or "ascii"):
+        stream.flush()
+        buffer.write((message + "\n").encode("utf-8", "replace"))
+        buffer.flush()
+    else:
+        stream.write(message + "\n")
+        stream.flush()
+
+
+def _ascii(encoding: str) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name == "ascii"
+    except LookupError:
+        return False
 
 
 def quiet_stdout() -> None:

@@ -54,20 +54,31 @@ def merge(ctx: typer.Context,
 def doctor(ctx: typer.Context) -> None:
     """Check integrity, foreign keys, the audit trail (chain, witness, every record against its trail,
     triggers) and file permissions (the key file's too); say whether the store is encrypted; list each
-    problem and exit 3 on any."""
+    problem and exit 3 on any. An encrypted store whose key file may not be used (others can read
+    it, it is missing) is not opened: that is reported with the other files' permissions, and the
+    rest is not checked."""
     from vpslog import config
     from vpslog.errors import StoreError
-    from vpslog.keys import key_file_path
+    from vpslog.keys import key_file_path, key_file_problem
     from vpslog.render import Format, emit
+    from vpslog.store.base import encrypted
 
-    with program(ctx) as prog:
-        key = prog.store.key
-        checks = prog.store.health()
-        path = prog.store.path
-    encryption = (f"encrypted (SQLCipher), key from {key.describe()}" if key else
-                  "not encrypted: whoever gets the file can read it (`vpslog encrypt` encrypts it)")
+    path = ctx.find_root().obj.db_path
+    key_file = key_file_path()
+    unusable = encrypted(path) and key_file is not None and key_file_problem(key_file)
+    if unusable:
+        encryption = "encrypted (SQLCipher); not opened, as its key file may not be used: nothing else was checked"
+        checks = [("key file", unusable)]
+    else:
+        with program(ctx) as prog:
+            key = prog.store.key
+            checks = prog.store.health()
+            path = prog.store.path
+        encryption = (f"encrypted (SQLCipher), key from {key.describe()}" if key else
+                      "not encrypted: whoever gets the file can read it (`vpslog encrypt` encrypts it)")
     files = [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
-                         config.secret_path(), config.witness_path(path), key_file_path()) if p and p.exists()]
+                         config.secret_path(), config.witness_path(path), None if unusable else key_file)
+             if p and p.exists()]
     for file in files:
         loose = file.stat().st_mode & 0o077
         checks.append((f"permissions of {file.name}", f"readable by others; fix with: chmod 600 {file}" if loose else None))

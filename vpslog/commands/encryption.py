@@ -2,7 +2,7 @@
 new file verified (integrity_check, audit chain, record counts) before it replaces anything."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -19,21 +19,35 @@ def encrypt(ctx: typer.Context) -> None:
     path = _store(ctx, encrypted_already=False)
     with program(ctx, cipher=True) as prog:
         key = keys.new_key(path)
-        prog.store.reencrypt(key, lambda: keys.keep(path, key))
+        prog.store.reencrypt(key, keys.kept(path, key))
     say(f"encrypted {path} (key: {key.describe()})")
     warn(f"note: {OLD_BLOCKS}")
 
 
-def rekey(ctx: typer.Context) -> None:
+def rekey(ctx: typer.Context,
+          new_key_file: Annotated[Optional[Path], typer.Option(
+              "--new-key-file", metavar="FILE", help="A new file (0600) for the new key, when the store's key "
+                                                     "is in a key file (which is left as it was).")] = None
+          ) -> None:
     """Change the key of an encrypted store: a copy under the new key replaces it; the new key is kept
-    where the old one was (key file, keyring) or typed twice."""
+    in a new key file (the old one may serve other stores), in the keyring, or typed twice. Backups
+    made before open with the previous key only: it stays in the old key file or in a keyring entry
+    of its own, and the output says where."""
     from vpslog import keys
 
     path = _store(ctx, encrypted_already=True)
     with program(ctx) as prog:
-        key = keys.new_key(path, like=prog.store.key)
-        prog.store.reencrypt(key, lambda: keys.keep(path, key))
+        previous = prog.store.key
+        key = keys.new_key(path, like=previous, new_key_file=new_key_file)
+        aside = keys.previous_entry(path) if previous.source == "keyring" else None
+        prog.store.reencrypt(key, keys.kept(path, key, previous, aside))
     say(f"rekeyed {path} (key: {key.describe()}); the old key no longer opens it")
+    where = {"key file": f"the key file {previous.key_file}, left as it was",
+             "keyring": f"the OS keyring entry '{aside}' (service {keys.SERVICE})"
+             }.get(previous.source, "the key typed before")
+    warn(f"note: backups made before this rekey open with the previous key only: {where}")
+    if key.source == "key file":
+        say(f"from now on this store opens with the new key file: set {keys.KEY_FILE_VARIABLE}={key.key_file}")
 
 
 def decrypt(ctx: typer.Context,
@@ -43,9 +57,8 @@ def decrypt(ctx: typer.Context,
     the store itself stays encrypted. Recorded in the audit trail as an export."""
     path = _store(ctx, encrypted_already=True)
     with program(ctx) as prog:
-        prog.store.backup_to(out, plain=True, what="plain copy")
-        with prog.store.transaction():
-            prog.store.append_audit("export", "store", out.name, {"plain_copy": str(out)}, actor=prog.actor)
+        prog.store.backup_to(out, plain=True, what="plain copy", record=lambda: prog.store.append_audit(
+            "export", "store", out.name, {"plain_copy": str(out)}, actor=prog.actor))
     warn(f"warning: {out} holds every record in clear, notes included; hand it over only as your program's "
          "policy allows, and delete it when done")
     say(f"wrote a plain copy of {path} to {out}")

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,6 +71,15 @@ def encrypted(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return size > 0 and size % 512 == 0 and head != PLAIN_HEADER
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` (device, inode): another one once a store was swapped for its copy."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def key_for(path: Path, key_file: Path | None = None) -> Key | None:
@@ -160,6 +169,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                 raise StoreError(f"no store at {path}: create one with `vpslog init` (or choose another with --db)")
             create_private_file(path)
         key = key or key_for(path)
+        opened = _file_identity(path)
         conn = connect(path, key, cipher=cipher)
         dbapi = dbapi_of(conn)
         try:
@@ -169,6 +179,9 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             conn.execute("PRAGMA synchronous = FULL")
         except dbapi.DatabaseError as exc:
             conn.close()
+            if _file_identity(path) != opened:  # SQLite's "readonly database" on a file renamed over
+                raise StoreError(f"{path} was replaced while this command waited (by `vpslog encrypt` or "
+                                 "`rekey`); nothing was written: run it again") from None
             raise StoreError(f"{path} is not a vpslog store: {exc}") from None
         store = cls(path, conn, secret, secret_path=secret_path, witness=witness, key=key)
         fresh = store.migrate()
@@ -583,9 +596,10 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                              f"(open it once with this vpslog to migrate it)")
         return cls(Path(path), conn, secret, key=key)
 
-    def backup_to(self, dest: Path, *, plain: bool = False, what: str = "backup") -> None:
+    def backup_to(self, dest: Path, *, plain: bool = False, what: str = "backup", record=None) -> None:
         """A verified copy at `dest`, encrypted with the store's key (`plain`: not, for decrypt), or no
-        file there at all; `what` names it in refusals.
+        file there at all; `what` names it in refusals. `record` (decrypt: the audit entry) is called
+        in the transaction that links the copy to `dest`: the copy exists only if the entry does.
 
         The copy goes to a private temp file beside `dest` and is checked against the same read
         snapshot (`_copy`); only then is it fsynced and linked to `dest`, which fails if `dest`
@@ -599,21 +613,35 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             if problem := self._copy(tmp, None if plain else self.key)[1]:
                 raise StoreError(f"the {what.removesuffix(' copy')} copy did not verify ({problem}); nothing was written at {dest}")
             fsync_path(tmp)
+            linked = False
             try:
-                os.link(tmp, dest)
-            except FileExistsError:
-                raise InputError(f"{dest} appeared while the {what} was made; "
-                                 f"choose a new file for the {what}") from None
-            fsync_path(dest.parent)
+                with self.transaction() if record else nullcontext():
+                    if record:
+                        record()
+                    try:
+                        os.link(tmp, dest)
+                    except FileExistsError:
+                        raise InputError(f"{dest} appeared while the {what} was made; "
+                                         f"choose a new file for the {what}") from None
+                    linked = True
+                    fsync_path(dest.parent)
+            except BaseException:
+                if linked:  # the entry was not committed, or the folder not flushed: no copy either
+                    dest.unlink()
+                raise
         finally:
             tmp.unlink()
 
-    def reencrypt(self, key: Key | None, keep) -> None:
-        """Replace the store file by a verified copy encrypted with `key` (encrypt, rekey), calling
-        `keep` (which keeps the new key in its source) just before the copy is renamed over the store.
+    def reencrypt(self, key: Key | None, keeping) -> None:
+        """Replace the store file by a verified copy encrypted with `key` (encrypt, rekey); `keeping`
+        (keys.kept) keeps the new key in its source around the swap and puts the source back if the
+        swap fails.
 
-        Refused, with nothing changed, while another connection has the store open (leaving WAL
-        mode needs it alone) or when it changed since the copy. The old file's blocks are not
+        The copy is flushed first; the old file stays linked aside until the rename and the folder's
+        flush have succeeded, and is put back on any failure (an interrupt too), before the key's
+        source is: the store never ends under a key its source does not hold. Refused, with nothing
+        changed, while another connection has the store open (leaving WAL mode needs it alone) or
+        when it changed since the copy. The old file's blocks are not
         overwritten: the file system frees them as it does any deleted file's."""
         tmp = create_private_temp_file(self.path)
         try:
@@ -632,14 +660,26 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             try:
                 if self._figures() != expected:
                     raise StoreError(f"{self.path} changed while it was copied; run this again (nothing was changed)")
-                keep()
                 fsync_path(tmp)
-                os.replace(tmp, self.path)
-                fsync_path(self.path.parent)
+                with keeping:
+                    self._swap_in(tmp)
             finally:
                 self.conn.execute("ROLLBACK")
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _swap_in(self, tmp: Path) -> None:
+        """Rename `tmp` over the store file, the old file back in place if the rename or the flush fails."""
+        aside = tmp.with_name(tmp.name + "-old")
+        os.link(self.path, aside)
+        try:
+            os.replace(tmp, self.path)
+            fsync_path(self.path.parent)
+        except BaseException:
+            os.replace(aside, self.path)
+            raise
+        finally:
+            aside.unlink(missing_ok=True)
 
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
