@@ -11,13 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_fidelity import d, enrol, log, prog  # noqa: F401  (prog: the hand-built store fixture)
+import test_fidelity
+from test_fidelity import d, enrol, log
 from vpslog.fidelity.engine import evaluate
 from vpslog.fidelity.matrix import matrix
 from vpslog.fidelity.rules import load_rules
 from vpslog.fidelity.trend import default_since, periods, trend
 
 SCHEMAS = Path(__file__).parent.parent / "schemas"
+prog = test_fidelity.prog  # the hand-built store fixture, shared with test_fidelity
 TODAY = date.today()
 
 
@@ -121,7 +123,7 @@ def test_the_trend_csv_has_one_row_per_period_site_and_rule_with_the_scale(cli, 
                                         "caseload"]
 
 
-def test_a_participant_counts_for_a_specialist_from_the_first_session_they_had(prog, cli, env):  # noqa: F811
+def test_a_participant_counts_for_a_specialist_from_the_first_session_they_had(prog, cli, env):
     """`--specialist` covers the participants the specialist had seen by the date: one seen by PS2
     only later is not in PS2's earlier months."""
     prog.add_specialist("PS2", "S1", trained_on=d(-30))
@@ -180,7 +182,7 @@ def test_the_matrix_table_numbers_the_rules_and_markdown_names_them(cli, demo, m
 
 
 @pytest.fixture
-def gaps(prog, env):  # noqa: F811
+def gaps(prog, env):
     """P-0001: a 40-day gap that ended (seen since); P-0002: no contact for 40 days, still active;
     P-0003: the same gap, but exited; PS1: no individual supervision for 60 days, still delivering."""
     for pid in ("P-0001", "P-0002", "P-0003"):
@@ -215,7 +217,7 @@ def test_needs_attention_is_split_into_open_now_and_past_in_every_format(cli, ga
     assert "### Needs attention: open now" in markdown and "### Needs attention: past" in markdown
 
 
-def test_an_exited_participant_and_an_ended_run_are_past(prog, cli, gaps):  # noqa: F811
+def test_an_exited_participant_and_an_ended_run_are_past(prog, cli, gaps):
     book = load_rules(prog.catalog)
     found = {(r.rule, r.subject): r for r in evaluate(prog.store, prog.catalog, book, d(80)).results}
     assert found["continuity", "P-0003"].status == "pass"  # exited before the open gap passed the limit
