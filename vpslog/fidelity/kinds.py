@@ -113,6 +113,20 @@ def _scanned(person: ParticipantFacts, scan: Callable, params: dict, sessions: l
     return state
 
 
+def _unchanged(person: ParticipantFacts, kind: Callable, params: dict, facts: tuple, judge: Callable[[], Outcome]):
+    """What `judge` gives, or the outcome it gave this participant at an earlier date of the same
+    pass when `facts` (everything the kind's outcome reads) are the same: most participants'
+    coverage, runs and consent stop changing after their first sessions, while a trend judges
+    them at every month's end."""
+    key = (kind, id(params))
+    held = person.scans.get(key)
+    if held is not None and held[0] == facts:
+        return held[1]
+    outcome = judge()
+    person.scans[key] = (facts, outcome)
+    return outcome
+
+
 def _window_scan(state, sessions: list[Contact], done: int, params: dict) -> tuple:
     """(start of the window ending at the last session, best count, its first and last index,
     index of the session that reached the dose or None)."""
@@ -229,6 +243,11 @@ def consent_before_first(person: ParticipantFacts, params: dict, as_of: int, cat
     if not person.sessions:
         return None
     first = person.sessions[0].day
+    return _unchanged(person, consent_before_first, params, (first, person.consent_day, person.screened_day),
+                      lambda: _consent(person, params, first))
+
+
+def _consent(person: ParticipantFacts, params: dict, first: int) -> Outcome:
     problems = []
     if person.consent_day is None:
         problems.append("no consent date")
@@ -262,10 +281,16 @@ def vocational_run(person: ParticipantFacts, params: dict, as_of: int, catalog) 
     limit = params["max_run"]
     sessions = _counted(person, params)
     run, worst, low, high = _scanned(person, _run_scan, params, sessions)
+    ongoing = person.exited_day is None and run > limit
+    return _unchanged(person, vocational_run, params, (worst, low, high, ongoing),
+                      lambda: _run(sessions, limit, worst, low, high, ongoing))
+
+
+def _run(sessions: list[Contact], limit: int, worst: int, low: int, high: int, ongoing: bool) -> Outcome:
     if worst > limit:
         span = _span(sessions[low].day, sessions[high].day)
         return Outcome("bad", f"a run of {worst} sessions without vocational content ({span}; limit {limit})",
-                       {"longest_run": worst}, open=person.exited_day is None and run > limit)
+                       {"longest_run": worst}, open=ongoing)
     return Outcome("pass", f"longest run without vocational content: {worst} sessions (limit {limit})",
                    {"longest_run": worst})
 
@@ -277,6 +302,13 @@ def coverage(person: ParticipantFacts, params: dict, as_of: int, catalog) -> Out
         return None
     sessions, first_n = _counted(person, params), params["first_sessions"]
     early, found = _scanned(person, _coverage_scan, params, sessions)
+    # the scan's sets only grow, so their sizes tell whether they changed since an earlier date
+    facts = (len(early), len(found), min(len(sessions), first_n), person.exited_day is None)
+    return _unchanged(person, coverage, params, facts, lambda: _coverage(person, params, catalog, sessions, early, found))
+
+
+def _coverage(person: ParticipantFacts, params: dict, catalog, sessions: list[Contact], early: set, found: set) -> Outcome:
+    first_n = params["first_sessions"]
     groups = {catalog.component_groups.get(code) for code in early if code}
     missing_groups = [g for g in catalog.codes("group") if g not in groups]
     missing_parts = [c for c in params["required_components"] if c not in found]
