@@ -391,3 +391,205 @@ def test_a_key_never_shows_in_its_repr():
 
     key = Key("0123456789abcdef" * 4, "key file", Path("/tmp/agency.key"))
     assert "0123456789abcdef" not in repr(key) and "key file" in repr(key)
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
+
+
+def opens_with(cli, monkeypatch, key_file: Path) -> bool:
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(key_file))
+    return cli("audit", "verify").stdout.startswith("audit trail verified")
+
+
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), KeyboardInterrupt()], ids=["EIO", "interrupt"])
+def test_a_failure_after_the_swap_keeps_the_new_key_with_the_new_file(
+        cli, logged, key_file, tmp_path, monkeypatch, error):
+    """The rename and the folder's flush went through, then removing the old file fails (or Ctrl-C):
+    the store is the new copy, so the new key file stays (it alone opens it)."""
+    before, new, unlink = snapshot(logged), tmp_path / "new.key", Path.unlink
+
+    def failing_unlink(self, missing_ok=False):
+        unlink(self, missing_ok=missing_ok)
+        if self.name.endswith("-old"):
+            raise error
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "unlink", failing_unlink)
+        result = cli("rekey", "--new-key-file", str(new))
+    if isinstance(error, OSError):
+        [aside] = re.findall(r"delete (\S+), which", result.stderr)
+        assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
+            f"error: {logged} was swapped for its new copy, which opens with the new key, but the old file could "
+            f"not be removed (Input/output error): delete {aside}, which may hold the records in clear\n"))
+    else:
+        assert result.exit_code != 0 and "rekeyed" not in result.stdout
+    assert new.exists() and not opens_with(cli, monkeypatch, key_file)
+    assert opens_with(cli, monkeypatch, new) and snapshot(logged) == before
+
+
+def test_ctrl_c_during_the_swap_is_taken_once_the_old_file_and_key_are_back(
+        cli, logged, key_file, tmp_path, monkeypatch):
+    """The folder's flush fails, and Ctrl-C is pressed twice while the old file is put back: both wait
+    until the old file and the key file's absence are restored, and the store opens as before."""
+    import signal
+
+    before, new, replace = snapshot(logged), tmp_path / "new.key", os.replace
+
+    def interrupted_replace(src, dst):
+        if str(src).endswith("-old"):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        replace(src, dst)
+
+    with monkeypatch.context() as patch:
+        swap_fails(patch, OSError(5, "Input/output error"))
+        patch.setattr(os, "replace", interrupted_replace)
+        result = cli("rekey", "--new-key-file", str(new))
+    assert result.exit_code != 0 and "rekeyed" not in result.stdout
+    assert not new.exists() and temp_files(logged.parent) == []
+    assert opens_with(cli, monkeypatch, key_file) and snapshot(logged) == before
+
+
+@pytest.mark.parametrize("command", ["encrypt", "rekey"])
+def test_a_key_file_that_appears_while_the_copy_is_made_is_refused(cli, env, tmp_path, monkeypatch, command):
+    """Another `vpslog encrypt` sharing the key file made it meanwhile: its key is neither written
+    over nor swapped in under a key kept nowhere."""
+    from vpslog.store import base
+
+    if command == "encrypt":
+        monkeypatch.delenv("VPSLOG_KEY_FILE")
+        type(cli)().ok("init")
+        target = tmp_path / "agency.key"
+        monkeypatch.setenv("VPSLOG_KEY_FILE", str(target))
+        args, advice = ("encrypt",), "run this again to use the key it holds (another vpslog command made it)"
+    else:
+        cli.ok("init")
+        target = tmp_path / "new.key"
+        args, advice = ("rekey", "--new-key-file", str(target)), "choose a new file for the new key"
+    cli.ok("site", "add", "S1", "--name", "Site one")
+    before, copy = snapshot(env), base.Store._copy
+
+    def copy_while_another_makes_the_key(self, tmp, key):
+        write_key_file(target, "ab" * 32)
+        return copy(self, tmp, key)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(base.Store, "_copy", copy_while_another_makes_the_key)
+        result = cli(*args)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "", f"error: {target} appeared meanwhile; {advice} (nothing was changed)\n")
+    assert target.read_text() == "ab" * 32 + "\n" and snapshot(env) == before
+    assert base.encrypted(env) == (command == "rekey") and temp_files(env.parent) == []
+    if command == "encrypt":
+        cli.ok("encrypt")  # run again: the key the other command made
+        assert snapshot(env) == before and base.encrypted(env)
+
+
+def test_rekeys_in_the_same_second_each_keep_the_key_they_replace(cli, env, keyring_only, monkeypatch):
+    """Each previous key has an entry of its own, and a failed rekey forgets only the entry it made."""
+    from vpslog.store import base
+
+    cli.ok("init")
+    cli.ok("site", "add", "S1", "--name", "Site one")
+    monkeypatch.setattr(base, "_now", lambda: "2026-01-01T00:00:00Z")
+    entry = f"store {env.resolve()}"
+    first = keyring_only.entries[("vpslog", entry)]
+    cli.ok("rekey")
+    second = keyring_only.entries[("vpslog", entry)]
+    with monkeypatch.context() as patch:
+        swap_fails(patch, OSError(5, "Input/output error"))
+        assert cli("rekey").exit_code != 0
+    result = cli.ok("rekey")
+    assert "'store " + f"{env.resolve()} (previous key, replaced 2026-01-01T00:00:00Z, 2)'" in result.stderr
+    aside = f"{entry} (previous key, replaced 2026-01-01T00:00:00Z"
+    assert {name: key for (_, name), key in keyring_only.entries.items() if name != entry} == {
+        f"{aside})": first, f"{aside}, 2)": second}
+
+
+def dead_pid() -> int:
+    import subprocess
+
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_doctor_and_encrypt_remove_what_a_killed_command_left(cli, logged, key_file, tmp_path, monkeypatch):
+    """A plain copy (a killed `encrypt`'s old file), a key file's temp file and a running command's temp
+    file: the first two go, said so (the plain copy as a problem); the third, and other names, stay."""
+    dead, folder = dead_pid(), logged.parent
+    plain = folder / f".vpslog.db.tmp-{dead}-0123456789ab-old"
+    plain.write_bytes(b"SQLite format 3\0" + b"\0" * 496)
+    key_temp = tmp_path / f".store.key.tmp-{dead}-0123456789ab"
+    key_temp.write_text("cd" * 32)
+    running = folder / f".vpslog.db.tmp-{os.getpid()}-0123456789ab"
+    others = [folder / f".vpslog.db.tmp-{dead}-0123456789ab.mine", folder / "vpslog.db.tmp-1-0123456789ab"]
+    for path in (running, *others):
+        path.write_text("x")
+    before = snapshot(logged)
+    result = cli("doctor")
+    table = " ".join(re.sub("[│┃]", " ", result.stdout).split())
+    assert (result.exit_code, result.stderr) == (3, "error: 1 problem: leftover plain copy\n")
+    assert (f"leftover temp file removed {key_temp} (left by an interrupted vpslog command)" in table
+            and f"leftover plain copy removed {plain}, a copy of the store in clear left by an interrupted "
+                "vpslog command (its blocks may stay on disk)" in table)
+    assert not plain.exists() and not key_temp.exists() and running.exists() and all(p.exists() for p in others)
+    assert cli.ok("doctor").stdout.count("leftover") == 0 and snapshot(logged) == before
+    os.replace(running, folder / f".vpslog.db.tmp-{dead}-0123456789ab-journal")
+    result = cli.ok("rekey", "--new-key-file", str(tmp_path / "new.key"))
+    assert result.stderr.startswith(f"note: removed {folder}/.vpslog.db.tmp-{dead}-0123456789ab-journal, left by "
+                                    "an interrupted vpslog command\n")
+
+
+def test_a_kill_9_in_the_middle_of_encrypt_leaves_a_plain_copy_that_doctor_removes(cli, tmp_path, monkeypatch):
+    """Killed after the rename, before the folder's flush and the removal of the old file's other name:
+    the store is encrypted under the key file made for it, and the plain old file goes at the next doctor."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("VPSLOG_KEY_FILE")
+    plain = tmp_path / "data" / "vpslog.db"
+    type(cli)().ok("init")
+    cli.ok("site", "add", "S1", "--name", "Site one")
+    before = snapshot(plain)
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(tmp_path / "agency.key"))
+    killed = subprocess.run([sys.executable, "-c", (
+        "import os, signal\n"
+        "from vpslog.store import base\n"
+        "base.fsync_path = lambda path: os.kill(os.getpid(), signal.SIGKILL) if path.is_dir() else None\n"
+        "from vpslog.cli import app\n"
+        "app(['encrypt'])\n")], capture_output=True)
+    assert killed.returncode == -9
+    [left] = temp_files(plain.parent)
+    assert left.endswith("-old") and (plain.parent / left).read_bytes().startswith(b"SQLite format 3\0")
+    result = cli("doctor")
+    assert (result.exit_code, result.stderr) == (3, "error: 1 problem: leftover plain copy\n")
+    assert temp_files(plain.parent) == [] and snapshot(plain) == before
+    assert cli.ok("doctor").stdout.count("encrypted (SQLCipher), key from the key file") == 1
+
+
+def test_a_command_that_read_the_old_key_before_a_rekey_swapped_the_file_says_so(cli, logged, tmp_path, monkeypatch):
+    """`log` read the key, then `rekey` renamed its copy under a new key over the store: the old key
+    does not open the new file, and the command says why."""
+    from vpslog.store import base
+
+    before = snapshot(logged)
+    cli.ok("backup", str(tmp_path / "old.db"))
+    cli.ok("rekey", "--new-key-file", str(tmp_path / "new.key"))
+    os.replace(logged, tmp_path / "rekeyed.db")
+    os.replace(tmp_path / "old.db", logged)  # back to before the rekey, under the key of VPSLOG_KEY_FILE
+    key_for = base.key_for
+
+    def key_for_then_swap(path, key_file=None):
+        key = key_for(path, key_file)
+        os.replace(tmp_path / "rekeyed.db", path)
+        return key
+
+    monkeypatch.setattr(base, "key_for", key_for_then_swap)
+    result = cli("log", "P-0001", "30")
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
+        f"error: {logged} was replaced while this command waited (by `vpslog encrypt` or `rekey`); nothing was "
+        "written: run it again\n"))
+    monkeypatch.setattr(base, "key_for", key_for)
+    assert opens_with(cli, monkeypatch, tmp_path / "new.key") and snapshot(logged) == before

@@ -513,6 +513,17 @@ def test_a_damaged_cache_is_compiled_anew(cli, program_db, env):
     assert json.loads(cache.read_text())["key"] == modelchecks.cache_key()
 
 
+def test_a_cache_path_that_is_not_a_file_is_replaced_not_read(program_db):
+    """A FIFO there would make every quick `log` wait forever for a writer."""
+    cache = config.config_dir() / "cache" / "session.checks.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(cache, 0o600)
+    done = subprocess.run([sys.executable, "-m", "vpslog", "log", "P-0001", "45"], env=os.environ.copy(),
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "") and done.stdout.startswith("logged session")
+    assert cache.is_file() and json.loads(cache.read_text())["key"] == modelchecks.cache_key()
+
+
 # -- what it costs -----------------------------------------------------------------------------------
 
 def test_quick_entry_does_not_import_typer_click_rich_sqlite_utils_or_pydantic(program_db, tmp_path):

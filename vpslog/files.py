@@ -9,10 +9,15 @@ a line under a temporary name that is moved into place only when complete.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import stat
 from pathlib import Path
 
 from vpslog.errors import StoreError
+
+PLAIN_HEADER = b"SQLite format 3\x00"
+"""How a plain SQLite file begins (an encrypted one begins with a random salt)."""
 
 
 def link_refusal(path: Path) -> str | None:
@@ -52,11 +57,48 @@ def create_private_file(path: Path) -> None:
 
 
 def create_private_temp_file(beside: Path) -> Path:
-    """A new empty private file in `beside`'s folder (`.NAME.tmp-…`), for work that is moved to
-    `beside` only when complete, so a killed process never leaves a partial file under that name."""
-    tmp = beside.with_name(f".{beside.name}.tmp-{secrets.token_hex(6)}")
+    """A new empty private file in `beside`'s folder (`.NAME.tmp-PID-…`), for work that is moved to
+    `beside` only when complete, so a killed process never leaves a partial file under that name.
+    The process id in the name tells `sweep_temp_files` whether the work is still going on."""
+    tmp = beside.with_name(f".{beside.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}")
     create_private_file(tmp)
     return tmp
+
+
+def sweep_temp_files(beside: Path) -> list[tuple[Path, bool]]:
+    """Remove what vpslog processes killed mid-way (kill -9, a crash) left beside `beside`: their temp
+    files (`create_private_temp_file`), a swap's `-old` aside and SQLite's journals of them, which may
+    hold the records in clear or a key. Only those names, only regular files, and only when the process
+    named in them has ended: a command still at work keeps its files. (path, whether it was a plain
+    SQLite file) for each file removed."""
+    pattern = re.compile(rf"\.{re.escape(beside.name)}\.tmp-([1-9][0-9]{{0,6}})-[0-9a-f]{{12}}(-old|-journal|-wal|-shm)?")
+    removed = []
+    for entry in sorted(beside.parent.iterdir()) if beside.parent.is_dir() else ():
+        match = pattern.fullmatch(entry.name)
+        if not match or _running(int(match[1])):
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:  # gone meanwhile, or a link
+            continue
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            plain = file.read(len(PLAIN_HEADER)) == PLAIN_HEADER
+        entry.unlink(missing_ok=True)
+        removed.append((entry, plain))
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether a process `pid` exists (one of another user's counts: its files are not ours to judge)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def fsync_path(path: Path) -> None:

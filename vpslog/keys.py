@@ -34,13 +34,14 @@ _typed: dict[Path, Key] = {}
 
 
 class Key:
-    """A store key and where it came from (`key file`, `keyring`, `prompt`). Its repr hides the key.
+    """A store key and where it came from (`key file`, `keyring`, `prompt`); `new_file`: made by vpslog
+    for a key file that does not exist yet. Its repr hides the key.
     (A plain class: a dataclass would cost an encrypted store's quick entry 6 ms of imports.)"""
 
-    __slots__ = ("text", "source", "key_file")
+    __slots__ = ("text", "source", "key_file", "new_file")
 
-    def __init__(self, text: str, source: str, key_file: Path | None = None):
-        self.text, self.source, self.key_file = text, source, key_file
+    def __init__(self, text: str, source: str, key_file: Path | None = None, *, new_file: bool = False):
+        self.text, self.source, self.key_file, self.new_file = text, source, key_file, new_file
 
     def __repr__(self) -> str:
         return f"Key(source={self.source!r}, key_file={self.key_file!r})"
@@ -140,13 +141,13 @@ def new_key(path: Path, like: Key | None = None, new_key_file: Path | None = Non
                              "--new-key-file FILE (nothing was changed)")
         if refusal := new_file_refusal(new_key_file):
             raise InputError(f"{refusal}; choose a new file for the new key (nothing was changed)")
-        return Key(_random_key(), "key file", Path(new_key_file).absolute())
+        return Key(_random_key(), "key file", Path(new_key_file).absolute(), new_file=True)
     if new_key_file is not None:
         where = "typed" if source == "prompt" else "in the OS keyring"
         raise InputError(f"--new-key-file is for a store whose key is in a key file; this store's key is {where} "
                          "(nothing was changed)")
     if source is None and (file := key_file_path()) is not None:
-        return read_key_file(file) if file.exists() else Key(_random_key(), "key file", file)
+        return read_key_file(file) if file.exists() else Key(_random_key(), "key file", file, new_file=True)
     if source == "keyring" or (source is None and _keyring() is not None):
         return Key(_random_key(), "keyring")
     text = _ask(f"New key for {Path(path).resolve()} (at least {MIN_PASSPHRASE} characters)")
@@ -158,57 +159,78 @@ def new_key(path: Path, like: Key | None = None, new_key_file: Path | None = Non
 
 
 def previous_entry(path: Path) -> str:
-    """A keyring entry for the key a rekey replaces now (backups made before it open with that key);
-    named by the time, so a later rekey does not write over it."""
+    """A keyring entry, not used yet, for the key a rekey replaces now (backups made before it open with
+    that key): named by the time, and numbered after a rekey in the same second, so no later rekey
+    writes over it."""
+    from itertools import count
+
     from vpslog.store.base import _now
 
-    return f"{_entry(path)} (previous key, replaced {_now()})"
+    backend, name = _keyring(), f"{_entry(path)} (previous key, replaced {_now()}"
+    entries = (f"{name})" if n == 1 else f"{name}, {n})" for n in count(1))
+    return next(entry for entry in entries if backend.get_password(SERVICE, entry) is None)
 
 
 @contextmanager
 def kept(path: Path, key: Key, previous: Key | None = None, aside: str | None = None) -> Iterator[None]:
     """Keep `key` in its source for the store at `path` while the block swaps the store over to it;
-    on any failure in the block (an interrupt too) the source is put back as it was.
+    when the block fails (an interrupt too) with the old store file in place, the source is put back
+    as it was. Once the new file is at `path` the new key is final, whatever failed after.
 
-    A key file is created new (O_EXCL, 0600, its folder flushed), never written over: the old one
-    stays as it was for the other stores and earlier backups that use it. In the keyring a rekey's
-    `previous` key is first kept under the entry `aside` (`previous_entry`), which stays afterwards
-    for the backups made before it. A typed key is kept by the person."""
+    A key file vpslog made (`new_file`) is created now, new (O_EXCL, 0600, its folder flushed): one
+    that appeared meanwhile is refused, never written over nor taken. In the keyring a rekey's
+    `previous` key is first kept under the entry `aside` (`previous_entry`, refused if it was taken
+    meanwhile), which stays afterwards for the backups made before it. A typed key is kept by the
+    person."""
+    from vpslog.store.base import file_identity
+
     path = Path(path).resolve()
+    before = file_identity(path)
+    undo = _put(path, key, previous, aside)
+    try:
+        yield
+    except BaseException:
+        if file_identity(path) == before:
+            undo()
+        raise
+
+
+def _put(path: Path, key: Key, previous: Key | None, aside: str | None):
+    """Put `key` in its source for the store at `path`; what puts the source back as it was."""
     if key.source == "key file":
-        created = not key.key_file.exists()
-        if created:
-            _create_key_file(key)
-        try:
-            yield
-        except BaseException:
-            if created:
-                key.key_file.unlink(missing_ok=True)
-            raise
-    elif key.source == "keyring":
+        if not key.new_file:  # a key file there already (encrypt, init): it stays as it was
+            return lambda: None
+        _create_key_file(key, rekey=previous is not None)
+        return lambda: key.key_file.unlink(missing_ok=True)
+    if key.source == "keyring":
         backend = _keyring()
         if previous:
+            if backend.get_password(SERVICE, aside) is not None:
+                raise InputError(f"the keyring entry '{aside}' was made meanwhile; run this again (nothing was changed)")
             backend.set_password(SERVICE, aside, previous.text)
-        try:
-            backend.set_password(SERVICE, _entry(path), key.text)
-            yield
-        except BaseException:
+
+        def undo() -> None:
             if previous:
                 backend.set_password(SERVICE, _entry(path), previous.text)
                 _forget(backend, aside)
             else:
                 _forget(backend, _entry(path))
-            raise
-    else:
-        _typed[path] = key
+
         try:
-            yield
+            backend.set_password(SERVICE, _entry(path), key.text)
         except BaseException:
-            if previous:
-                _typed[path] = previous
-            else:
-                _typed.pop(path, None)
+            undo()
             raise
+        return undo
+    _typed[path] = key
+
+    def forget_typed() -> None:
+        if previous:
+            _typed[path] = previous
+        else:
+            _typed.pop(path, None)
+
+    return forget_typed
 
 
 def keep(path: Path, key: Key) -> None:
@@ -217,12 +239,15 @@ def keep(path: Path, key: Key) -> None:
         pass
 
 
-def _create_key_file(key: Key) -> None:
+def _create_key_file(key: Key, *, rekey: bool) -> None:
+    """Create the key file of a key vpslog made; refused when a file appeared at its name since
+    (another `encrypt` or `init` sharing the key file made it: run again to use the key it holds)."""
     try:
         write_private(key.key_file, key.text + "\n", replace=False)
     except FileExistsError:
-        raise InputError(f"{key.key_file} appeared meanwhile; choose a new file for the new key "
-                         "(nothing was changed)") from None
+        advice = ("choose a new file for the new key" if rekey else
+                  "run this again to use the key it holds (another vpslog command made it)")
+        raise InputError(f"{key.key_file} appeared meanwhile; {advice} (nothing was changed)") from None
     fsync_path(key.key_file.parent)
 
 

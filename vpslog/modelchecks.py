@@ -154,7 +154,7 @@ def checks_for(table: str, cache_folder: Path) -> dict | None:
         return None
     path = cache_folder / f"{table}.checks.json"
     try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
+        cached = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}  # a FIFO would block
         if cached["key"] == key and cached["digest"] == _digest(cached["checks"]):
             return cached["checks"]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):

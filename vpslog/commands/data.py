@@ -56,16 +56,22 @@ def doctor(ctx: typer.Context) -> None:
     triggers) and file permissions (the key file's too); say whether the store is encrypted; list each
     problem and exit 3 on any. An encrypted store whose key file may not be used (others can read
     it, it is missing) is not opened: that is reported with the other files' permissions, and the
-    rest is not checked."""
+    rest is not checked. Temp files that vpslog commands killed mid-way left beside these files are
+    removed and listed; a plain copy left beside an encrypted store is a problem (fixed, but its
+    blocks may stay on disk)."""
     from vpslog import config
     from vpslog.errors import StoreError
+    from vpslog.files import sweep_temp_files
     from vpslog.keys import key_file_path, key_file_problem
     from vpslog.render import Format, emit
     from vpslog.store.base import encrypted
 
     path = ctx.find_root().obj.db_path
     key_file = key_file_path()
-    unusable = encrypted(path) and key_file is not None and key_file_problem(key_file)
+    secured = encrypted(path)
+    swept = [(leftover, secured and plain) for file in (path, config.secret_path(), config.witness_path(path), key_file)
+             if file for leftover, plain in sweep_temp_files(file)]
+    unusable = secured and key_file is not None and key_file_problem(key_file)
     if unusable:
         encryption = "encrypted (SQLCipher); not opened, as its key file may not be used: nothing else was checked"
         checks = [("key file", unusable)]
@@ -82,7 +88,11 @@ def doctor(ctx: typer.Context) -> None:
     for file in files:
         loose = file.stat().st_mode & 0o077
         checks.append((f"permissions of {file.name}", f"readable by others; fix with: chmod 600 {file}" if loose else None))
-    emit([{"check": "encryption", "result": encryption}] +
+    checks += [("leftover plain copy", f"removed {leftover}, a copy of the store in clear left by an interrupted "
+                "vpslog command (its blocks may stay on disk)") for leftover, clear in swept if clear]
+    removed = [{"check": "leftover temp file", "result": f"removed {leftover} (left by an interrupted vpslog command)"}
+               for leftover, clear in swept if not clear]
+    emit([{"check": "encryption", "result": encryption}] + removed +
          [{"check": name, "result": problem or "ok"} for name, problem in checks], ("check", "result"), Format.table,
          f"doctor: {path}")
     problems = [name for name, problem in checks if problem]

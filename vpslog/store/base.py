@@ -22,7 +22,9 @@ from vpslog.audit import (
     CHAINED, EVENT_ACTIONS, chained, first_break, image, replay, stored_image, verifies, witness_problem,
 )
 from vpslog.errors import InputError, StoreError
-from vpslog.files import create_private_file, create_private_temp_file, fsync_path, new_file_refusal, write_private
+from vpslog.files import (
+    PLAIN_HEADER, create_private_file, create_private_temp_file, fsync_path, new_file_refusal, write_private,
+)
 from vpslog.parsing import pick_prefix
 from vpslog.store import schema
 from vpslog.store.research import ResearchQueries
@@ -57,8 +59,6 @@ def to_row(record) -> dict:
             row[key] = json.dumps(value, sort_keys=True)
     return row
 
-PLAIN_HEADER = b"SQLite format 3\x00"
-
 
 def encrypted(path: Path) -> bool:
     """Whether the store file at `path` is encrypted: a plain SQLite file begins with a 16-byte
@@ -73,7 +73,7 @@ def encrypted(path: Path) -> bool:
     return size > 0 and size % 512 == 0 and head != PLAIN_HEADER
 
 
-def _file_identity(path: Path) -> tuple[int, int] | None:
+def file_identity(path: Path) -> tuple[int, int] | None:
     """Which file is at `path` (device, inode): another one once a store was swapped for its copy."""
     try:
         info = os.stat(path)
@@ -132,6 +132,27 @@ def connect(path: Path, key: Key | None = None, *, readonly: bool = False, ciphe
     return conn
 
 
+def _refuse_if_replaced(path: Path, opened: tuple[int, int] | None) -> None:
+    """Say so when the file at `path` is no longer the one this command began with: `encrypt` or
+    `rekey` renamed a new copy over it (the old key, or a write to the old file, then fails)."""
+    if file_identity(path) != opened:
+        raise StoreError(f"{path} was replaced while this command waited (by `vpslog encrypt` or "
+                         "`rekey`); nothing was written: run it again")
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C (any number of times) held back until the block has ended, then taken: in a swap an
+    interrupt between the rename and the key's source made final would part the store from its key."""
+    import signal
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 class Store(ResearchQueries, ReviewRecords, Staging):
     """An open vpslog store. Create with `Store.open`; close when done."""
 
@@ -168,9 +189,13 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             if not create:
                 raise StoreError(f"no store at {path}: create one with `vpslog init` (or choose another with --db)")
             create_private_file(path)
+        opened = file_identity(path)  # before the key is read: a swap after it gives the old key a new file
         key = key or key_for(path)
-        opened = _file_identity(path)
-        conn = connect(path, key, cipher=cipher)
+        try:
+            conn = connect(path, key, cipher=cipher)
+        except StoreError:
+            _refuse_if_replaced(path, opened)
+            raise
         dbapi = dbapi_of(conn)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -179,9 +204,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             conn.execute("PRAGMA synchronous = FULL")
         except dbapi.DatabaseError as exc:
             conn.close()
-            if _file_identity(path) != opened:  # SQLite's "readonly database" on a file renamed over
-                raise StoreError(f"{path} was replaced while this command waited (by `vpslog encrypt` or "
-                                 "`rekey`); nothing was written: run it again") from None
+            _refuse_if_replaced(path, opened)  # SQLite's "readonly database" on a file renamed over
             raise StoreError(f"{path} is not a vpslog store: {exc}") from None
         store = cls(path, conn, secret, secret_path=secret_path, witness=witness, key=key)
         fresh = store.migrate()
@@ -635,11 +658,12 @@ class Store(ResearchQueries, ReviewRecords, Staging):
     def reencrypt(self, key: Key | None, keeping) -> None:
         """Replace the store file by a verified copy encrypted with `key` (encrypt, rekey); `keeping`
         (keys.kept) keeps the new key in its source around the swap and puts the source back if the
-        swap fails.
+        old file is back in place.
 
         The copy is flushed first; the old file stays linked aside until the rename and the folder's
-        flush have succeeded, and is put back on any failure (an interrupt too), before the key's
-        source is: the store never ends under a key its source does not hold. Refused, with nothing
+        flush have succeeded, and is put back on any failure before the key's source is: the store
+        never ends under a key its source does not hold. Ctrl-C is held back from the key's keeping
+        until the aside is removed (`_interrupts_held`). Refused, with nothing
         changed, while another connection has the store open (leaving WAL mode needs it alone) or
         when it changed since the copy. The old file's blocks are not
         overwritten: the file system frees them as it does any deleted file's."""
@@ -661,15 +685,19 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                 if self._figures() != expected:
                     raise StoreError(f"{self.path} changed while it was copied; run this again (nothing was changed)")
                 fsync_path(tmp)
-                with keeping:
-                    self._swap_in(tmp)
+                with _interrupts_held():
+                    with keeping:
+                        aside = self._swap_in(tmp)
+                    self._remove_aside(aside)
             finally:
                 self.conn.execute("ROLLBACK")
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _swap_in(self, tmp: Path) -> None:
-        """Rename `tmp` over the store file, the old file back in place if the rename or the flush fails."""
+    def _swap_in(self, tmp: Path) -> Path:
+        """Rename `tmp` over the store file, the old file back in place if the rename or the flush fails;
+        the old file's other name (`-old`), for the caller to remove once the new key is final. When
+        putting it back fails too, the aside stays: it may be the only copy the old key opens."""
         aside = tmp.with_name(tmp.name + "-old")
         os.link(self.path, aside)
         try:
@@ -677,9 +705,18 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             fsync_path(self.path.parent)
         except BaseException:
             os.replace(aside, self.path)
+            aside.unlink(missing_ok=True)  # left by that rename when the store file was still the old one
             raise
-        finally:
-            aside.unlink(missing_ok=True)
+        return aside
+
+    def _remove_aside(self, aside: Path) -> None:
+        """Remove the old file after a swap; the swap stands if that fails (the new key is final)."""
+        try:
+            aside.unlink()
+        except OSError as exc:
+            raise StoreError(f"{self.path} was swapped for its new copy, which opens with the new key, but the old "
+                             f"file could not be removed ({exc.strerror}): delete {aside}, which may hold the "
+                             "records in clear") from None
 
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
