@@ -362,13 +362,22 @@ def compare(vps: dict, ref: dict[str, tuple[int, int]]) -> tuple[int, int, list[
     return compared, matched, mismatches
 
 
-def entered_late(db: Path, name: str) -> Path:
-    """A copy of the store (built once, beside it) whose sessions were entered ENTERED_LATE[name] days
-    after they happened; nothing else differs."""
-    target = db.with_name(f"{db.stem}-entered-{name}.db")
+def built_once(target: Path, build) -> Path:
+    """`target`, made by `build(partial)` into a file beside it and renamed into place (0600) when it
+    is not there yet: a run cut short leaves no half-built store that a later run would reuse."""
     if not target.exists():
         partial = target.with_name(target.name + ".partial")
         partial.unlink(missing_ok=True)
+        build(partial)
+        partial.chmod(0o600)
+        partial.rename(target)
+    return target
+
+
+def entered_late(db: Path, name: str) -> Path:
+    """A copy of the store (built once, beside it) whose sessions were entered ENTERED_LATE[name] days
+    after they happened; nothing else differs."""
+    def build(partial: Path) -> None:
         source, copy = sqlite3.connect(db), sqlite3.connect(partial)
         source.backup(copy)
         copy.execute(f"UPDATE session SET entered_at = date(date, '+' || ({ENTERED_LATE[name]}) || ' days') "
@@ -376,9 +385,8 @@ def entered_late(db: Path, name: str) -> Path:
         copy.commit()
         source.close()
         copy.close()
-        partial.chmod(0o600)
-        partial.rename(target)
-    return target
+
+    return built_once(db.with_name(f"{db.stem}-entered-{name}.db"), build)
 
 
 def encrypted_copy(db: Path) -> tuple[Path, Path] | None:
@@ -388,21 +396,19 @@ def encrypted_copy(db: Path) -> tuple[Path, Path] | None:
     except ImportError:
         return None
     target, key_file = db.with_name(f"{db.stem}-encrypted.db"), db.with_name(f"{db.stem}-encrypted.key")
-    if not target.exists():
+
+    def build(partial: Path) -> None:
         key_file.unlink(missing_ok=True)
         key_file.touch(mode=0o600)
         key_file.write_text(secrets.token_hex(32), encoding="ascii")
-        partial = target.with_name(target.name + ".partial")
-        partial.unlink(missing_ok=True)
         conn = dbapi2.connect(str(db), isolation_level=None)
         conn.execute("ATTACH DATABASE ? AS copy KEY ?", (str(partial), f"x'{key_file.read_text()}'"))
         conn.execute("SELECT sqlcipher_export('copy')")
         conn.execute(f"PRAGMA copy.user_version = {int(conn.execute('PRAGMA main.user_version').fetchone()[0])}")
         conn.execute("DETACH DATABASE copy")
         conn.close()
-        partial.chmod(0o600)
-        partial.rename(target)
-    return target, key_file
+
+    return built_once(target, build), key_file
 
 
 def flagged_share(db: Path) -> float:
