@@ -76,3 +76,27 @@ def test_an_empty_program_gives_a_complete_json_and_a_csv_header(cli, program_db
     empty = json.loads(cli.ok("fidelity", "--format", "json", "--site", "S9").stdout)
     assert empty["results"] == [] and empty["attention"] == {"open": [], "past": []}
     assert cli.ok("fidelity", "--format", "csv", "--site", "S9").stdout == ",".join((*RESULT, "attention")) + "\n"
+
+
+def test_the_json_spool_has_no_name_on_disk_and_only_its_owner_could_read_it(cli, demo, tmp_path, monkeypatch):
+    """The results wait in the spool while the summary is computed: a file another user could open,
+    or one a killed run would leave behind with participant ids in it, is what this rules out."""
+    import os
+    import shutil
+    import stat
+    import tempfile
+
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool_dir))
+    seen = []
+    copy = shutil.copyfileobj
+
+    def copy_and_look(source, target, *args):
+        seen.append((os.listdir(spool_dir), stat.S_IMODE(os.fstat(source.fileno()).st_mode)))
+        return copy(source, target, *args)
+
+    monkeypatch.setattr(shutil, "copyfileobj", copy_and_look)
+    document = json.loads(cli.ok("fidelity", "--format", "json").stdout)
+    assert document["results"] and seen == [([], 0o600)]
+    assert os.listdir(spool_dir) == []
