@@ -21,6 +21,12 @@ BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
 }
 """The audit table refuses UPDATE and DELETE; opening a store recreates any that were dropped."""
 
+SESSION_BY_PARTICIPANT = ("participant_id", "date", "voided", "type", "specialist_id", "clinical", "minutes",
+                          "components", "id", "entered_at")
+"""Every session column the fidelity stream, contact histories and participant totals read."""
+SESSION_BY_SPECIALIST = ("specialist_id", "voided", "date", "type", "participant_id")
+"""Every session column the specialist rules, caseloads and the `--specialist` filters read."""
+
 MIGRATIONS: list[list[str]] = [
     [  # version 1
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
@@ -186,6 +192,15 @@ MIGRATIONS: list[list[str]] = [
   CHECK ((coalesce(status, '') IN ('done', 'dropped')) = (closed_on IS NOT NULL))
 ) STRICT""",
         "CREATE INDEX review_finding_by_review ON review_finding (review_id)",
+    ],
+    [  # version 5: the session reads of fidelity and the reports answered from the indexes alone.
+        # Sessions are stored as they are logged (by date), so reading them by participant or by
+        # specialist through the table jumps from page to page: 1M sessions took 3 s on a plain store
+        # and 12 s on an encrypted one (each page read is a page decrypted), 1.3 s and 2 s like this.
+        "DROP INDEX session_by_participant",
+        f"CREATE INDEX session_by_participant ON session ({', '.join(SESSION_BY_PARTICIPANT)})",
+        "DROP INDEX session_by_specialist",
+        f"CREATE INDEX session_by_specialist ON session ({', '.join(SESSION_BY_SPECIALIST)})",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
