@@ -22,7 +22,6 @@ from vpslog.fidelity.kinds import (
     Contact,
     ParticipantFacts,
     SpecialistFacts,
-    day_of,
 )
 from vpslog.fidelity.rules import Rule, RuleBook
 
@@ -55,6 +54,11 @@ def pass_rate(statuses: dict[str, int]) -> float | None:
     return round(statuses["pass"] / judged, 4) if judged else None
 
 
+def status_of(rule: Rule, outcome) -> str:
+    """A judged outcome's status: "bad" is the rule's severity."""
+    return rule.severity if outcome.status == "bad" else outcome.status
+
+
 @dataclass
 class Report:
     as_of: date
@@ -76,10 +80,15 @@ class Report:
     specialists: dict[str, SpecialistFacts] = field(default_factory=dict)
     """Kept reports: the facts each specialist was judged on (the HTML report draws them)."""
 
+    @property
+    def counts_only(self) -> bool:
+        """Only the counts are wanted (a trend's earlier dates): `_record` counts without `record`."""
+        return not self.keep and self.sink is None
+
     def record(self, rule: Rule, subject: str, site: str, outcome) -> None:
-        status = rule.severity if outcome.status == "bad" else outcome.status
+        status = status_of(rule, outcome)
         self.counts[rule.id, site, status] += 1
-        if not self.keep and self.sink is None:
+        if self.counts_only:
             return
         result = Result(rule.id, rule.scope, subject, site, status, outcome.evidence, outcome.numbers, outcome.open)
         if self.sink is None:
@@ -173,17 +182,19 @@ def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str |
         if pending is not None and pending[0] == pid:
             sessions = list(pending[1])
             pending = next(grouped, None)
+        session_days = [s.day for s in sessions]  # bisected at each date (in C, no key function)
         if caseloads:
-            _caseloads(caseloads, sessions, enrolled, exited, ordinals, isos)
+            _caseloads(caseloads, sessions, session_days, enrolled, exited, ordinals, isos)
         flags = [(rule, [(s, o) for s in sessions if (o := rule.check(s, rule.params)) is not None])
                  for rule in by_scope["session"]]  # a session's own rules do not depend on the date
         typed = {types: [s for s in sessions if s.type in types] for types in selections}
+        typed_days = {types: [s.day for s in found] for types, found in typed.items()}
         seen = None  # (sessions, screening, exit, outcomes by rule, session flags) as of the last date judged
         scans = {}  # where the kinds' scans of this participant's sessions stopped (kinds.ParticipantFacts)
         for report, day in zip(reports, ordinals):
             if enrolled > day:
                 continue
-            count = bisect_right(sessions, day, key=day_of)
+            count = bisect_right(session_days, day)
             if report.keep:
                 report.seen_by[pid] = tuple({s.specialist for s in sessions[:count]})
             facts = (count, _by(screened, day), _by(exited, day))
@@ -197,7 +208,7 @@ def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str |
                 seen = (*facts, None, None)
                 continue  # not yet seen by the specialist on this date
             person = ParticipantFacts(pid, site_id, arm, enrolled, consent, facts[2], facts[1], cut,
-                                      {types: found[:bisect_right(found, day, key=day_of)] for types, found in typed.items()}, scans)
+                                      {types: found[:bisect_right(typed_days[types], day)] for types, found in typed.items()}, scans)
             outcomes = [rule.check(person, rule.params, day, catalog) if not same or rule.kind in READS_AS_OF
                         else previous for rule, previous in zip(rules, seen[3] if same else rules)]
             cut_flags = seen[4] if same else [
@@ -214,6 +225,16 @@ def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str |
 def _record(report: Report, pid: str, site_id: str, outcomes, flags: list, sessions: int) -> None:
     """A participant's outcomes as of a date: their participant rules, and their session rules over
     the `sessions` they had by then."""
+    if report.counts_only:  # counted here: a trend records hundreds of thousands of these
+        counts = report.counts
+        for rule, outcome in outcomes:
+            if outcome is not None:
+                counts[rule.id, site_id, status_of(rule, outcome)] += 1
+        for rule, flagged in flags:
+            for _, outcome in flagged:
+                counts[rule.id, site_id, status_of(rule, outcome)] += 1
+            counts[rule.id, site_id, "pass"] += sessions - len(flagged)
+        return
     for rule, outcome in outcomes:
         if outcome is not None:
             report.record(rule, pid, site_id, outcome)
@@ -221,16 +242,17 @@ def _record(report: Report, pid: str, site_id: str, outcomes, flags: list, sessi
         _sessions(report, rule, pid, site_id, sessions, flagged)
 
 
-def _caseloads(caseloads: dict[int, Counter], sessions: list[Contact], enrolled: int, exited: int | None,
-               ordinals: list[int], isos: list[str]) -> None:
+def _caseloads(caseloads: dict[int, Counter], sessions: list[Contact], days: list[int], enrolled: int,
+               exited: int | None, ordinals: list[int], isos: list[str]) -> None:
     """Adds one participant to the caseloads: at each date they are active on, each specialist who
-    saw them within the window ending on it (as `store.caseload_history` counts them)."""
+    saw them within the window ending on it (as `store.caseload_history` counts them); `days`: the
+    sessions' days."""
     for day, iso in zip(ordinals, isos):
         if enrolled > day or (exited is not None and exited <= day):
             continue
-        end = bisect_right(sessions, day, key=day_of)
+        end = bisect_right(days, day)
         for window, counts in caseloads.items():
-            start = bisect_right(sessions, day - window, key=day_of, hi=end)
+            start = bisect_right(days, day - window, hi=end)
             for specialist_id in {s.specialist for s in sessions[start:end]}:
                 counts[specialist_id, iso] += 1
 
