@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import snapshot
+from conftest import NO_SQLCIPHER, snapshot
 
 CHANGED = "the demo never replaces real records: use another --db"
 
@@ -177,3 +177,50 @@ def test_a_demo_built_where_another_store_was_verifies(cli, default_demo_db):
     assert cli.ok("--db", db, "audit", "verify").stdout.startswith("audit trail verified")
     cli.ok("demo", "--seed", "3")
     assert cli.ok("--db", db, "audit", "verify").stdout.startswith("audit trail verified")
+
+
+@pytest.mark.skipif(bool(NO_SQLCIPHER), reason=NO_SQLCIPHER or "")
+def test_the_demo_is_built_encrypted_when_asked_and_stays_encrypted_when_rebuilt(cli, env, tmp_path, monkeypatch):
+    """`demo --encrypt` keeps its key as `init --encrypt` does; a rebuild (plain demo encrypted since with
+    `vpslog encrypt` too) keeps the store encrypted under its key; an `init --encrypt` store is not the
+    demo's to replace."""
+    from vpslog.store.base import encrypted
+
+    demo, key_file = tmp_path / "demo.db", tmp_path / "demo.key"
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(key_file))
+    result = cli.ok("--db", str(demo), "demo", "--encrypt")
+    assert f"demo program (seed 1) in {demo}, encrypted (key: the key file {key_file})" in result.stdout
+    assert encrypted(demo) and b"NORTH" not in demo.read_bytes() and os.stat(key_file).st_mode & 0o777 == 0o600
+    assert cli.ok("--db", str(demo), "audit", "verify").stdout.startswith("audit trail verified")
+    plain, plain_key = tmp_path / "plain.db", tmp_path / "plain.key"
+    monkeypatch.delenv("VPSLOG_KEY_FILE")
+    cli.ok("--db", str(plain), "demo", "--seed", "2")
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(plain_key))
+    cli.ok("--db", str(plain), "encrypt")
+    result = cli.ok("--db", str(plain), "demo", "--seed", "3")
+    assert result.stdout.startswith(f"replaced the earlier demo program in {plain}\ndemo program (seed 3) in "
+                                    f"{plain}, encrypted (key: the key file {plain_key})\n")
+    assert encrypted(plain) and cli.ok("--db", str(plain), "audit", "verify").stdout.startswith("audit trail verified")
+    store = tmp_path / "store.db"
+    cli.ok("--db", str(store), "init", "--encrypt")
+    before = snapshot(store)
+    result = cli("--db", str(store), "demo", "--encrypt")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "", f"error: {store} is a vpslog store with 0 records that the demo did not build; {CHANGED}\n")
+    assert snapshot(store) == before
+
+
+@pytest.mark.skipif(bool(NO_SQLCIPHER), reason=NO_SQLCIPHER or "")
+def test_a_failed_encrypted_demo_build_keeps_no_key(cli, env, tmp_path, monkeypatch):
+    from vpslog import demo
+
+    key_file = tmp_path / "demo.key"
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(key_file))
+
+    def disk_full(prog, seed):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(demo, "build_demo", disk_full)
+    result = cli("--db", str(tmp_path / "demo.db"), "demo", "--encrypt")
+    assert result.exit_code == 70 and not key_file.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config"]  # no store, no temp file, no key

@@ -33,6 +33,18 @@ def logged(cli, program_db) -> Path:
     return program_db
 
 
+def one_entry_more(db: Path, before: dict, action: str) -> tuple:
+    """The store after an `encrypt` or `rekey` went through: its records and trail as in the snapshot
+    `before`, and one audit entry more, for `action` (returned)."""
+    after = snapshot(db)
+    assert after["audit"][:len(before["audit"])] == before["audit"]
+    assert {t: rows for t, rows in after.items() if t not in ("audit", "meta")} == {
+        t: rows for t, rows in before.items() if t not in ("audit", "meta")}
+    [entry] = after["audit"][len(before["audit"]):]
+    assert entry[3] == action
+    return entry
+
+
 def store_files(db: Path) -> bytes:
     return b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal")) if p.exists())
 
@@ -101,7 +113,8 @@ def test_rekey_writes_a_new_key_file_and_leaves_the_shared_one_to_the_other_stor
     result = cli("sessions")
     assert (result.exit_code, result.stderr) == (3, f"error: {logged}: {WRONG}\n")
     monkeypatch.setenv("VPSLOG_KEY_FILE", str(new))
-    assert snapshot(logged) == before and cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+    one_entry_more(logged, before, "rekey")
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
 
 
 def test_rekey_of_a_key_file_store_needs_a_new_key_file(cli, logged, key_file, tmp_path):
@@ -228,7 +241,7 @@ def test_encrypt_turns_a_plain_store_into_an_encrypted_one_that_verifies(cli, tm
     assert "old file's blocks on disk are not overwritten" in result.stderr
     assert os.stat(key_file).st_mode & 0o777 == 0o600
     assert b"P-0009" not in store_files(plain) and not plain.with_name("plain.db-wal").exists()
-    assert snapshot(plain) == before
+    one_entry_more(plain, before, "encrypt")
     assert cli.ok("--db", str(plain), "audit", "verify").stdout.startswith("audit trail verified")
     result = cli("--db", str(plain), "encrypt")
     assert (result.exit_code, result.stderr) == (1, f"error: {plain} is already encrypted; `vpslog rekey` changes its key\n")
@@ -259,7 +272,10 @@ def test_merge_takes_an_encrypted_store_with_its_own_key_file(cli, program_db, t
 
 
 def test_doctor_says_the_store_is_encrypted_and_flags_a_loose_key_file(cli, program_db, key_file, tmp_path, monkeypatch):
-    assert f"encrypted (SQLCipher), key from the key file {key_file}" in cli.ok("doctor").stdout
+    doctor = " ".join(re.sub("[│┃]", " ", cli.ok("doctor").stdout).split())
+    made = snapshot(program_db)["meta"][0]
+    assert made[0] == "created_at" and (f"encrypted (SQLCipher), key from the key file {key_file}; encrypted since "
+                                        f"it was made ({made[1]})") in doctor
     plain = tmp_path / "plain.db"
     monkeypatch.setenv("VPSLOG_KEY_FILE", str(write_key_file(tmp_path / "loose.key", mode=0o644)))
     type(cli)().ok("--db", str(plain), "init")
@@ -334,6 +350,25 @@ def test_with_an_os_keyring_the_key_is_made_and_kept_there_per_store(cli, env, k
                              f"entry '{aside}' (service vpslog)\n")
     assert keyring_only.entries[(service, aside)] == previous != keyring_only.entries[(service, entry)]
     assert cli.ok("site", "list").stdout.count("S1") == 1
+
+
+def test_a_key_file_set_for_another_store_does_not_shut_out_this_stores_keyring_key(cli, env, keyring_only, tmp_path,
+                                                                                     monkeypatch):
+    """Each source is tried until one opens the store: a key file set in the shell for one store, and
+    another store's key in the keyring, both open; the issue's order (keyring first) gives the same."""
+    cli.ok("init")
+    cli.ok("site", "add", "S1", "--name", "Site one")
+    [entry] = keyring_only.entries
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(write_key_file(tmp_path / "other-store.key")))
+    assert cli.ok("site", "list", "--format", "csv").stdout.splitlines()[1:] == ["S1,Site one"]
+    doctor = " ".join(re.sub("[│┃]", " ", cli.ok("doctor").stdout).split())
+    assert "encrypted (SQLCipher), key from the OS keyring" in doctor
+    before, key = snapshot(env), keyring_only.entries[entry]
+    keyring_only.entries[entry] = "0" * 64  # now neither source holds this store's key
+    result = cli("site", "add", "S2", "--name", "Site two")
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", f"error: {env}: {WRONG}\n")
+    keyring_only.entries[entry] = key
+    assert snapshot(env) == before
 
 
 @pytest.mark.parametrize("step", ["copy", "folder"])
@@ -425,7 +460,7 @@ def test_a_failure_after_the_swap_keeps_the_new_key_with_the_new_file(
     else:
         assert result.exit_code != 0 and "rekeyed" not in result.stdout
     assert new.exists() and not opens_with(cli, monkeypatch, key_file)
-    assert opens_with(cli, monkeypatch, new) and snapshot(logged) == before
+    assert opens_with(cli, monkeypatch, new) and one_entry_more(logged, before, "rekey")
 
 
 def test_ctrl_c_during_the_swap_is_taken_once_the_old_file_and_key_are_back(
@@ -470,9 +505,9 @@ def test_a_key_file_that_appears_while_the_copy_is_made_is_refused(cli, env, tmp
     cli.ok("site", "add", "S1", "--name", "Site one")
     before, copy = snapshot(env), base.Store._copy
 
-    def copy_while_another_makes_the_key(self, tmp, key):
+    def copy_while_another_makes_the_key(self, tmp, key, record=None):
         write_key_file(target, "ab" * 32)
-        return copy(self, tmp, key)
+        return copy(self, tmp, key, record)
 
     with monkeypatch.context() as patch:
         patch.setattr(base.Store, "_copy", copy_while_another_makes_the_key)
@@ -483,7 +518,7 @@ def test_a_key_file_that_appears_while_the_copy_is_made_is_refused(cli, env, tmp
     assert base.encrypted(env) == (command == "rekey") and temp_files(env.parent) == []
     if command == "encrypt":
         cli.ok("encrypt")  # run again: the key the other command made
-        assert snapshot(env) == before and base.encrypted(env)
+        assert one_entry_more(env, before, "encrypt") and base.encrypted(env)
 
 
 def test_rekeys_in_the_same_second_each_keep_the_key_they_replace(cli, env, keyring_only, monkeypatch):
@@ -565,31 +600,112 @@ def test_a_kill_9_in_the_middle_of_encrypt_leaves_a_plain_copy_that_doctor_remov
     assert left.endswith("-old") and (plain.parent / left).read_bytes().startswith(b"SQLite format 3\0")
     result = cli("doctor")
     assert (result.exit_code, result.stderr) == (3, "error: 1 problem: leftover plain copy\n")
-    assert temp_files(plain.parent) == [] and snapshot(plain) == before
+    assert temp_files(plain.parent) == [] and one_entry_more(plain, before, "encrypt")
     assert cli.ok("doctor").stdout.count("encrypted (SQLCipher), key from the key file") == 1
 
 
 def test_a_command_that_read_the_old_key_before_a_rekey_swapped_the_file_says_so(cli, logged, tmp_path, monkeypatch):
     """`log` read the key, then `rekey` renamed its copy under a new key over the store: the old key
     does not open the new file, and the command says why."""
-    from vpslog.store import base
+    from vpslog import keys
 
     before = snapshot(logged)
     cli.ok("backup", str(tmp_path / "old.db"))
     cli.ok("rekey", "--new-key-file", str(tmp_path / "new.key"))
     os.replace(logged, tmp_path / "rekeyed.db")
     os.replace(tmp_path / "old.db", logged)  # back to before the rekey, under the key of VPSLOG_KEY_FILE
-    key_for = base.key_for
+    store_keys = keys.store_keys
 
-    def key_for_then_swap(path, key_file=None):
-        key = key_for(path, key_file)
-        os.replace(tmp_path / "rekeyed.db", path)
-        return key
+    def keys_then_swap(path, key_file=None):
+        for key in store_keys(path, key_file):
+            if (tmp_path / "rekeyed.db").exists():
+                os.replace(tmp_path / "rekeyed.db", path)
+            yield key
 
-    monkeypatch.setattr(base, "key_for", key_for_then_swap)
+    monkeypatch.setattr(keys, "store_keys", keys_then_swap)
     result = cli("log", "P-0001", "30")
     assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
         f"error: {logged} was replaced while this command waited (by `vpslog encrypt` or `rekey`); nothing was "
         "written: run it again\n"))
-    monkeypatch.setattr(base, "key_for", key_for)
-    assert opens_with(cli, monkeypatch, tmp_path / "new.key") and snapshot(logged) == before
+    monkeypatch.setattr(keys, "store_keys", store_keys)
+    assert opens_with(cli, monkeypatch, tmp_path / "new.key") and one_entry_more(logged, before, "rekey")
+
+
+def test_encrypt_and_rekey_are_audit_events_that_say_where_the_key_is_and_never_hold_it(cli, tmp_path, monkeypatch):
+    """The trail answers when the store was encrypted and its key changed, and by whom; after each the
+    witness keeps the new head, so `audit verify` and `doctor` are clean."""
+    import getpass
+
+    from vpslog import config
+
+    db, first, second = tmp_path / "plain.db", tmp_path / "agency.key", tmp_path / "new.key"
+    monkeypatch.delenv("VPSLOG_KEY_FILE")
+    type(cli)().ok("--db", str(db), "init")
+    cli.ok("--db", str(db), "site", "add", "S1", "--name", "Site one")
+    for key_file, command in ((first, ("encrypt",)), (second, ("rekey", "--new-key-file", str(second)))):
+        monkeypatch.setenv("VPSLOG_KEY_FILE", str(first))
+        cli.ok("--db", str(db), *command)
+        monkeypatch.setenv("VPSLOG_KEY_FILE", str(key_file))
+        head = json.loads(config.witness_path(db).read_text())["seq"]
+        verified = cli.ok("--db", str(db), "audit", "verify")
+        assert (verified.stdout.startswith(f"audit trail verified: {head} entries"), verified.stderr) == (True, "")
+        assert cli.ok("--db", str(db), "doctor").stderr == ""
+    events = json.loads(cli.ok("--db", str(db), "audit", "events", "--format", "json").stdout)
+    assert [(e["seq"], e["actor"], e["action"], e["subject"], e["details"]) for e in events] == [
+        (2, getpass.getuser(), "encrypt", "store plain.db", {"encrypted": "SQLCipher", "key": f"the key file {first}"}),
+        (3, getpass.getuser(), "rekey", "store plain.db", {
+            "key": f"the key file {second}", "previous_key": f"the key file {first}, left as it was"})]
+    table = cli.ok("--db", str(db), "audit", "events").stdout
+    assert "encrypt" in table and "rekey" in table
+    doctor = " ".join(re.sub("[│┃]", " ", cli.ok("--db", str(db), "doctor").stdout).split())
+    assert (f"key file {second}; encrypted {events[0]['at']} by {getpass.getuser()}; key last changed "
+            f"{events[1]['at']} by {getpass.getuser()}") in doctor
+    cli.ok("--db", str(db), "decrypt", "--out", str(tmp_path / "clear.db"))
+    clear = (tmp_path / "clear.db").read_bytes()
+    assert b"the key file" in clear
+    for key_file in (first, second):
+        key = key_file.read_text().strip()
+        assert key.encode() not in clear and key.upper().encode() not in clear and key not in table
+
+
+def test_a_refused_encrypt_or_rekey_leaves_no_audit_entry(cli, logged, tmp_path, monkeypatch):
+    """Another connection open, a copy that does not verify, a trail cut behind the witness: each
+    refused in one line, exit 3, the store, its trail and the key file as they were."""
+    from vpslog import config
+    from vpslog.store import base
+
+    before, new = snapshot(logged), tmp_path / "new.key"
+    other = open_db(logged)
+    result = cli("rekey", "--new-key-file", str(new))
+    other.close()
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
+        f"error: another vpslog command has {logged} open; run this again when it has ended (nothing was changed)\n"))
+    with monkeypatch.context() as patch:
+        patch.setattr(base, "first_break", lambda *args: "audit entry 7 was changed")
+        result = cli("rekey", "--new-key-file", str(new))
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
+        "error: the new copy of the store did not verify (audit chain: audit entry 7 was changed); nothing was "
+        "changed\n"))
+    config.witness_path(logged).write_text(json.dumps({"seq": 999, "hash": "0" * 64}))
+    result = cli("rekey", "--new-key-file", str(new))
+    assert (result.exit_code, result.stdout) == (3, "") and result.stderr.startswith(
+        "error: the audit trail ends at entry 6 but the witness file recorded entry 999 (000000000000)")
+    assert snapshot(logged) == before and not new.exists() and temp_files(logged.parent) == []
+
+
+def test_an_encrypt_refused_while_another_command_has_the_store_open_changes_nothing(cli, tmp_path, monkeypatch):
+    from vpslog.store.base import connect, encrypted
+
+    db, key_file = tmp_path / "plain.db", tmp_path / "agency.key"
+    monkeypatch.delenv("VPSLOG_KEY_FILE")
+    type(cli)().ok("--db", str(db), "init")
+    cli.ok("--db", str(db), "site", "add", "S1", "--name", "Site one")
+    before = snapshot(db)
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(key_file))
+    other = connect(db, cipher=True)  # the library encrypt uses: POSIX locks do not part two in one process
+    other.execute("SELECT count(*) FROM site").fetchone()
+    result = cli("--db", str(db), "encrypt")
+    other.close()
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
+        f"error: another vpslog command has {db} open; run this again when it has ended (nothing was changed)\n"))
+    assert snapshot(db) == before and not encrypted(db) and not key_file.exists()

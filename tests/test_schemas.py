@@ -144,12 +144,14 @@ def test_every_command_json_output_validates_against_a_published_schema(cli, pro
     cli.ok("enroll", "P-0004", "--consent", days_ago(9), "--randomize")  # `report allocation` lists it
     cli.ok("participant", "exit", "P-0002", "--on", days_ago(1), "--reason", "moved away")
     session_id = json.loads(cli.ok("sessions", "--format", "json").stdout)[0]["id"]
+    cli.ok("export", "sites", "--out", "-")  # an event: `audit events` lists it
     cli.ok("review", "start", "--reviewer", "Reviewer A")
     review_id = json.loads(cli.ok("review", "list", "--format", "json").stdout)[0]["id"]
     outputs = {  # command words: (arguments, schema of the whole output, schema of each item)
         ("sessions",): (["--all"], "sessions.listing.schema.json", "session.schema.json"),
         ("show",): ([session_id], "session.schema.json", None),
         ("history",): ([session_id], "history.listing.schema.json", None),
+        ("audit", "events"): ([], "audit-events.listing.schema.json", None),
         ("supervision", "list"): ([], "supervision.listing.schema.json", "supervision.schema.json"),
         ("milestones",): ([], "milestones.listing.schema.json", "milestone.schema.json"),
         ("participant", "list"): ([], None, "participant.schema.json"),

@@ -84,8 +84,10 @@ def first_break(secret: bytes, entries: Iterable[dict], head: tuple[int, str] | 
 
 NOTE_FIELDS = frozenset({"note", "detail", "evidence"})
 """Free text kept only in its own row: the audit trail records a keyed digest."""
-EVENT_ACTIONS = frozenset({"import", "export", "merge", "repair", "accept-head"})
+EVENT_ACTIONS = frozenset({"import", "export", "merge", "repair", "accept-head", "encrypt", "rekey"})
 """Entries that record an event, not a change of one record: the replay passes over them."""
+NO_RECORD_CHANGED = frozenset({"export", "encrypt", "rekey"})
+"""Events after which every record is as it was (a demo store stays the demo it was built as)."""
 
 
 def image(secret: bytes, row: dict | None) -> dict | None:

@@ -23,7 +23,7 @@ from vpslog.core import Program
 from vpslog.errors import InputError
 from vpslog.files import create_private_temp_file, link_refusal
 from vpslog.store import Store
-from vpslog.store.base import connect, key_for
+from vpslog.store.base import key_for, open_connection
 
 SITES = (("NORTH", "North site"), ("SOUTH", "South site"))
 EXIT_REASONS = ("moved away", "withdrew", "lost contact", "reached goal")
@@ -84,7 +84,7 @@ def replace_refusal(path: Path) -> str | None:
     if not path.exists():
         return None
     not_a_store = f"{path} is not a vpslog store; the demo replaces only its own earlier demo store: use another --db"
-    store = Store(path, connect(path, key_for(path)), None)  # reads only; closed cleanly
+    store = Store(path, open_connection(path)[0], None)  # reads only; closed cleanly
     try:
         marker, records = store.meta("demo"), sum(store.record_counts().values())
         built = _marker(marker) if marker else None
@@ -124,25 +124,38 @@ def _marker(text: str) -> dict | None:
     return built if isinstance(built, dict) and keys <= built.keys() else None
 
 
-def build_demo_store(path: Path, seed: int) -> DemoSummary:
+def build_demo_store(path: Path, seed: int, *, encrypt: bool = False) -> DemoSummary:
     """Build the demo into a new private file beside `path`, then rename it over `path`.
 
-    Refused when `path` holds anything but an earlier demo. A killed build leaves `path` as it
-    was (the new store is complete before the rename) and only a `.NAME.tmp-…` file beside it.
+    Refused when `path` holds anything but an earlier demo. An encrypted earlier demo stays
+    encrypted, under its key; `encrypt` makes a new key for a plain one (or none there yet), kept
+    as `init --encrypt` keeps it, and put back if the build fails. A killed build leaves `path` as
+    it was (the new store is complete before the rename) and only a `.NAME.tmp-…` file beside it.
     """
+    from contextlib import nullcontext
+
     _refuse_unless_replaceable(path)
+    key = key_for(path)
+    if key is None and encrypt:
+        from vpslog import keys
+
+        key = keys.new_key(path)
+        keeping = keys.kept(path, key)
+    else:
+        keeping = nullcontext()
     tmp = create_private_temp_file(path)
     witness = config.witness_path(tmp)  # the audit head kept outside the store, filed by the store's path
     try:
-        prog = Program.open(tmp, create=True)
-        try:
-            summary = build_demo(prog, seed=seed)
-        finally:
-            prog.close()
-        _refuse_unless_replaceable(path)  # again: someone may have written to it while the demo was built
-        for suffix in ("-wal", "-shm"):  # the earlier demo's; its connections are all closed
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
-        os.replace(tmp, path)
+        with keeping:
+            prog = Program.open(tmp, create=True, key=key)
+            try:
+                summary = build_demo(prog, seed=seed)
+            finally:
+                prog.close()
+            _refuse_unless_replaceable(path)  # again: someone may have written to it while the demo was built
+            for suffix in ("-wal", "-shm"):  # the earlier demo's; its connections are all closed
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+            os.replace(tmp, path)
         if witness.exists():  # the new store's head, under its final name (an earlier store's no longer applies)
             os.replace(witness, config.witness_path(path))
     finally:

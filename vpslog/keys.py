@@ -1,9 +1,10 @@
 """The key of an encrypted store: where it comes from, and where a new one is kept.
 
-In this order: `$VPSLOG_KEY_FILE` when it is set (the path of a file only its owner can read; one
-that others can read is refused), else the OS keyring when it has a real backend (one entry per
-store path), else a prompt without echo. The key file goes first when set because it is a choice
-made for this shell, and because looking for a keyring backend costs 150-250 ms at every command.
+Each source is tried until one opens the store: `$VPSLOG_KEY_FILE` when it is set (the path of a
+file only its owner can read; one that others can read is refused), the OS keyring when it has a
+real backend (one entry per store path), and a prompt without echo when neither offers a key.
+Since a key either opens the store or does not, the order changes only the cost: the key file goes
+first because looking for a keyring backend costs 150-250 ms at every command.
 Never argv, never an environment variable holding the key itself; a key is never printed, written
 to the audit trail or named in an error message.
 
@@ -107,19 +108,27 @@ def _entry(path: Path) -> str:
     return f"store {Path(path).resolve()}"
 
 
-def store_key(path: Path, key_file: Path | None = None) -> Key:
-    """The key of the encrypted store at `path`: from `key_file` (merge's other store), else the
-    sources in order (see the module)."""
+def store_keys(path: Path, key_file: Path | None = None) -> Iterator[Key]:
+    """The keys offered for the encrypted store at `path`, to be tried in this order until one opens
+    it: `key_file` alone when given (merge's other store); else the key file of `$VPSLOG_KEY_FILE`,
+    the store's keyring entry (looked for only when the key file's key did not open the store), and
+    a prompt only when neither offered a key. Lazy, so a store whose key file opens it never pays
+    for the keyring; and a key file set for one store does not shut out another store's keyring key."""
     path = Path(path).resolve()
     if key_file is not None:
-        return read_key_file(key_file)
+        yield read_key_file(key_file)
+        return
+    offered = False
     if (file := key_file_path()) is not None:
-        return read_key_file(file)
+        offered = True
+        yield read_key_file(file)
     if (backend := _keyring()) is not None and (text := backend.get_password(SERVICE, _entry(path))):
-        return Key(text, "keyring")
-    if path not in _typed:
-        _typed[path] = Key(_ask(f"Key for {path}"), "prompt")
-    return _typed[path]
+        offered = True
+        yield Key(text, "keyring")
+    if not offered:
+        if path not in _typed:
+            _typed[path] = Key(_ask(f"Key for {path}"), "prompt")
+        yield _typed[path]
 
 
 def _random_key() -> str:

@@ -4,7 +4,7 @@ A listing (`sessions`, `supervision list`, `milestones`) prints records of a mod
 restricted to the listing's columns, in JSON types: code lists as arrays, booleans,
 ISO dates. The store keeps lists as `a;b` text; the model reads that back, so the
 listing and the record schema cannot disagree. The other outputs (the fidelity
-report, `due`, `history`, `participant show`, `config show`, each `report`) are
+report, `due`, `history`, `audit events`, `participant show`, `config show`, each `report`) are
 described by the small models below, and their json is dumped through them.
 """
 
@@ -218,6 +218,21 @@ class HistoryEntry(_Shape):
     reason: str | None = Field(description="Why (amendments, voids, exits).")
 
 
+class AuditEvent(_Shape):
+    """One row of `vpslog audit events --format json`: an entry of the trail for an event that is not a
+    change of one record, oldest first."""
+
+    seq: int = Field(ge=1, description="Position in the audit chain.")
+    at: str = Field(json_schema_extra={"format": "date-time"}, description="When (UTC).")
+    actor: str = Field(description="Who.")
+    action: str = Field(description="import, export (a plain copy made by `decrypt` too), merge, encrypt, rekey, "
+                                    "repair, accept-head.")
+    subject: str = Field(description="`TABLE ID` of the entry: the table imported, the export, the store file.")
+    details: dict = Field(description="What the entry records (files, counts, where the key is kept); never a "
+                                      "key or a note.")
+    reason: str | None = Field(description="Why (repairs, accepted heads).")
+
+
 class ParticipantShown(Participant):
     """`vpslog participant show ID --format json`: the participant record, with its session counts
     and first and last contact (voided sessions left out)."""
@@ -322,6 +337,7 @@ def json_schemas() -> dict[str, dict]:
             "fidelity-explain.listing.schema.json": _array("vpslog fidelity --explain RULE --format json", Result),
             "due.listing.schema.json": _array("vpslog due --format json", Due),
             "history.listing.schema.json": _array("vpslog history ID --format json", HistoryEntry),
+            "audit-events.listing.schema.json": _array("vpslog audit events --format json", AuditEvent),
             "participant-show.schema.json": _object("vpslog participant show ID --format json", ParticipantShown),
             "config.listing.schema.json": _array("vpslog config show --format json", ConfigEntry),
             **{f"report-{name}.listing.schema.json": _array(f"vpslog report {name} --format json", shape)

@@ -1,11 +1,12 @@
-"""`vpslog audit verify`."""
+"""`vpslog audit verify`, `accept-head` and `events`."""
 
 from typing import Annotated
 
 import typer
 
-from vpslog.commands.common import program, say, warn
+from vpslog.commands.common import FormatOption, program, say, warn
 from vpslog.errors import StoreError
+from vpslog.render import Format
 
 app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 
@@ -45,3 +46,25 @@ def accept_head(
     with program(ctx) as prog:
         head = prog.store.accept_head(prog.actor, _reason(reason))
     say(f"the witness now keeps entry {head[0]} ({head[1][:12]}) of {prog.store.path}")
+
+
+@app.command("events")
+def events(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
+    """What happened to the store as a whole, oldest first: imports, exports (and `decrypt`'s plain copies),
+    merges, encryption and key changes, repairs, accepted heads; `vpslog history ID` lists a record's."""
+    import json
+
+    from vpslog.render import emit
+    from vpslog.shapes import AuditEvent, as_json
+
+    with program(ctx) as prog:
+        entries = prog.store.audit_events()
+    columns = ("seq", "at", "actor", "action", "subject", "details", "reason")
+    rows = [{**{c: e.get(c) for c in columns}, "subject": f"{e['tbl']} {e['record_id']}",
+             "details": json.loads(e["after"]) if e["after"] else {}} for e in entries]
+    if fmt is Format.json:  # as schemas/audit-events.listing.schema.json describes it
+        rows = as_json(AuditEvent, rows)
+    else:
+        rows = [{**row, "details": "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}"
+                                             for k, v in row["details"].items())} for row in rows]
+    emit(rows, columns, fmt, "audit events", drop=("subject", "reason", "actor"))

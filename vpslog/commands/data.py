@@ -77,11 +77,11 @@ def doctor(ctx: typer.Context) -> None:
         checks = [("key file", unusable)]
     else:
         with program(ctx) as prog:
-            key = prog.store.key
             checks = prog.store.health()
             path = prog.store.path
-        encryption = (f"encrypted (SQLCipher), key from {key.describe()}" if key else
-                      "not encrypted: whoever gets the file can read it (`vpslog encrypt` encrypts it)")
+            encryption = (f"encrypted (SQLCipher), key from {prog.store.key.describe()}; {_key_dates(prog.store)}"
+                          if prog.store.key else
+                          "not encrypted: whoever gets the file can read it (`vpslog encrypt` encrypts it)")
     files = [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
                          config.secret_path(), config.witness_path(path), None if unusable else key_file)
              if p and p.exists()]
@@ -99,3 +99,13 @@ def doctor(ctx: typer.Context) -> None:
     if problems:
         raise StoreError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}: "
                          f"{', '.join(dict.fromkeys(problems))}")
+
+
+def _key_dates(store) -> str:
+    """When, and by whom, an encrypted store was encrypted (or that it was made so) and its key last
+    changed, from the latest `encrypt` and `rekey` entries of its trail."""
+    latest = {e["action"]: e for e in store.audit_events() if e["action"] in ("encrypt", "rekey")}  # by seq
+    encrypt, rekey = latest.get("encrypt"), latest.get("rekey")
+    dates = [f"encrypted {encrypt['at']} by {encrypt['actor']}" if encrypt else
+             f"encrypted since it was made ({store.meta('created_at')})"]
+    return "; ".join(dates + ([f"key last changed {rekey['at']} by {rekey['actor']}"] if rekey else []))

@@ -11,6 +11,9 @@ def demo(
     ctx: typer.Context,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same program.")] = 1,
     force: Annotated[bool, typer.Option("--force", hidden=True)] = False,
+    encrypt: Annotated[bool, typer.Option(
+        "--encrypt", help="Build it encrypted (SQLCipher), its key kept as `init --encrypt` keeps one; an "
+                          "encrypted demo stays encrypted when rebuilt.")] = False,
 ) -> None:
     """Build a realistic synthetic VPS program in its own store (demo.db beside the default store, unless --db)."""
     import shlex
@@ -30,7 +33,7 @@ def demo(
     chosen = ctx.find_root().obj.db  # --db or VPSLOG_DB
     path = chosen if chosen is not None else config.demo_db()
     replacing = path.exists()
-    summary = build_demo_store(path, seed)
+    summary = build_demo_store(path, seed, encrypt=encrypt)
     if replacing:
         say(f"replaced the earlier demo program in {path}")
     prog = Program.open(path)
@@ -42,7 +45,8 @@ def demo(
         prog.close()
     arms = ", ".join(f"{n} {arm}" for arm, n in sorted(summary.participants.items()))
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.sessions.items()))
-    say(f"demo program (seed {seed}) in {path}")
+    key = prog.store.key
+    say(f"demo program (seed {seed}) in {path}" + (f", encrypted (key: {key.describe()})" if key else ""))
     say(f"  {counts['site']} sites, {counts['specialist']} specialists; {summary.screened} screened, "
         f"{sum(summary.participants.values())} enrolled and randomized ({arms})")
     say(f"  {counts['session']} sessions ({kinds}) from {summary.first_date} to {summary.last_date}")

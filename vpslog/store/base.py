@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vpslog.audit import (
-    CHAINED, EVENT_ACTIONS, chained, first_break, image, replay, stored_image, verifies, witness_problem,
+    CHAINED, EVENT_ACTIONS, NO_RECORD_CHANGED, chained, first_break, image, replay, stored_image, verifies,
+    witness_problem,
 )
 from vpslog.errors import InputError, StoreError
 from vpslog.files import (
@@ -82,13 +83,35 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
+class WrongKey(StoreError):
+    """A key that does not open the store (or a file that is not a store)."""
+
+
+def open_connection(path: Path, key: Key | None = None, key_file: Path | None = None, *, readonly: bool = False,
+                    cipher: bool = False):
+    """A connection to the store at `path` and the key that opened it: `key` when given; for an
+    encrypted store without one, each key its sources offer in turn (vpslog.keys.store_keys) until
+    one opens it, refused as a wrong key when none does."""
+    if key is not None or cipher or not encrypted(path):
+        return connect(path, key, readonly=readonly, cipher=cipher), key
+    from vpslog.keys import store_keys
+
+    refusal = None
+    for offered in store_keys(path, key_file):
+        try:
+            return connect(path, offered, readonly=readonly), offered
+        except WrongKey as exc:
+            refusal = exc
+    raise refusal
+
+
 def key_for(path: Path, key_file: Path | None = None) -> Key | None:
-    """The key of the store at `path` from its sources (vpslog.keys) when it is encrypted; else None."""
+    """The key that opens the store at `path` when it is encrypted; else None."""
     if not encrypted(path):
         return None
-    from vpslog.keys import store_key
-
-    return store_key(path, key_file)
+    conn, key = open_connection(path, key_file=key_file, readonly=True)
+    conn.close()
+    return key
 
 
 def _sqlcipher():
@@ -128,8 +151,13 @@ def connect(path: Path, key: Key | None = None, *, readonly: bool = False, ciphe
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except dbapi.DatabaseError:
             conn.close()
-            raise StoreError(f"{path}: wrong key or not a vpslog store") from None
+            raise WrongKey(f"{path}: wrong key or not a vpslog store") from None
     return conn
+
+
+def _listed(actions: frozenset[str]) -> str:
+    """Audit actions (names vpslog chose, never input) as an SQL list."""
+    return ", ".join(f"'{action}'" for action in sorted(actions))
 
 
 def _refuse_if_replaced(path: Path, opened: tuple[int, int] | None) -> None:
@@ -143,14 +171,19 @@ def _refuse_if_replaced(path: Path, opened: tuple[int, int] | None) -> None:
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
     """Ctrl-C (any number of times) held back until the block has ended, then taken: in a swap an
-    interrupt between the rename and the key's source made final would part the store from its key."""
+    interrupt between the rename and the key's source made final would part the store from its key.
+    Held by a handler of its own, not by blocking the signal: a blocked thread's signal goes to any
+    other thread of the process, and Python runs its handler in this one all the same."""
     import signal
 
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pressed = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, previous)
+        if pressed:
+            signal.raise_signal(signal.SIGINT)
 
 
 class Store(ResearchQueries, ReviewRecords, Staging):
@@ -190,9 +223,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                 raise StoreError(f"no store at {path}: create one with `vpslog init` (or choose another with --db)")
             create_private_file(path)
         opened = file_identity(path)  # before the key is read: a swap after it gives the old key a new file
-        key = key or key_for(path)
         try:
-            conn = connect(path, key, cipher=cipher)
+            conn, key = open_connection(path, key, cipher=cipher)
         except StoreError:
             _refuse_if_replaced(path, opened)
             raise
@@ -531,8 +563,10 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         return list(self.db.query(f'SELECT * FROM "{table}"{sql} ORDER BY date DESC, entered_at DESC{tail}', params))
 
     def changes_since(self, seq: int) -> int:
-        """Audit entries after `seq` other than exports (which change no record)."""
-        return self.conn.execute("SELECT count(*) FROM audit WHERE seq > ? AND action != 'export'", (seq,)).fetchone()[0]
+        """Audit entries after `seq` that may have changed a record (not exports, encrypt or rekey)."""
+        unchanged = _listed(NO_RECORD_CHANGED)
+        return self.conn.execute(f"SELECT count(*) FROM audit WHERE seq > ? AND action NOT IN ({unchanged})",
+                                 (seq,)).fetchone()[0]
 
     def audit_entry(self, seq: int) -> dict | None:
         row = self.conn.execute("SELECT * FROM audit WHERE seq = ?", (seq,)).fetchone()
@@ -566,7 +600,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
 
     def _record_entries(self, table: str) -> Iterator[dict]:
         """The entries that change one record of `table`, by record then seq (for the replay)."""
-        events = ", ".join(f"'{action}'" for action in sorted(EVENT_ACTIONS))
+        events = _listed(EVENT_ACTIONS)
         cursor = self.conn.execute(
             f"SELECT seq, record_id, before, after FROM audit WHERE tbl = ? AND action NOT IN ({events}) "
             "ORDER BY record_id, seq", (table,))
@@ -593,6 +627,11 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         return [f"audit entry {row['seq']} ({row['at']}): {row['reason']}" for row in self.conn.execute(
             "SELECT seq, at, reason FROM audit WHERE action = 'repair' ORDER BY seq")]
 
+    def audit_events(self) -> list[dict]:
+        """The trail's entries for events (imports, exports, merges, encrypt, rekey, ...), oldest first."""
+        return [dict(row) for row in self.conn.execute(
+            f"SELECT * FROM audit WHERE action IN ({_listed(EVENT_ACTIONS)}) ORDER BY seq")]
+
     def audit_entries(self, table: str | None = None, record_id: str | None = None) -> Iterator[dict]:
         sql, params = _where({"tbl = ?": table, "record_id = ?": record_id})
         cursor = self.conn.execute(f"SELECT * FROM audit{sql} ORDER BY seq", params)
@@ -606,8 +645,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         its key (when encrypted) from `key_file`, else from the same sources as this store's."""
         if not Path(path).exists():
             raise StoreError(f"no store at {path}")
-        key = key_for(path, key_file)
-        conn = connect(path, key, readonly=True)
+        conn, key = open_connection(path, key_file=key_file, readonly=True)
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except dbapi_of(conn).DatabaseError as exc:
@@ -655,10 +693,16 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         finally:
             tmp.unlink()
 
-    def reencrypt(self, key: Key | None, keeping) -> None:
+    def reencrypt(self, key: Key | None, keeping, *, action: str, details: dict, actor: str) -> None:
         """Replace the store file by a verified copy encrypted with `key` (encrypt, rekey); `keeping`
         (keys.kept) keeps the new key in its source around the swap and puts the source back if the
         old file is back in place.
+
+        The change is recorded in the copy only (an audit entry `action` with `details`, by `actor`),
+        so the trail holds it exactly when the store is the new file; the witness moves to that entry
+        after the swap (until then it lags one entry behind, which it may). Refused first, as any write
+        is, when the trail was cut behind the witness or the secret is not the trail's: the entry
+        and the witness moved to it would hide that.
 
         The copy is flushed first; the old file stays linked aside until the rename and the folder's
         flush have succeeded, and is put back on any failure before the key's source is: the store
@@ -667,9 +711,11 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         changed, while another connection has the store open (leaving WAL mode needs it alone) or
         when it changed since the copy. The old file's blocks are not
         overwritten: the file system frees them as it does any deleted file's."""
+        self.check_key()
         tmp = create_private_temp_file(self.path)
         try:
-            expected, problem = self._copy(tmp, key)
+            expected, problem, head = self._copy(tmp, key, record=lambda copy: copy.append_audit(
+                action, "store", self.path.name, details, actor=actor))
             if problem:
                 raise StoreError(f"the new copy of the store did not verify ({problem}); nothing was changed")
             self.conn.execute("PRAGMA busy_timeout = 2000")
@@ -689,6 +735,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                     with keeping:
                         aside = self._swap_in(tmp)
                     self._remove_aside(aside)
+                    self._write_witness(head)
             finally:
                 self.conn.execute("ROLLBACK")
         finally:
@@ -731,10 +778,11 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         """What a copy must match: the audit head and the record counts."""
         return self.meta("audit_head"), self.record_counts()
 
-    def _copy(self, tmp: Path, key: Key | None) -> tuple[tuple, str | None]:
+    def _copy(self, tmp: Path, key: Key | None, record=None) -> tuple[tuple, str | None, tuple[int, str] | None]:
         """Copy the store into the empty private file `tmp`, encrypted with `key` (None: plain), and check
         the copy against the read snapshot it was made from: integrity_check, audit head, record counts,
-        and, when the key changes (encrypt, rekey, decrypt), the audit chain. (figures, problem or None).
+        then `record(copy)` (an audit entry the copy alone gets) and, when the key changes (encrypt,
+        rekey, decrypt), the audit chain, that entry included. (figures, problem or None, the copy's head).
 
         A plain store copied plain uses SQLite's online backup API; any other copy SQLCipher's
         sqlcipher_export (which leaves out the schema version, set after it)."""
@@ -761,12 +809,16 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         try:
             integrity = [row[0] for row in copy.conn.execute("PRAGMA integrity_check")]
             if integrity != ["ok"]:
-                return expected, f"integrity_check: {'; '.join(integrity[:3])}"
+                return expected, f"integrity_check: {'; '.join(integrity[:3])}", None
             if copy._figures() != expected:
-                return expected, "its audit head or record counts differ from the store's"
-            if reencrypted and (broken := first_break(self.secret(), copy.audit_entries(), copy.audit_head())):
-                return expected, f"audit chain: {broken}"
-            return expected, None
+                return expected, "its audit head or record counts differ from the store's", None
+            if record:
+                with copy.transaction():
+                    record(copy)
+            head = copy.audit_head()
+            if reencrypted and (broken := first_break(self.secret(), copy.audit_entries(), head)):
+                return expected, f"audit chain: {broken}", head
+            return expected, None, head
         finally:
             copy.close()
 
