@@ -276,6 +276,12 @@ def test_doctor_says_the_store_is_encrypted_and_flags_a_loose_key_file(cli, prog
     made = snapshot(program_db)["meta"][0]
     assert made[0] == "created_at" and (f"encrypted (SQLCipher), key from the key file {key_file}; encrypted since "
                                         f"it was made ({made[1]})") in doctor
+    conn = open_db(program_db)  # as a store encrypted by a vpslog without `encrypt` entries looks
+    conn.execute("DELETE FROM meta WHERE key = 'made_encrypted'")
+    conn.close()
+    doctor = " ".join(re.sub("[│┃]", " ", cli.ok("doctor").stdout).split())
+    assert ("encrypted (SQLCipher), key from the key file " f"{key_file}; its trail does not say when it was "
+            "encrypted (by a vpslog older than its `encrypt` audit entries)") in doctor
     plain = tmp_path / "plain.db"
     monkeypatch.setenv("VPSLOG_KEY_FILE", str(write_key_file(tmp_path / "loose.key", mode=0o644)))
     type(cli)().ok("--db", str(plain), "init")
@@ -371,6 +377,52 @@ def test_a_key_file_set_for_another_store_does_not_shut_out_this_stores_keyring_
     assert snapshot(env) == before
 
 
+def test_a_failing_keyring_offers_no_key_and_a_wrong_key_file_stays_a_one_line_refusal(cli, env, keyring_only,
+                                                                                        tmp_path, monkeypatch):
+    """A locked keyring (or one whose service is gone) raises; it counts as no key offered."""
+    cli.ok("init")
+    key = keyring_only.entries[("vpslog", f"store {env.resolve()}")]
+    before = snapshot(env)
+
+    def locked(service, user):
+        raise RuntimeError("the keyring is locked")
+
+    monkeypatch.setattr(keyring_only, "get_password", locked)
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(write_key_file(tmp_path / "other-store.key")))
+    result = cli("site", "add", "S1", "--name", "Site one")
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", f"error: {env}: {WRONG}\n")
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(write_key_file(tmp_path / "this-store.key", key)))
+    assert cli.ok("site", "list", "--format", "csv").stdout == "id,name\n" and snapshot(env) == before
+
+
+def test_a_rekey_killed_between_the_keyring_and_the_swap_leaves_a_store_that_still_opens(cli, env, keyring_only,
+                                                                                          monkeypatch):
+    """While the swap is under way the previous key is also in a fixed keyring entry, tried after the
+    store's own: killed (kill -9) after the store's entry got the new key, the old file still opens.
+    A rekey that goes through removes that entry."""
+    from vpslog.store import base
+
+    cli.ok("init")
+    cli.ok("site", "add", "S1", "--name", "Site one")
+    entry, key = next(iter(keyring_only.entries.items()))
+    during = (entry[0], f"{entry[1]} (previous key, rekey under way)")
+    seen, swap_in = [], base.Store._swap_in
+
+    def watched_swap(store, tmp):
+        seen.append(dict(keyring_only.entries))
+        return swap_in(store, tmp)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(base.Store, "_swap_in", watched_swap)
+        cli.ok("rekey")
+    assert seen[0][during] == key and seen[0][entry] != key and during not in keyring_only.entries
+    before = snapshot(env)
+    new = keyring_only.entries[entry]
+    keyring_only.entries[entry], keyring_only.entries[during] = "ab" * 32, new  # as a kill -9 leaves them
+    assert cli.ok("site", "list", "--format", "csv").stdout == "id,name\nS1,Site one\n"
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified") and snapshot(env) == before
+
+
 @pytest.mark.parametrize("step", ["copy", "folder"])
 def test_an_interrupted_rekey_puts_the_keyring_back(cli, env, keyring_only, monkeypatch, step):
     cli.ok("init")
@@ -404,6 +456,11 @@ def test_without_keyring_or_key_file_the_key_is_typed_twice_and_asked_for_each_t
     monkeypatch.setattr(keys, "_typed", {})
     result = cli("site", "list")  # no input at all
     assert result.exit_code == 3 and "no key given: set VPSLOG_KEY_FILE to a key file (0600)" in result.stderr
+    monkeypatch.setattr(keys, "_typed", {env.resolve(): keys.Key(typed, "prompt")})  # as if typed to open it
+    before = snapshot(env)  # the audit trail included: no `rekey` entry
+    same = cli("rekey", input=f"{typed}\n{typed}\n")  # the "new" key, twice
+    assert same.exit_code == 1 and same.stderr.endswith("error: the new key is the one in use; nothing was changed\n")
+    assert snapshot(env) == before
 
 
 def test_html_reports_of_an_encrypted_store_say_once_that_they_are_in_clear(cli, logged, tmp_path):
@@ -466,7 +523,8 @@ def test_a_failure_after_the_swap_keeps_the_new_key_with_the_new_file(
 def test_ctrl_c_during_the_swap_is_taken_once_the_old_file_and_key_are_back(
         cli, logged, key_file, tmp_path, monkeypatch):
     """The folder's flush fails, and Ctrl-C is pressed twice while the old file is put back: both wait
-    until the old file and the key file's absence are restored, and the store opens as before."""
+    until the old file and the key file's absence are restored, the swap's error ends the command, and
+    the store opens as before."""
     import signal
 
     before, new, replace = snapshot(logged), tmp_path / "new.key", os.replace
@@ -484,6 +542,28 @@ def test_ctrl_c_during_the_swap_is_taken_once_the_old_file_and_key_are_back(
     assert result.exit_code != 0 and "rekeyed" not in result.stdout
     assert not new.exists() and temp_files(logged.parent) == []
     assert opens_with(cli, monkeypatch, key_file) and snapshot(logged) == before
+
+
+def test_ctrl_c_during_a_swap_that_goes_through_is_taken_after_saying_where_the_new_key_is(
+        cli, logged, tmp_path, monkeypatch):
+    """The change is final by the time the held Ctrl-C is taken: the command says so first (the new key
+    file to use from now on), then ends as interrupted."""
+    import signal
+
+    from vpslog.store import base
+
+    before, new, swap_in = snapshot(logged), tmp_path / "new.key", base.Store._swap_in
+
+    def interrupted_swap(store, tmp):
+        os.kill(os.getpid(), signal.SIGINT)
+        return swap_in(store, tmp)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(base.Store, "_swap_in", interrupted_swap)
+        result = cli("rekey", "--new-key-file", str(new))
+    assert result.exit_code == 130
+    assert f"from now on this store opens with the new key file: set VPSLOG_KEY_FILE={new}" in result.stdout
+    assert opens_with(cli, monkeypatch, new) and one_entry_more(logged, before, "rekey")
 
 
 @pytest.mark.parametrize("command", ["encrypt", "rekey"])

@@ -191,6 +191,22 @@ def test_vocational_focus_and_curriculum_coverage(prog):
                                  "creativity-knowledge; never addressed: role-modeling")
 
 
+def test_a_days_sessions_are_read_in_the_order_they_were_stored_whatever_their_other_fields(prog):
+    """Runs and "first sessions" read a day's sessions in the order they were stored, not in the order
+    of any other field: a vocational session stored before a non-vocational one on the same day
+    breaks the run before it, however long either is, and amending its minutes changes nothing."""
+    enrol(prog, "P-0001")
+    log(prog, "P-0001", *(d(k) for k in range(4)), components=("hope",))
+    [vocational] = [prog.log_session("P-0001", specialist="PS1", minutes=60, on=d(4), type="individual",
+                                     mode="in-person", components=("resume",))]
+    log(prog, "P-0001", d(4), components=("hope",))  # 45 minutes: before the 60 in any index by minutes
+    found = results(prog, d(10))[0]["vocational-focus", "P-0001"]
+    assert (found.status, found.evidence) == ("pass", "longest run without vocational content: 4 sessions (limit 4)")
+    prog.amend_session(vocational.id, {"minutes": 20}, "typo")
+    found = results(prog, d(10))[0]["vocational-focus", "P-0001"]
+    assert (found.status, found.evidence) == ("pass", "longest run without vocational content: 4 sessions (limit 4)")
+
+
 def test_clinical_services_and_late_entries_are_flagged_per_session(prog):
     enrol(prog, "P-0001")
     late = log(prog, "P-0001", d(1), lag=4)[0]

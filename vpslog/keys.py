@@ -104,6 +104,24 @@ def _keyring():
     return backend if backend.priority > 0 else None
 
 
+def _keyring_entry(entry: str) -> str | None:
+    """A key kept in the OS keyring; None without a keyring, without the entry, or when the keyring
+    fails to give it (locked, its service gone, any backend error): a failing keyring offers no key,
+    and the other sources decide (a wrong key stays one line, exit 3)."""
+    try:
+        backend = _keyring()
+        return backend.get_password(SERVICE, entry) if backend is not None else None
+    except Exception:  # keyring backends raise their own errors (KeyringError, D-Bus, ...)
+        return None
+
+
+def _rekeying(path: Path) -> str:
+    """The keyring entry of the key a rekey is replacing, for as long as the swap is under way: if the
+    rekey is killed after the store's entry got the new key but before the store file was swapped,
+    the store still opens (with this key, tried after the store's entry)."""
+    return f"{_entry(path)} (previous key, rekey under way)"
+
+
 def _entry(path: Path) -> str:
     return f"store {Path(path).resolve()}"
 
@@ -122,9 +140,10 @@ def store_keys(path: Path, key_file: Path | None = None) -> Iterator[Key]:
     if (file := key_file_path()) is not None:
         offered = True
         yield read_key_file(file)
-    if (backend := _keyring()) is not None and (text := backend.get_password(SERVICE, _entry(path))):
-        offered = True
-        yield Key(text, "keyring")
+    for entry in (_entry(path), _rekeying(path)):  # the second only while a killed rekey left it
+        if text := _keyring_entry(entry):
+            offered = True
+            yield Key(text, "keyring")
     if not offered:
         if path not in _typed:
             _typed[path] = Key(_ask(f"Key for {path}"), "prompt")
@@ -164,6 +183,8 @@ def new_key(path: Path, like: Key | None = None, new_key_file: Path | None = Non
         raise InputError(f"a key typed at the prompt needs at least {MIN_PASSPHRASE} characters; nothing was changed")
     if _ask("The same key again") != text:
         raise InputError("the two keys typed differ; nothing was changed")
+    if like is not None and text == like.text:
+        raise InputError("the new key is the one in use; nothing was changed")
     return Key(text, "prompt")
 
 
@@ -202,6 +223,11 @@ def kept(path: Path, key: Key, previous: Key | None = None, aside: str | None = 
         if file_identity(path) == before:
             undo()
         raise
+    if key.source == "keyring" and previous:
+        try:  # the swap is done and the store's entry opens it: a stale entry would only be tried after it
+            _forget(_keyring(), _rekeying(path))
+        except Exception:  # a keyring failing now must not turn a finished rekey into an error
+            pass
 
 
 def _put(path: Path, key: Key, previous: Key | None, aside: str | None):
@@ -217,11 +243,13 @@ def _put(path: Path, key: Key, previous: Key | None, aside: str | None):
             if backend.get_password(SERVICE, aside) is not None:
                 raise InputError(f"the keyring entry '{aside}' was made meanwhile; run this again (nothing was changed)")
             backend.set_password(SERVICE, aside, previous.text)
+            backend.set_password(SERVICE, _rekeying(path), previous.text)
 
         def undo() -> None:
             if previous:
                 backend.set_password(SERVICE, _entry(path), previous.text)
                 _forget(backend, aside)
+                _forget(backend, _rekeying(path))
             else:
                 _forget(backend, _entry(path))
 

@@ -102,10 +102,11 @@ def doctor(ctx: typer.Context) -> None:
 
 
 def _key_dates(store) -> str:
-    """When, and by whom, an encrypted store was encrypted (or that it was made so) and its key last
-    changed, from the latest `encrypt` and `rekey` entries of its trail."""
+    """When, and by whom, an encrypted store was encrypted (or that it was made so, as `init --encrypt`
+    marks it) and its key last changed, from the latest `encrypt` and `rekey` entries of its trail."""
     latest = {e["action"]: e for e in store.audit_events() if e["action"] in ("encrypt", "rekey")}  # by seq
     encrypt, rekey = latest.get("encrypt"), latest.get("rekey")
     dates = [f"encrypted {encrypt['at']} by {encrypt['actor']}" if encrypt else
-             f"encrypted since it was made ({store.meta('created_at')})"]
+             f"encrypted since it was made ({store.meta('created_at')})" if store.meta("made_encrypted") else
+             "its trail does not say when it was encrypted (by a vpslog older than its `encrypt` audit entries)"]
     return "; ".join(dates + ([f"key last changed {rekey['at']} by {rekey['actor']}"] if rekey else []))

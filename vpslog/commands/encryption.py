@@ -20,10 +20,13 @@ def encrypt(ctx: typer.Context) -> None:
     _sweep(path, keys.key_file_path())
     with program(ctx, cipher=True) as prog:
         key = keys.new_key(path)
+
+        def done() -> None:
+            say(f"encrypted {path} (key: {key.describe()})")
+            warn(f"note: {OLD_BLOCKS}")
+
         prog.store.reencrypt(key, keys.kept(path, key), action="encrypt", actor=prog.actor,
-                             details={"encrypted": "SQLCipher", "key": key.describe()})
-    say(f"encrypted {path} (key: {key.describe()})")
-    warn(f"note: {OLD_BLOCKS}")
+                             details={"encrypted": "SQLCipher", "key": key.describe()}, then=done)
 
 
 def rekey(ctx: typer.Context,
@@ -46,12 +49,15 @@ def rekey(ctx: typer.Context,
         where = {"key file": f"the key file {previous.key_file}, left as it was",
                  "keyring": f"the OS keyring entry '{aside}' (service {keys.SERVICE})"
                  }.get(previous.source, "the key typed before")
+
+        def done() -> None:
+            say(f"rekeyed {path} (key: {key.describe()}); the old key no longer opens it")
+            warn(f"note: backups made before this rekey open with the previous key only: {where}")
+            if key.source == "key file":
+                say(f"from now on this store opens with the new key file: set {keys.KEY_FILE_VARIABLE}={key.key_file}")
+
         prog.store.reencrypt(key, keys.kept(path, key, previous, aside), action="rekey", actor=prog.actor,
-                             details={"key": key.describe(), "previous_key": where})
-    say(f"rekeyed {path} (key: {key.describe()}); the old key no longer opens it")
-    warn(f"note: backups made before this rekey open with the previous key only: {where}")
-    if key.source == "key file":
-        say(f"from now on this store opens with the new key file: set {keys.KEY_FILE_VARIABLE}={key.key_file}")
+                             details={"key": key.describe(), "previous_key": where}, then=done)
 
 
 def decrypt(ctx: typer.Context,

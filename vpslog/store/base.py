@@ -182,8 +182,8 @@ def _interrupts_held() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        if pressed:
-            signal.raise_signal(signal.SIGINT)
+    if pressed:  # not when the block failed: its error says what happened
+        signal.raise_signal(signal.SIGINT)
 
 
 class Store(ResearchQueries, ReviewRecords, Staging):
@@ -275,6 +275,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             self.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
             if version == 0:
                 self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
+                if self.key is not None:  # what doctor tells from a store encrypted later (an `encrypt` entry)
+                    self.conn.execute("INSERT INTO meta VALUES ('made_encrypted', 'yes')")
         return version == 0
 
     def missing_triggers(self) -> list[str]:
@@ -693,7 +695,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         finally:
             tmp.unlink()
 
-    def reencrypt(self, key: Key | None, keeping, *, action: str, details: dict, actor: str) -> None:
+    def reencrypt(self, key: Key | None, keeping, *, action: str, details: dict, actor: str, then=None) -> None:
         """Replace the store file by a verified copy encrypted with `key` (encrypt, rekey); `keeping`
         (keys.kept) keeps the new key in its source around the swap and puts the source back if the
         old file is back in place.
@@ -703,6 +705,9 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         after the swap (until then it lags one entry behind, which it may). Refused first, as any write
         is, when the trail was cut behind the witness or the secret is not the trail's: the entry
         and the witness moved to it would hide that.
+
+        `then()` runs once the change is final, before a Ctrl-C held through the swap is taken, so the
+        command says what happened (where the new key is) even then.
 
         The copy is flushed first; the old file stays linked aside until the rename and the folder's
         flush have succeeded, and is put back on any failure before the key's source is: the store
@@ -736,6 +741,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                         aside = self._swap_in(tmp)
                     self._remove_aside(aside)
                     self._write_witness(head)
+                    if then is not None:
+                        then()
             finally:
                 self.conn.execute("ROLLBACK")
         finally:
