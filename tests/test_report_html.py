@@ -172,11 +172,23 @@ def test_the_deidentified_report_names_no_one_and_moves_each_participants_dates(
     assert f"Contacts of {participant_pseudonym(secret, pid)}, {moved} to" in text
 
 
-def test_the_same_records_give_the_same_file(built, demo, monkeypatch):
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_the_same_records_give_the_same_file_however_many_processes_draw_the_charts(built, demo, monkeypatch, jobs):
+    """Drawn in this process (`--jobs 1`) or by three forked workers: the same bytes as the default."""
     monkeypatch.setenv("VPSLOG_CONFIG_DIR", str(demo / "config"))
     monkeypatch.setenv("VPSLOG_DB", str(demo / "demo.db"))
-    assert run("report", "html", "--out", str(demo / "again.html")).exit_code == 0
-    assert (demo / "again.html").read_text() == built["text"]
+    result = run("report", "html", "--out", str(demo / f"again-{jobs}.html"), "--jobs", jobs)
+    assert result.exit_code == 0, result.output
+    assert (demo / f"again-{jobs}.html").read_text() == built["text"]
+
+
+def test_report_html_refuses_no_processes_for_the_charts(cli, program_db, tmp_path):
+    before = sorted(os.listdir(tmp_path))
+    result = run("report", "html", "--out", str(tmp_path / "r.html"), "--jobs", "0")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == ("error: Invalid value for '--jobs': Input should be greater than or equal to 1 "
+                             "(see vpslog report html --help)\n")
+    assert sorted(os.listdir(tmp_path)) == before
 
 
 def test_a_big_program_shows_the_worst_first_and_says_how_many_more(demo, monkeypatch):

@@ -55,6 +55,9 @@ def html(
     site: Annotated[Optional[str], typer.Option("--site", help="Only this site.")] = None,
     specialist: Annotated[Optional[str], typer.Option("--specialist", help="Only this specialist and the participants they saw.")] = None,
     deidentify: Annotated[bool, typer.Option("--deidentify", help="Pseudonyms and shifted dates, as in exports.")] = False,
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", min=1, metavar="N", show_default=False,
+        help="Processes drawing the charts at once (default: one per CPU, at most 4; 1: least memory).")] = None,
 ) -> None:
     """The supervisor's fidelity report as one self-contained HTML file (charts and tables; opens offline, prints on A4 and Letter)."""
     from vpslog.commands.common import say, warn_clear_output
@@ -67,5 +70,5 @@ def html(
         view = gather(prog, parse_day(as_of, prog.today) or prog.today,
                       site=prog.resolve("site", site) if site else None,
                       specialist=prog.resolve("specialist", specialist) if specialist else None, deidentify=deidentify)
-    write(out, render(view))
+    write(out, render(view, jobs))
     say(f"wrote {out}")
