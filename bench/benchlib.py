@@ -51,7 +51,7 @@ RSS_METHOD = ("GNU time (/usr/bin/time -f %M) around each child" if GNU_TIME els
 # The synthetic store (fidelity.py and export_import.py): its data end on LAST_DAY.
 LAST_DAY = date(2026, 11, 26)
 SPECIALISTS_PER_SITE = 30
-DATA_VERSION = 1  # bump when a generator changes, so --keep rebuilds the stores
+DATA_VERSION = 2  # bump when a generator changes, so --keep rebuilds the stores
 EXIT_REASONS = ("moved away", "withdrew", "lost contact", "reached goal")
 VOID_REASON = "entered in error"
 SESSION_MINUTES = (15, 30, 45, 45, 60, 60, 90)
@@ -175,6 +175,8 @@ class Bench:
     env: dict[str, str] | None = None
     times: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
+    tree: bool = False  # sample its whole process tree's memory (workers too) in the untimed warm-up run
+    tree_pss_kb: list[int] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -188,12 +190,38 @@ class Bench:
     def peak_mb(self) -> float:
         return max(self.rss_kb) / 1024
 
+    @property
+    def tree_peak_mb(self) -> float:
+        return max(self.tree_pss_kb) / 1024
 
-def measure(argv: list[str], env: dict[str, str] | None, output: Path) -> tuple[float, int, int, str]:
+
+def tree_pss_kb(root: int) -> int:
+    """The proportional set size (KiB) of a process and all its descendants, from Linux's /proc: the
+    memory a command and the workers it forks use together, pages they share counted once. 0 where
+    /proc has no smaps_rollup."""
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                total += next((int(line.split()[1]) for line in rollup if line.startswith("Pss:")), 0)
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as children:
+                    pending.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):  # the process ended meanwhile
+            continue
+    return total
+
+
+def measure(argv: list[str], env: dict[str, str] | None, output: Path,
+            tree: list[int] | None = None) -> tuple[float, int, int, str]:
     """Run one child with stdout to `output`: (wall seconds, its peak RSS in KiB, exit status, stderr).
 
     The peak comes from GNU time (`/usr/bin/time -f %M`) when it is there, else
     from RSS_HELPER; both add the same small start-up to every command timed.
+    Either gives the largest single process; with `tree`, a thread also samples the
+    whole process tree's PSS every 100 ms (reading /proc costs CPU: only in untimed runs)
+    and appends its peak to `tree`.
     """
     with open(output, "wb") as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss:
@@ -202,8 +230,12 @@ def measure(argv: list[str], env: dict[str, str] | None, output: Path) -> tuple[
         else:
             wrapped = [sys.executable, "-c", RSS_HELPER, rss.name, *argv]
         start = time.perf_counter()
-        proc = subprocess.run(wrapped, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        proc = subprocess.Popen(wrapped, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        sampler = None if tree is None else TreeSampler(proc.pid)
+        proc.wait()
         elapsed = time.perf_counter() - start
+        if sampler is not None:
+            tree.append(sampler.stop())
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
         words = rss.read().split()
@@ -211,11 +243,33 @@ def measure(argv: list[str], env: dict[str, str] | None, output: Path) -> tuple[
     return elapsed, peak, proc.returncode, stderr
 
 
+class TreeSampler:
+    """Samples tree_pss_kb of a process in a thread until stopped; the peak."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid, self.peak, self.done = pid, 0, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.1):
+            self.peak = max(self.peak, tree_pss_kb(self.pid))
+
+    def stop(self) -> int:
+        self.done.set()
+        self.thread.join()
+        return self.peak
+
+
 def run_once(bench: Bench, *, timed: bool) -> None:
     """measure() `bench` once; abort if it fails, and record the run if it is a timed one."""
-    elapsed, rss, code, stderr = measure(bench.argv, bench.env, bench.output)
+    tree: list[int] | None = [] if bench.tree and not timed else None
+    elapsed, rss, code, stderr = measure(bench.argv, bench.env, bench.output, tree)
     if code != 0:
         raise BenchError(f"{bench.label}: `{shlex.join(bench.argv)}` exited with status {code}\n{stderr.strip()}")
+    bench.tree_pss_kb.extend(tree or ())
     if timed:
         bench.times.append(elapsed)
         bench.rss_kb.append(rss)
@@ -417,6 +471,9 @@ def fill_store(vpslog_exe: str, db: Path, env: dict[str, str], sessions: int,
 
     Plain sqlite3 `executemany` is the fast bulk path; with foreign keys on,
     every row still passes the tables' CHECK and FOREIGN KEY constraints.
+    Sessions are stored in the order a program logs them (by entry time), not
+    participant by participant as generated: reads by participant then find
+    them spread over the table, as they are in a real store.
     """
     run_checked([vpslog_exe, "--db", str(db), "init"], env)
     conn = sqlite3.connect(db, isolation_level=None)
@@ -425,7 +482,14 @@ def fill_store(vpslog_exe: str, db: Path, env: dict[str, str], sessions: int,
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("BEGIN IMMEDIATE")
         for table, columns, rows in tables:
-            insert(conn, table, columns, rows)
+            if table != "session":
+                insert(conn, table, columns, rows)
+                continue
+            conn.execute("CREATE TEMP TABLE generated AS SELECT * FROM main.session WHERE 0")
+            insert(conn, "generated", columns, rows)
+            names = ", ".join(f'"{c}"' for c in columns)
+            conn.execute(f"INSERT INTO main.session ({names}) SELECT {names} FROM generated ORDER BY entered_at, date")
+            conn.execute("DROP TABLE generated")
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         found = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t, _, _ in tables}
