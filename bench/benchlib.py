@@ -51,7 +51,7 @@ RSS_METHOD = ("GNU time (/usr/bin/time -f %M) around each child" if GNU_TIME els
 # The synthetic store (fidelity.py and export_import.py): its data end on LAST_DAY.
 LAST_DAY = date(2026, 11, 26)
 SPECIALISTS_PER_SITE = 30
-DATA_VERSION = 2  # bump when a generator changes, so --keep rebuilds the stores
+DATA_VERSION = 3  # bump when a generator or the store schema changes, so --keep rebuilds the stores
 EXIT_REASONS = ("moved away", "withdrew", "lost contact", "reached goal")
 VOID_REASON = "entered in error"
 SESSION_MINUTES = (15, 30, 45, 45, 60, 60, 90)

@@ -191,15 +191,21 @@ def test_vocational_focus_and_curriculum_coverage(prog):
                                  "creativity-knowledge; never addressed: role-modeling")
 
 
-def test_a_days_sessions_are_read_in_the_order_they_were_stored_whatever_their_other_fields(prog):
-    """Runs and "first sessions" read a day's sessions in the order they were stored, not in the order
-    of any other field: a vocational session stored before a non-vocational one on the same day
-    breaks the run before it, however long either is, and amending its minutes changes nothing."""
+def test_a_days_sessions_are_read_in_the_order_they_were_entered_whatever_their_other_fields(prog):
+    """Runs and "first sessions" read a day's sessions in the order they were entered (entered_at, then
+    id), from the records alone: a vocational session entered before a non-vocational one on the same
+    day breaks the run before it, whichever was stored first, however long either is; amending its
+    minutes changes nothing."""
     enrol(prog, "P-0001")
     log(prog, "P-0001", *(d(k) for k in range(4)), components=("hope",))
-    [vocational] = [prog.log_session("P-0001", specialist="PS1", minutes=60, on=d(4), type="individual",
-                                     mode="in-person", components=("resume",))]
-    log(prog, "P-0001", d(4), components=("hope",))  # 45 minutes: before the 60 in any index by minutes
+
+    def entered(hour: int, components: tuple, minutes: int):
+        return prog.log_session("P-0001", specialist="PS1", minutes=minutes, on=d(4), type="individual",
+                                mode="in-person", components=components,
+                                entered_at=datetime.combine(d(4), datetime.min.time(), UTC) + timedelta(hours=hour))
+
+    entered(17, ("hope",), 45)  # stored first, entered last
+    vocational = entered(9, ("resume",), 60)
     found = results(prog, d(10))[0]["vocational-focus", "P-0001"]
     assert (found.status, found.evidence) == ("pass", "longest run without vocational content: 4 sessions (limit 4)")
     prog.amend_session(vocational.id, {"minutes": 20}, "typo")

@@ -43,8 +43,9 @@ class ResearchQueries:
                 FROM participant p{sql} ORDER BY p.id""", [as_of, as_of, *params]).fetchall()
 
     def fidelity_sessions(self, as_of: str, site=None, participant=None, specialist=None):
-        """Every non-voided session dated on or before `as_of`, ordered by participant, date and entry
-        (a day's sessions in the order they were stored: runs and "first sessions" rules read it):
+        """Every non-voided session dated on or before `as_of`, ordered by participant and date, a day's
+        sessions in the order they were entered (entered_at, then id: from the records alone, so a store
+        and its merged or imported copies agree; runs and "first sessions" rules read this order):
         (participant, id, date, type, components, specialist, clinical, entered date).
         A cursor, so memory stays flat; the participant table is joined only to filter by site."""
         sql, params = _where({
@@ -55,7 +56,7 @@ class ResearchQueries:
         return self.conn.execute(
             f"""SELECT s.participant_id, s.id, s.date, s.type, s.components, s.specialist_id, s.clinical,
                        substr(s.entered_at, 1, 10)
-                FROM session s{join}{sql} ORDER BY s.participant_id, s.date, s.rowid""", params)
+                FROM session s{join}{sql} ORDER BY s.participant_id, s.date, s.entered_at, s.id""", params)
 
     def fidelity_specialist_days(self, as_of: str, delivered: tuple[str, ...], site=None, specialist=None):
         """(id, site, training day, a day with a session delivered) by id and day, one row per such day
@@ -104,7 +105,7 @@ class ResearchQueries:
         return self.conn.execute(
             f"""SELECT participant_id, date, type FROM session
                 WHERE voided = 0 AND date <= ? AND participant_id IN ({marks})
-                ORDER BY participant_id, date, rowid""", [as_of, *participants]).fetchall()
+                ORDER BY participant_id, date, entered_at, id""", [as_of, *participants]).fetchall()
 
     def supervision_history(self, specialists: list[str], as_of: str) -> list[tuple[str, str, int]]:
         """(specialist, date, group) of the non-voided supervisions up to `as_of`, by specialist and date."""

@@ -21,9 +21,10 @@ BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
 }
 """The audit table refuses UPDATE and DELETE; opening a store recreates any that were dropped."""
 
-SESSION_BY_PARTICIPANT = ("participant_id", "date", "voided", "type", "specialist_id", "clinical", "minutes",
-                          "components", "id", "entered_at")
-"""Every session column the fidelity stream, contact histories and participant totals read."""
+SESSION_BY_PARTICIPANT = ("participant_id", "date", "entered_at", "id", "voided", "type", "specialist_id",
+                          "clinical", "minutes", "components")
+"""Every session column the fidelity stream, contact histories and participant totals read, in the
+order they read sessions: by participant and date, a day's sessions in the order they were entered."""
 SESSION_BY_SPECIALIST = ("specialist_id", "voided", "date", "type", "participant_id")
 """Every session column the specialist rules, caseloads and the `--specialist` filters read."""
 
