@@ -298,6 +298,25 @@ def test_import_refuses_an_id_that_exists_with_different_content(cli, program_db
     assert snapshot(program_db) == before
 
 
+def test_the_next_export_removes_what_a_killed_export_left_beside_its_folder(cli, program_db, tmp_path):
+    """A killed export leaves its temp folder (CSVs in clear) and maybe the `.old` aside of an earlier
+    export beside --out: the next export there removes them, saying so; a running export's folder and
+    other names stay."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    cli.ok("log", "P-0001", "30", "-c", "career")
+    out = tmp_path / "out"
+    left = [tmp_path / f".out.tmp-{ended.pid}-0123456789ab", tmp_path / f".out.tmp-{ended.pid}-0123456789ab.old"]
+    kept = [tmp_path / f".out.tmp-{os.getpid()}-0123456789ab", tmp_path / f".other.tmp-{ended.pid}-0123456789ab"]
+    for folder in left + kept:
+        folder.mkdir(mode=0o700)
+        (folder / "sessions.csv").write_text("id\n")
+    result = cli.ok("export", "sessions", "--out", str(out))
+    assert result.stderr == "".join(f"note: removed {folder}, left by an interrupted vpslog command\n" for folder in left)
+    assert not any(folder.exists() for folder in left) and all((folder / "sessions.csv").exists() for folder in kept)
+    assert sorted(p.name for p in out.iterdir()) == ["codebook.md", "datapackage.json", "manifest.json", "sessions.csv"]
+
+
 def test_a_killed_import_leaves_the_store_as_it_was(cli, program_db, tmp_path):
     body = "".join(row(n) for n in range(1, 150_001))
     path = _sessions_csv(tmp_path, body)

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import uuid
 from itertools import chain
 from dataclasses import dataclass, replace
@@ -26,7 +25,7 @@ from vpslog.curriculum import Catalog, Invalid, load_data_file
 from vpslog.deid import (FORMULA_TRIGGERS, date_shift, participant_pseudonym, record_pseudonym,
                          site_pseudonym, staff_pseudonym)
 from vpslog.errors import InputError
-from vpslog.files import create_private_folders, link_refusal, open_new_private
+from vpslog.files import create_private_temp_folder, link_refusal, open_new_private
 from vpslog.tables import Column, TableSpec
 
 
@@ -252,9 +251,9 @@ def _not_an_export(folder: Path) -> str | None:
 
 
 def _temp_folder(out: Path) -> Path:
-    """A new private (0700) folder beside `out`, its parents created 0700 when missing."""
-    create_private_folders(out.parent)
-    return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    """A new private (0700) folder beside `out`, its parents created 0700 when missing; named with this
+    process's id, so that the next export to `out` removes it if this one is killed."""
+    return create_private_temp_folder(out)
 
 
 def _move_into_place(folder: Path, out: Path) -> None:

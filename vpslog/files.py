@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import stat
 from pathlib import Path
 
@@ -65,17 +66,36 @@ def create_private_temp_file(beside: Path) -> Path:
     return tmp
 
 
+def create_private_temp_folder(beside: Path) -> Path:
+    """A new private (0700) folder in `beside`'s folder (`.NAME.tmp-PID-…`), named as
+    `create_private_temp_file` names files, so that `sweep_temp_files` finds it after a kill."""
+    create_private_folders(beside.parent)
+    folder = beside.with_name(f".{beside.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}")
+    os.mkdir(folder, 0o700)
+    return folder
+
+
 def sweep_temp_files(beside: Path) -> list[tuple[Path, bool]]:
     """Remove what vpslog processes killed mid-way (kill -9, a crash) left beside `beside`: their temp
     files (`create_private_temp_file`), a swap's `-old` aside and SQLite's journals of them, which may
-    hold the records in clear or a key. Only those names, only regular files, and only when the process
+    hold the records in clear or a key, and an export's temp folder and its `.old` aside (CSVs in
+    clear). Only those names, only regular files and folders (never a link), and only when the process
     named in them has ended: a command still at work keeps its files. (path, whether it was a plain
-    SQLite file) for each file removed."""
-    pattern = re.compile(rf"\.{re.escape(beside.name)}\.tmp-([1-9][0-9]{{0,6}})-[0-9a-f]{{12}}(-old|-journal|-wal|-shm)?")
+    SQLite file) for each one removed."""
+    pattern = re.compile(
+        rf"\.{re.escape(beside.name)}\.tmp-([1-9][0-9]{{0,6}})-[0-9a-f]{{12}}(-old|-journal|-wal|-shm|\.old)?")
     removed = []
     for entry in sorted(beside.parent.iterdir()) if beside.parent.is_dir() else ():
         match = pattern.fullmatch(entry.name)
         if not match or _running(int(match[1])):
+            continue
+        try:
+            folder = stat.S_ISDIR(entry.lstat().st_mode)
+        except OSError:  # gone meanwhile
+            continue
+        if folder:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append((entry, False))
             continue
         try:
             fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)

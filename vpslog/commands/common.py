@@ -111,5 +111,17 @@ def say(message: str) -> None:
     typer.echo(message)
 
 
+def sweep_leftovers(*files: Path | None) -> None:
+    """Remove, saying so, what vpslog commands killed mid-way left beside these files (a copy of the
+    store, maybe in clear; a key; an export's temp folder): the commands that write such files clean
+    up their own leftovers."""
+    from vpslog.files import sweep_temp_files
+
+    for file in filter(None, files):
+        for leftover, plain in sweep_temp_files(file):
+            warn(f"note: removed {leftover}, left by an interrupted vpslog command"
+                 + (" (it held the records in clear)" if plain else ""))
+
+
 def warn(message: str) -> None:
     typer.echo(message, err=True)

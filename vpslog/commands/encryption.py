@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import program, say, warn
+from vpslog.commands.common import program, say, sweep_leftovers, warn
 
 OLD_BLOCKS = ("the old file's blocks on disk are not overwritten (file systems, SSDs and snapshots keep "
               "them): older copies of the store, its backups and the disk itself need the same care")
@@ -17,7 +17,7 @@ def encrypt(ctx: typer.Context) -> None:
     from vpslog import keys
 
     path = _store(ctx, encrypted_already=False)
-    _sweep(path, keys.key_file_path())
+    sweep_leftovers(path, keys.key_file_path())
     with program(ctx, cipher=True) as prog:
         key = keys.new_key(path)
 
@@ -41,7 +41,7 @@ def rekey(ctx: typer.Context,
     from vpslog import keys
 
     path = _store(ctx, encrypted_already=True)
-    _sweep(path, keys.key_file_path(), new_key_file)
+    sweep_leftovers(path, keys.key_file_path(), new_key_file)
     with program(ctx) as prog:
         previous = prog.store.key
         key = keys.new_key(path, like=previous, new_key_file=new_key_file)
@@ -66,7 +66,7 @@ def decrypt(ctx: typer.Context,
     """Write a plain (unencrypted) copy of an encrypted store, for a program that must hand one over;
     the store itself stays encrypted. Recorded in the audit trail as an export."""
     path = _store(ctx, encrypted_already=True)
-    _sweep(path, out)
+    sweep_leftovers(path, out)
     with program(ctx) as prog:
         prog.store.backup_to(out, plain=True, what="plain copy", record=lambda: prog.store.append_audit(
             "export", "store", out.name, {"plain_copy": str(out)}, actor=prog.actor))
@@ -86,13 +86,3 @@ def _store(ctx: typer.Context, *, encrypted_already: bool) -> Path:
                          else f"{path} is not encrypted; `vpslog encrypt` encrypts it")
     return path
 
-
-def _sweep(*files: Path | None) -> None:
-    """Remove, saying so, what vpslog commands killed mid-way left beside these files (a copy of the
-    store, maybe in clear; a key): the commands that write such files clean up their own leftovers."""
-    from vpslog.files import sweep_temp_files
-
-    for file in filter(None, files):
-        for leftover, plain in sweep_temp_files(file):
-            warn(f"note: removed {leftover}, left by an interrupted vpslog command"
-                 + (" (it held the records in clear)" if plain else ""))

@@ -1,11 +1,12 @@
 """`vpslog export`: CSVs with a Data Package descriptor, a codebook and a manifest."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import Since, Until, iso_day, program, say, warn_clear_output
+from vpslog.commands.common import Since, Until, iso_day, program, say, sweep_leftovers, warn_clear_output
 from vpslog.commands.participant import Arm
 
 
@@ -27,6 +28,8 @@ def export(
     from vpslog.export import export as run_export
     from vpslog.tables import resolve_tables
 
+    if out != "-":
+        sweep_leftovers(Path(os.path.abspath(out)))  # a killed export's temp folder (CSVs in clear)
     with program(ctx) as prog:
         warn_clear_output(prog, deidentify)
         manifest = run_export(
