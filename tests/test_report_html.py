@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from vpslog.cli import app
+from vpslog.curriculum import schemas_dir
 from vpslog.deid import date_shift, participant_pseudonym
 from vpslog.report.gather import Names, gaps_over
 
@@ -228,6 +229,45 @@ def test_report_html_refuses_an_existing_file_a_link_or_a_missing_folder(cli, pr
     assert result.exit_code == 1
     assert result.stderr == f"error: {message.format(p=target)}\n"
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_an_error_in_the_evaluation_is_one_line_and_writes_no_file(cli, program_db, tmp_path, monkeypatch):
+    """The evaluation runs in a forked child (its memory all goes back before the charts are drawn):
+    what it refuses, here a rules file with an unknown kind, is still one line, exit 1, no file."""
+    folder = tmp_path / "schemas"
+    shutil.copytree(schemas_dir(), folder)
+    rules = folder / "fidelity.toml"
+    rules.write_text(rules.read_text().replace('kind = "dose_window"', 'kind = "dose_windw"', 1))
+    monkeypatch.setenv("VPSLOG_SCHEMAS", str(folder))
+    result = cli("report", "html", "--out", str(tmp_path / "r.html"))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: {rules}: rule[0].kind: unknown kind 'dose_windw'; did you mean dose_window?\n"
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_work_done_apart_comes_back_as_its_result_or_its_error():
+    """forked.apart: the result of work done in a child process, or its error raised here (one that
+    cannot be sent back arrives as a StoreError with its type and message)."""
+    from vpslog.errors import InputError, StoreError
+    from vpslog.report.forked import apart
+
+    assert apart(os.getpid) != os.getpid()
+
+    def refused():
+        raise InputError("no site 'NORTHH'; did you mean NORTH?")
+
+    with pytest.raises(InputError, match="^no site 'NORTHH'; did you mean NORTH\\?$"):
+        apart(refused)
+
+    class Unsendable(Exception):
+        def __reduce__(self):
+            raise TypeError("cannot be pickled")
+
+    def odd():
+        raise Unsendable("an odd failure")
+
+    with pytest.raises(StoreError, match="^Unsendable: an odd failure$"):
+        apart(odd)
 
 
 def test_report_html_without_out_is_a_usage_error(cli, program_db):

@@ -61,14 +61,24 @@ def html(
 ) -> None:
     """The supervisor's fidelity report as one self-contained HTML file (charts and tables; opens offline, prints on A4 and Letter)."""
     from vpslog.commands.common import say, warn_clear_output
-    from vpslog.report.gather import gather
+    from vpslog.core import Program
+    from vpslog.report.forked import apart
+    from vpslog.report.gather import View, gather
     from vpslog.report.html import refuse_target, render, write
 
     refuse_target(out)
     with program(ctx) as prog:
         warn_clear_output(prog, deidentify)
-        view = gather(prog, parse_day(as_of, prog.today) or prog.today,
-                      site=prog.resolve("site", site) if site else None,
-                      specialist=prog.resolve("specialist", specialist) if specialist else None, deidentify=deidentify)
-    write(out, render(view, jobs))
+        day, key = parse_day(as_of, prog.today) or prog.today, prog.store.key
+        site = prog.resolve("site", site) if site else None
+        specialist = prog.resolve("specialist", specialist) if specialist else None
+
+    def evaluated() -> View:  # in a child process (forked.apart), with a store of its own (notices said above)
+        child = Program.open(prog.store.path, key=key)
+        try:
+            return gather(child, day, site=site, specialist=specialist, deidentify=deidentify)
+        finally:
+            child.close()
+
+    write(out, render(apart(evaluated), jobs))
     say(f"wrote {out}")
