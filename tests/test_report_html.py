@@ -246,18 +246,20 @@ def test_an_error_in_the_evaluation_is_one_line_and_writes_no_file(cli, program_
 
 
 def test_work_done_apart_comes_back_as_its_result_or_its_error():
-    """forked.apart: the result of work done in a child process, or its error raised here (one that
-    cannot be sent back arrives as a StoreError with its type and message)."""
-    from vpslog.errors import InputError, StoreError
-    from vpslog.report.forked import apart
+    """forked.apart: the result of work done in a child process, or its error raised here with where it
+    happened as its cause (`--debug` shows it); one that cannot be sent back arrives as a RuntimeError
+    (an internal error, exit 70, as it would have been) with its type and message."""
+    from vpslog.errors import InputError
+    from vpslog.report.forked import ChildTraceback, apart
 
     assert apart(os.getpid) != os.getpid()
 
     def refused():
         raise InputError("no site 'NORTHH'; did you mean NORTH?")
 
-    with pytest.raises(InputError, match="^no site 'NORTHH'; did you mean NORTH\\?$"):
+    with pytest.raises(InputError, match="^no site 'NORTHH'; did you mean NORTH\\?$") as raised:
         apart(refused)
+    assert isinstance(raised.value.__cause__, ChildTraceback) and "in refused" in str(raised.value.__cause__)
 
     class Unsendable(Exception):
         def __reduce__(self):
@@ -266,8 +268,38 @@ def test_work_done_apart_comes_back_as_its_result_or_its_error():
     def odd():
         raise Unsendable("an odd failure")
 
-    with pytest.raises(StoreError, match="^Unsendable: an odd failure$"):
+    with pytest.raises(RuntimeError, match="^Unsendable: an odd failure$"):
         apart(odd)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 9])
+def test_work_mapped_over_processes_comes_back_in_order(workers):
+    from vpslog.report.forked import mapped
+
+    found = mapped(lambda n: (n * n, os.getpid()), range(7), workers)
+    assert [square for square, _ in found] == [n * n for n in range(7)]
+    pids = {pid for _, pid in found}
+    assert len(pids) == min(workers, 7) and os.getpid() in pids
+
+
+def test_when_this_process_fails_its_workers_are_killed_at_once():
+    """Ctrl-C or an error while this process draws its share: the workers drawing theirs are killed
+    and reaped there and then, not waited for (they would have slept 60 s)."""
+    import time
+
+    from vpslog.report.forked import mapped
+
+    parent = os.getpid()
+
+    def work(n):
+        if os.getpid() == parent:
+            raise KeyboardInterrupt
+        time.sleep(60)
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        mapped(work, range(6), 3)
+    assert time.monotonic() - started < 20
 
 
 def test_report_html_without_out_is_a_usage_error(cli, program_db):
