@@ -298,23 +298,33 @@ def test_import_refuses_an_id_that_exists_with_different_content(cli, program_db
     assert snapshot(program_db) == before
 
 
-def test_the_next_export_removes_what_a_killed_export_left_beside_its_folder(cli, program_db, tmp_path):
-    """A killed export leaves its temp folder (CSVs in clear) and maybe the `.old` aside of an earlier
-    export beside --out: the next export there removes them, saying so; a running export's folder and
-    other names stay."""
+def test_the_next_export_tidies_what_a_killed_export_left_and_keeps_the_earlier_export(cli, program_db, tmp_path):
+    """Killed between its two renames, an export leaves no --out folder, its own temp folder (CSVs in
+    clear) and the earlier export set aside. An export that is refused touches none of it; the next
+    export that goes ahead removes the temp folder and puts the earlier export back first (so a failure
+    would still leave it as it was), saying so; a running export's folder and other names stay."""
     ended = subprocess.Popen(["true"])
     ended.wait()
     cli.ok("log", "P-0001", "30", "-c", "career")
     out = tmp_path / "out"
-    left = [tmp_path / f".out.tmp-{ended.pid}-0123456789ab", tmp_path / f".out.tmp-{ended.pid}-0123456789ab.old"]
+    cli.ok("export", "sites", "--out", str(out))
+    earlier = (out / "manifest.json").read_text()
+    partial, aside = tmp_path / f".out.tmp-{ended.pid}-0123456789ab", tmp_path / f".out.tmp-{ended.pid}-0123456789ab.old"
+    os.rename(out, aside)
     kept = [tmp_path / f".out.tmp-{os.getpid()}-0123456789ab", tmp_path / f".other.tmp-{ended.pid}-0123456789ab"]
-    for folder in left + kept:
+    for folder in (partial, *kept):
         folder.mkdir(mode=0o700)
         (folder / "sessions.csv").write_text("id\n")
+    refused = cli("export", "nosuchtable", "--out", str(out))
+    assert refused.exit_code == 1 and "note:" not in refused.stderr
+    assert partial.exists() and aside.exists() and not out.exists()
     result = cli.ok("export", "sessions", "--out", str(out))
-    assert result.stderr == "".join(f"note: removed {folder}, left by an interrupted vpslog command\n" for folder in left)
-    assert not any(folder.exists() for folder in left) and all((folder / "sessions.csv").exists() for folder in kept)
+    assert result.stderr == (
+        f"note: removed {partial}, left by an interrupted vpslog export (its files were in clear)\n"
+        f"note: put back {out}, the earlier export an interrupted vpslog export had set aside as {aside}\n")
+    assert not partial.exists() and not aside.exists() and all((folder / "sessions.csv").exists() for folder in kept)
     assert sorted(p.name for p in out.iterdir()) == ["codebook.md", "datapackage.json", "manifest.json", "sessions.csv"]
+    assert (out / "manifest.json").read_text() != earlier
 
 
 def test_a_killed_import_leaves_the_store_as_it_was(cli, program_db, tmp_path):

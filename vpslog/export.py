@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Callable
 from itertools import chain
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from vpslog.curriculum import Catalog, Invalid, load_data_file
 from vpslog.deid import (FORMULA_TRIGGERS, date_shift, participant_pseudonym, record_pseudonym,
                          site_pseudonym, staff_pseudonym)
 from vpslog.errors import InputError
-from vpslog.files import create_private_temp_folder, link_refusal, open_new_private
+from vpslog.files import create_private_temp_folder, leftovers, link_refusal, open_new_private
 from vpslog.tables import Column, TableSpec
 
 
@@ -126,7 +127,7 @@ EXPORT_FILES = ("datapackage.json", "codebook.md", "manifest.json")
 
 def export(prog, specs: list[TableSpec], out: Path | None, *, deidentify: bool = False, wide: bool = False,
            since: str | None = None, until: str | None = None, site: str | None = None,
-           arm: str | None = None) -> dict:
+           arm: str | None = None, notify: Callable[[str], None] = lambda text: None) -> dict:
     """Write the tables to `out` (a folder; None means one table to standard output). Returns the manifest.
 
     A folder is refused before any work unless it is new, empty or an earlier export; the export is
@@ -138,6 +139,7 @@ def export(prog, specs: list[TableSpec], out: Path | None, *, deidentify: bool =
     if out is not None:
         _refuse_unless_replaceable(out)
         out = Path(os.path.abspath(out))  # `.` and `..` have no name to put a folder beside
+        _tidy(out, notify)
     settings = load_settings(prog.catalog)
     folder = None if out is None else _temp_folder(out)
     try:
@@ -248,6 +250,23 @@ def _not_an_export(folder: Path) -> str | None:
     if not isinstance(manifest, dict) or not manifest.get("export_id"):
         return "no manifest.json with an export_id"
     return None
+
+
+def _tidy(out: Path, notify: Callable[[str], None]) -> None:
+    """Before an export to `out` begins, what a killed export to `out` left beside it (`leftovers`):
+    its temp folder (files in clear) is removed; the earlier export it had renamed aside is put back
+    as `out` when `out` is gone (a crash between `_move_into_place`'s two renames), so that it stays
+    until this export replaces it. Each said through `notify`; links are left alone."""
+    for entry, suffix in leftovers(out):
+        if entry.is_symlink() or not entry.is_dir():
+            continue
+        if suffix == ".old" and not os.path.lexists(out):
+            os.rename(entry, out)
+            notify(f"put back {out}, the earlier export an interrupted vpslog export had set aside as {entry}")
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not os.path.lexists(entry):
+            notify(f"removed {entry}, left by an interrupted vpslog export (its files were in clear)")
 
 
 def _temp_folder(out: Path) -> Path:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from vpslog.errors import StoreError
@@ -68,35 +68,35 @@ def create_private_temp_file(beside: Path) -> Path:
 
 def create_private_temp_folder(beside: Path) -> Path:
     """A new private (0700) folder in `beside`'s folder (`.NAME.tmp-PID-…`), named as
-    `create_private_temp_file` names files, so that `sweep_temp_files` finds it after a kill."""
+    `create_private_temp_file` names files, so that `leftovers` finds it after a kill."""
     create_private_folders(beside.parent)
     folder = beside.with_name(f".{beside.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}")
     os.mkdir(folder, 0o700)
     return folder
 
 
-def sweep_temp_files(beside: Path) -> list[tuple[Path, bool]]:
-    """Remove what vpslog processes killed mid-way (kill -9, a crash) left beside `beside`: their temp
-    files (`create_private_temp_file`), a swap's `-old` aside and SQLite's journals of them, which may
-    hold the records in clear or a key, and an export's temp folder and its `.old` aside (CSVs in
-    clear). Only those names, only regular files and folders (never a link), and only when the process
-    named in them has ended: a command still at work keeps its files. (path, whether it was a plain
-    SQLite file) for each one removed."""
+def leftovers(beside: Path) -> Iterator[tuple[Path, str]]:
+    """(path, suffix) of each temp file or folder vpslog made beside `beside` (`.NAME.tmp-PID-…`, maybe
+    with a suffix: `-old`, `-journal`, `-wal`, `-shm`, `.old`) whose process has ended: what a command
+    killed mid-way (kill -9, a crash) left. A command still at work keeps its files; a folder that
+    cannot be listed has none to find."""
     pattern = re.compile(
         rf"\.{re.escape(beside.name)}\.tmp-([1-9][0-9]{{0,6}})-[0-9a-f]{{12}}(-old|-journal|-wal|-shm|\.old)?")
-    removed = []
-    for entry in sorted(beside.parent.iterdir()) if beside.parent.is_dir() else ():
+    try:
+        entries = sorted(beside.parent.iterdir())
+    except OSError:  # no folder, or one we may write to but not list
+        return
+    for entry in entries:
         match = pattern.fullmatch(entry.name)
-        if not match or _running(int(match[1])):
-            continue
-        try:
-            folder = stat.S_ISDIR(entry.lstat().st_mode)
-        except OSError:  # gone meanwhile
-            continue
-        if folder:
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append((entry, False))
-            continue
+        if match and not _running(int(match[1])):
+            yield entry, match[2] or ""
+
+
+def sweep_temp_files(beside: Path) -> list[tuple[Path, bool]]:
+    """Remove the temp files of `leftovers` (a copy of the store, maybe in clear; a key; their journals):
+    only regular files, never a link or a folder. (path, whether it was a plain SQLite file) each."""
+    removed = []
+    for entry, _ in leftovers(beside):
         try:
             fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:  # gone meanwhile, or a link

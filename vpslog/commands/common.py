@@ -113,8 +113,7 @@ def say(message: str) -> None:
 
 def sweep_leftovers(*files: Path | None) -> None:
     """Remove, saying so, what vpslog commands killed mid-way left beside these files (a copy of the
-    store, maybe in clear; a key; an export's temp folder): the commands that write such files clean
-    up their own leftovers."""
+    store, maybe in clear; a key): the commands that write such files clean up their own leftovers."""
     from vpslog.files import sweep_temp_files
 
     for file in filter(None, files):

@@ -1,12 +1,11 @@
 """`vpslog export`: CSVs with a Data Package descriptor, a codebook and a manifest."""
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import Since, Until, iso_day, program, say, sweep_leftovers, warn_clear_output
+from vpslog.commands.common import Since, Until, iso_day, program, say, warn, warn_clear_output
 from vpslog.commands.participant import Arm
 
 
@@ -28,14 +27,13 @@ def export(
     from vpslog.export import export as run_export
     from vpslog.tables import resolve_tables
 
-    if out != "-":
-        sweep_leftovers(Path(os.path.abspath(out)))  # a killed export's temp folder (CSVs in clear)
     with program(ctx) as prog:
         warn_clear_output(prog, deidentify)
         manifest = run_export(
             prog, resolve_tables(tables or []), None if out == "-" else Path(out), deidentify=deidentify, wide=wide,
             since=iso_day(since, prog.today), until=iso_day(until, prog.today),
-            site=prog.resolve("site", site) if site else None, arm=arm.value if arm else None)
+            site=prog.resolve("site", site) if site else None, arm=arm.value if arm else None,
+            notify=lambda text: warn(f"note: {text}"))
     if out != "-":
         rows = ", ".join(f"{n} {table}" for table, n in manifest["rows"].items())
         kind = "de-identified export" if manifest["deidentified"] else "export"
