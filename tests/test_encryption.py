@@ -281,7 +281,7 @@ def test_doctor_says_the_store_is_encrypted_and_flags_a_loose_key_file(cli, prog
     conn.close()
     doctor = " ".join(re.sub("[│┃]", " ", cli.ok("doctor").stdout).split())
     assert ("encrypted (SQLCipher), key from the key file " f"{key_file}; its trail does not say when it was "
-            "encrypted (by a vpslog older than its `encrypt` audit entries)") in doctor
+            "encrypted (made or encrypted by a vpslog older than that record)") in doctor
     plain = tmp_path / "plain.db"
     monkeypatch.setenv("VPSLOG_KEY_FILE", str(write_key_file(tmp_path / "loose.key", mode=0o644)))
     type(cli)().ok("--db", str(plain), "init")
@@ -393,6 +393,12 @@ def test_a_failing_keyring_offers_no_key_and_a_wrong_key_file_stays_a_one_line_r
     assert (result.exit_code, result.stdout, result.stderr) == (3, "", f"error: {env}: {WRONG}\n")
     monkeypatch.setenv("VPSLOG_KEY_FILE", str(write_key_file(tmp_path / "this-store.key", key)))
     assert cli.ok("site", "list", "--format", "csv").stdout == "id,name\n" and snapshot(env) == before
+    monkeypatch.delenv("VPSLOG_KEY_FILE")  # now only the locked keyring: the prompt says why it asks
+    result = cli("site", "list")  # no one at the prompt
+    assert result.exit_code == 3 and result.stderr.startswith(
+        "note: the OS keyring could not be read (RuntimeError: the keyring is locked); unlock it and run this "
+        "again, or type the key\n")
+    assert "error: no key given" in result.stderr and key not in result.stderr
 
 
 def test_a_rekey_killed_between_the_keyring_and_the_swap_leaves_a_store_that_still_opens(cli, env, keyring_only,

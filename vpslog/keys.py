@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,15 +105,19 @@ def _keyring():
     return backend if backend.priority > 0 else None
 
 
+class KeyringFailed(Exception):
+    """The OS keyring could not be read (locked, its service gone): it offers no key."""
+
+
 def _keyring_entry(entry: str) -> str | None:
-    """A key kept in the OS keyring; None without a keyring, without the entry, or when the keyring
-    fails to give it (locked, its service gone, any backend error): a failing keyring offers no key,
-    and the other sources decide (a wrong key stays one line, exit 3)."""
+    """A key kept in the OS keyring; None without a keyring or without the entry. KeyringFailed when
+    the keyring fails to give it: then it offers no key and the other sources decide (a wrong key
+    stays one line, exit 3; a prompt says why it asks)."""
     try:
         backend = _keyring()
         return backend.get_password(SERVICE, entry) if backend is not None else None
-    except Exception:  # keyring backends raise their own errors (KeyringError, D-Bus, ...)
-        return None
+    except Exception as exc:  # keyring backends raise their own errors (KeyringError, D-Bus, ...)
+        raise KeyringFailed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
 
 
 def _rekeying(path: Path) -> str:
@@ -140,11 +145,20 @@ def store_keys(path: Path, key_file: Path | None = None) -> Iterator[Key]:
     if (file := key_file_path()) is not None:
         offered = True
         yield read_key_file(file)
+    failed = None
     for entry in (_entry(path), _rekeying(path)):  # the second only while a killed rekey left it
-        if text := _keyring_entry(entry):
+        try:
+            text = _keyring_entry(entry)
+        except KeyringFailed as exc:
+            failed = exc
+            break
+        if text:
             offered = True
             yield Key(text, "keyring")
     if not offered:
+        if failed is not None:  # the key may well be there: say why it is asked for
+            sys.stderr.write(f"note: the OS keyring could not be read ({failed}); unlock it and run this "
+                             "again, or type the key\n")
         if path not in _typed:
             _typed[path] = Key(_ask(f"Key for {path}"), "prompt")
         yield _typed[path]

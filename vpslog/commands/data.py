@@ -108,5 +108,5 @@ def _key_dates(store) -> str:
     encrypt, rekey = latest.get("encrypt"), latest.get("rekey")
     dates = [f"encrypted {encrypt['at']} by {encrypt['actor']}" if encrypt else
              f"encrypted since it was made ({store.meta('created_at')})" if store.meta("made_encrypted") else
-             "its trail does not say when it was encrypted (by a vpslog older than its `encrypt` audit entries)"]
+             "its trail does not say when it was encrypted (made or encrypted by a vpslog older than that record)"]
     return "; ".join(dates + ([f"key last changed {rekey['at']} by {rekey['actor']}"] if rekey else []))
