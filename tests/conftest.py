@@ -17,7 +17,8 @@ from vpslog.store.base import connect, key_for
 
 TODAY = date.today()
 NO_SQLCIPHER = (None if importlib.util.find_spec("sqlcipher3") else
-                "encrypted store not tested: sqlcipher3 is not installed (pip install 'vpslog[encrypt]')")
+                "encrypted store not tested: sqlcipher3 is not installed (vpslog[encrypt] brings its wheel on "
+                "Linux x86-64; elsewhere build it against a system SQLCipher)")
 
 
 def pytest_configure(config) -> None:

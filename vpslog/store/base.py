@@ -119,7 +119,8 @@ def _sqlcipher():
         from sqlcipher3 import dbapi2
     except ImportError:
         raise StoreError("this store is encrypted (or is not a vpslog store), and SQLCipher is not installed: "
-                         "pip install 'vpslog[encrypt]'") from None
+                         "pip install 'vpslog[encrypt]' (Linux x86-64; elsewhere sqlcipher3 built against a "
+                         "system SQLCipher)") from None
     return dbapi2
 
 
