@@ -198,6 +198,7 @@ def test_a_big_program_shows_the_worst_first_and_says_how_many_more(demo, monkey
     monkeypatch.setattr(gather, "PARTICIPANTS_SHOWN", 2)
     monkeypatch.setattr(gather, "SPECIALISTS_SHOWN", 1)
     monkeypatch.setattr(gather, "ROWS_SHOWN", 3)
+    monkeypatch.setattr(gather, "CONTACTS_LISTED", 2)
     monkeypatch.setenv("VPSLOG_CONFIG_DIR", str(demo / "config"))
     monkeypatch.setenv("VPSLOG_DB", str(demo / "demo.db"))
     assert run("report", "html", "--out", str(demo / "short.html")).exit_code == 0
@@ -209,6 +210,8 @@ def test_a_big_program_shows_the_worst_first_and_says_how_many_more(demo, monkey
     text = " ".join(" ".join(page.text).split())
     assert f"and {len(people) - 2} more participants: vpslog fidelity --format csv lists them all." in text
     assert "and 5 more specialists" in text
+    listed = re.findall(r"The last 2 of (\d+) contacts", text)
+    assert len(listed) == 2 and all(int(n) > 2 for n in listed)  # the last 2 of each one's contacts
     assert len(page.rows["table-attention-open"]) == 1 + 3
     first = page.rows["table-attention-open"][1]
     assert first[3] == "fail"  # the worst first

@@ -79,6 +79,9 @@ class Report:
     """Kept reports: participant -> the specialists who saw them by the date (the matrix's rows)."""
     specialists: dict[str, SpecialistFacts] = field(default_factory=dict)
     """Kept reports: the facts each specialist was judged on (the HTML report draws them)."""
+    session_results: bool = True
+    """Kept reports: False keeps no session's own result in `results`, only its counts (and the first
+    three flagged per rule): the HTML report's memory then does not grow with what it flags."""
 
     @property
     def counts_only(self) -> bool:
@@ -90,12 +93,21 @@ class Report:
         self.counts[rule.id, site, status] += 1
         if self.counts_only:
             return
+        flagged = status in ("warn", "fail")
+        kept = self.sink is not None or self.session_results or rule.scope != "session"
+        if not kept:
+            if not flagged:
+                return
+            count, first = self.flagged_sessions.get(rule.id, (0, []))
+            if len(first) == 3:  # the first three are all that `attention` shows: no Result for the rest
+                self.flagged_sessions[rule.id] = (count + 1, first)
+                return
         result = Result(rule.id, rule.scope, subject, site, status, outcome.evidence, outcome.numbers, outcome.open)
-        if self.sink is None:
+        if kept and self.sink is None:
             self.results.append(result)
-        else:
+        elif kept:
             self.sink(result)
-        if status in ("warn", "fail"):
+        if flagged:
             if rule.scope != "session":
                 self.flagged.append(result)
             else:
@@ -146,19 +158,22 @@ def evaluate(store, catalog, book: RuleBook, as_of: date, *, site: str | None = 
 
 def evaluate_at(store, catalog, book: RuleBook, days: list[date], *, site: str | None = None,
                 specialist: str | None = None, participant: str | None = None,
-                keep: bool | Collection[date] = True, sink: Callable[[Result], None] | None = None) -> list[Report]:
+                keep: bool | Collection[date] = True, sink: Callable[[Result], None] | None = None,
+                session_results: bool = True) -> list[Report]:
     """One Report per date of `days` (ascending), each what `evaluate` as of that date gives, from
     one read of the sessions: a participant counts from enrollment, with the sessions, exit and
     eligible screening dated on or before each date, and (with `specialist`) once seen by them.
     `keep`: whether the reports keep their results (True, False, or only those of the given dates);
-    `sink`: where the last date's report sends its results instead (Report.sink).
+    `sink`: where the last date's report sends its results instead (Report.sink); `session_results`:
+    whether kept reports keep each session's result (Report.session_results).
 
     A participant whose facts are the same at a date as at the previous one judged (no session,
     eligible screening or exit in between) is not judged again by the kinds that do not read the
     date: their previous outcomes are recorded again. Those that do (`kinds.READS_AS_OF`: pending,
     an open gap) read it only for an active participant, so one exited by then is not judged at all."""
     filters = {"site": site, "specialist": specialist, "participant": participant}
-    reports = [Report(day, book, filters, keep=keep if isinstance(keep, bool) else day in keep) for day in days]
+    reports = [Report(day, book, filters, keep=keep if isinstance(keep, bool) else day in keep,
+                      session_results=session_results) for day in days]
     reports[-1].sink = sink
     last = days[-1].isoformat()
     by_scope = {scope: [r for r in book.rules if r.scope == scope] for scope in ("participant", "session", "specialist")}

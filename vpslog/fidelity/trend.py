@@ -44,7 +44,8 @@ class Trend:
     filters: dict
     sites: list[str]
     periods: list[Period]
-    report: Report | None = None  # with keep=True: the full Report as of `until` (what `evaluate` gives)
+    report: Report | None = None  # with keep=True: the Report as of `until` (what `evaluate` gives, but
+    # no session's own result)
 
 
 def default_since(by: str, until: date) -> date:
@@ -74,10 +75,12 @@ def periods(by: str, since: date, until: date) -> list[tuple[str, date]]:
 def trend(store, catalog, book: RuleBook, *, by: str, since: date, until: date, site: str | None = None,
           specialist: str | None = None, keep: bool = False) -> Trend:
     """Each period's pass rates (overall and per site) and scale score, in one pass over the store;
-    with `keep`, also the full Report as of `until` from that same pass (the last period's)."""
+    with `keep`, also the Report as of `until` from that same pass (the last period's), without each
+    session's own result: counted, and the first three flagged per rule, as `attention` reads them
+    (the HTML report's; its memory does not grow with what is flagged)."""
     spans = periods(by, since, until)
     reports = evaluate_at(store, catalog, book, [end for _, end in spans], site=site, specialist=specialist,
-                          keep={until} if keep else False)
+                          keep={until} if keep else False, session_results=False)
     sites = sorted({s for report in reports for s in report.sites})
     found = []
     for (label, end), report in zip(spans, reports):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from bisect import bisect_left, bisect_right
 from datetime import date, timedelta
 
 from matplotlib import rc_context
@@ -127,11 +128,12 @@ def dose_timeline(key: str, timeline) -> str:
         days = [d for d in days if d <= timeline.end]
         axes.step(days, [_trailing(counted, d, timeline.window_days) for d in days], where="post", color="#1f5fa8",
                   linewidth=1)
-    kinds = {kind for _, kind in timeline.sessions}
+    marks = sorted(set(timeline.sessions))  # one mark per day and type: more would only overlap it
+    kinds = {kind for _, kind in marks}
     for kind in [k for k in TYPE_MARKS if k in kinds] + sorted(kinds - TYPE_MARKS.keys()):
         mark, colour = TYPE_MARKS.get(kind, (".", "#444"))
-        axes.scatter([d for d, k in timeline.sessions if k == kind], [-1] * sum(k == kind for _, k in timeline.sessions),
-                     marker=mark, color=colour, s=14, label=kind, linewidths=0.8)
+        days = [d for d, k in marks if k == kind]
+        axes.scatter(days, [-1] * len(days), marker=mark, color=colour, s=14, label=kind, linewidths=0.8)
     if timeline.deadline:
         axes.axvline(timeline.deadline, color="#b26a00", linestyle=":", linewidth=1.2)
     last = max(timeline.end, timeline.deadline or timeline.end)
@@ -145,8 +147,8 @@ def dose_timeline(key: str, timeline) -> str:
 
 
 def _trailing(days: list[date], day: date, width: int) -> int:
-    """Sessions in the `width` days ending on `day`, both ends included."""
-    return sum(1 for d in days if day - timedelta(days=width - 1) <= d <= day)
+    """Sessions in the `width` days ending on `day`, both ends included (`days` in order)."""
+    return bisect_right(days, day) - bisect_left(days, day - timedelta(days=width - 1))
 
 
 def specialist_panels(key: str, cadence) -> str:

@@ -24,6 +24,8 @@ from vpslog.fidelity.rules import RuleBook, load_rules
 from vpslog.fidelity.trend import default_since, trend
 
 PARTICIPANTS_SHOWN = 20
+CONTACTS_LISTED = 300
+"""A participant's contacts listed under their timeline: the last ones (a page stays a page)."""
 SPECIALISTS_SHOWN = 12
 MATRIX_ROWS = 25
 ROWS_SHOWN = 60
@@ -127,7 +129,7 @@ def gather(prog, as_of: date, *, site: str | None = None, specialist: str | None
     book = load_rules(catalog)
     since = default_since("month", as_of)  # a year of months, as `fidelity --by month`
     found = trend(store, catalog, book, by="month", since=since, until=as_of, site=site, specialist=specialist,
-                  keep=True)  # and, from the same pass, the full Report as of the date (the last month's)
+                  keep=True)  # and, from the same pass, the Report as of the date (the last month's)
     report, periods = found.report, found.periods
     while len(periods) > 1 and periods[0].scale.band is None:  # months before the program began
         periods = periods[1:]

@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from vpslog.errors import InputError
 from vpslog.files import new_file_refusal, write_private
+from vpslog.report import gather
 from vpslog.report.gather import View
 
 
@@ -32,7 +33,7 @@ def render(view: View, jobs: int | None = None) -> str:
     timelines = [(f"dose-{index}", next(drawn), timeline) for index, timeline in enumerate(view.timelines, 1)]
     cadences = [(f"specialist-{index}", next(drawn), cadence) for index, cadence in enumerate(view.cadences, 1)]
     return _environment().get_template("report.html.j2").render(
-        view=view, charts=pictures, timelines=timelines, cadences=cadences)
+        view=view, charts=pictures, timelines=timelines, cadences=cadences, contacts_listed=gather.CONTACTS_LISTED)
 
 
 def _drawn(charts: list[tuple], jobs: int | None) -> list[str]:
