@@ -17,6 +17,12 @@ NOTE = "talked through the interview at the bakery"
 WRONG = "wrong key or not a vpslog store"
 
 
+def replaced(db: Path) -> str:
+    """The refusal of a command whose store file `encrypt` or `rekey` swapped while it waited."""
+    return (f"error: {db} was replaced while this command waited (by `vpslog encrypt` or `rekey`); nothing was "
+            "written: run it again\n")
+
+
 @pytest.fixture
 def store_kind() -> str:
     return "encrypted"
@@ -178,9 +184,7 @@ def test_a_command_that_waited_while_the_store_was_swapped_says_so(cli, logged, 
 
     monkeypatch.setattr(base, "connect", connect_then_swap)
     result = cli("log", "P-0001", "30")
-    assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
-        f"error: {logged} was replaced while this command waited (by `vpslog encrypt` or `rekey`); nothing was "
-        "written: run it again\n"))
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", replaced(logged))
     assert snapshot(logged) == before
 
 
@@ -710,9 +714,7 @@ def test_a_command_that_read_the_old_key_before_a_rekey_swapped_the_file_says_so
 
     monkeypatch.setattr(keys, "store_keys", keys_then_swap)
     result = cli("log", "P-0001", "30")
-    assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
-        f"error: {logged} was replaced while this command waited (by `vpslog encrypt` or `rekey`); nothing was "
-        "written: run it again\n"))
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "", replaced(logged))
     monkeypatch.setattr(keys, "store_keys", store_keys)
     assert opens_with(cli, monkeypatch, tmp_path / "new.key") and one_entry_more(logged, before, "rekey")
 

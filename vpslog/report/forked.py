@@ -47,22 +47,23 @@ def mapped(function: Callable[[object], T], items: Iterable, workers: int) -> li
     import gc
 
     gc.freeze()  # until the children end, no process's garbage collector writes to the shared pages: 25 MB less
+    shares = [range(first, len(items), workers) for first in range(workers)]  # shares[0]: this process's
     children: list[tuple[int, int]] = []
     try:
-        for first in range(1, workers):
-            child = _fork(lambda first=first: [function(item) for item in items[first::workers]],
+        for share in shares[1:]:
+            child = _fork(lambda share=share: [function(items[index]) for index in share],
                           inherited=[received for _, received in children])
             if child is None:  # no fork: what is left is done here
                 break
             children.append(child)
-        theirs = {index for first in range(1, len(children) + 1) for index in range(first, len(items), workers)}
+        theirs = {index for share in shares[1:len(children) + 1] for index in share}
         try:
             results = {index: function(item) for index, item in enumerate(items) if index not in theirs}
         except BaseException:
             _end(children)
             raise
-        for first, done in enumerate(_collect(children), 1):
-            results.update(zip(range(first, len(items), workers), done))
+        for share, done in zip(shares[1:], _collect(children)):
+            results.update(zip(share, done))
     finally:
         gc.unfreeze()
     return [results[index] for index in range(len(items))]
