@@ -11,10 +11,12 @@ import sqlite3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import days_ago
+from conftest import days_ago, tamper
+from vpslog.core import Program
 from vpslog.curriculum import Catalog
 from vpslog.deid import GUARDED
 from vpslog.export import load_settings, plan
+from vpslog.store.schema import AWKWARD_INDEXED
 from vpslog.tables import TABLES
 
 AWKWARD = ["=SUM(A1:A9)", "+1 555 0100", "-5 min late", "@library", "\tindented", "\rreturn", "\nnew line",
@@ -39,27 +41,91 @@ def _expected_cell(kind: str, value, row: dict, units) -> str:
     return str(value)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(TEXT, TEXT, TEXT), min_size=1, max_size=8))
-def test_a_sessions_export_is_byte_for_byte_what_the_rules_give(cli, program_db, texts):
-    conn = sqlite3.connect(program_db)
+FILLED = st.one_of(st.sampled_from(AWKWARD), st.sampled_from(["P-0001", "PS1", "P-0002"]),
+                   st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
+                           max_size=12))
+"""A text cell every session fills (participant_id, entered_by): vpslog's checks keep awkward ones
+out, but a store written by other tools, or an older vpslog, may hold anything."""
+
+
+def _sessions_as_written(db, rows) -> list[dict]:
+    """Write `rows` (participant_id, entered_by, location, note, void_reason, type, kept) as another
+    tool would (raw SQL, foreign keys off, no audit), removing those not kept afterwards so that the
+    row ids have gaps; the rows left, in storage order."""
+    conn = sqlite3.connect(db)
     with conn:
-        conn.execute("DELETE FROM session")  # rows written as any store may hold them (no audit needed here)
-        for n, (location, note, void_reason) in enumerate(texts):
+        conn.execute("DELETE FROM session")
+        for n, (participant, entered_by, location, note, void_reason, kind, _) in enumerate(rows):
             conn.execute(
                 "INSERT INTO session (id, participant_id, specialist_id, date, minutes, type, mode, location, "
                 "components, supports, note, entered_at, entered_by, voided, void_reason) "
-                "VALUES (?, 'P-0001', 'PS1', ?, ?, 'individual', 'phone', ?, 'hope;resume', '', ?, ?, 'PS1', ?, ?)",
-                (f"{n:032x}", days_ago(5), 15 + n * 7, location, note, f"{days_ago(4)}T10:00:00Z",
-                 int(void_reason is not None), void_reason))
-        rows = [dict(zip([c[0] for c in cursor.description], values))
-                for cursor in [conn.execute("SELECT * FROM session ORDER BY rowid")] for values in cursor]
+                "VALUES (?, ?, 'PS1', ?, ?, ?, 'phone', ?, 'hope;resume', '', ?, ?, ?, ?, ?)",
+                (f"{n:032x}", participant, days_ago(5 + n % 3), 15 + n * 7, kind, location, note,
+                 f"{days_ago(4)}T10:00:00Z", entered_by, int(void_reason is not None), void_reason))
+        conn.executemany("DELETE FROM session WHERE id = ?", [(f"{n:032x}",) for n, row in enumerate(rows) if not row[-1]])
+        cursor = conn.execute("SELECT * FROM session ORDER BY rowid")
+        names = [c[0] for c in cursor.description]
+        written = [dict(zip(names, values)) for values in cursor]
     conn.close()
+    return written
+
+
+def _expected_export(rows: list[dict]) -> str:
     catalog = Catalog()
     settings_ = load_settings(catalog)
     columns = plan(TABLES["sessions"], catalog, settings_, deidentify=False, wide=False)
     units = (settings_.minutes_per_unit, settings_.round_up_from, settings_.unit_types)
-    expected = "\n".join([",".join(column.name for column, _, _ in columns)] + [
+    return "\n".join([",".join(column.name for column, _, _ in columns)] + [
         ",".join(_expected_cell(kind, row.get(argument) if isinstance(argument, str) else None, row, units)
                  for _, kind, argument in columns) for row in rows]) + "\n"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(FILLED, FILLED, TEXT, TEXT, TEXT, st.sampled_from(["individual", "group", "no-show"]),
+                          st.booleans()), min_size=1, max_size=8), st.integers(1, 4))
+def test_a_sessions_export_is_byte_for_byte_what_the_rules_give(cli, program_db, texts, batch):
+    rows = _sessions_as_written(program_db, texts)
+    expected = _expected_export(rows)
     assert cli.ok("export", "sessions", "--out", "-").stdout_bytes == expected.encode("utf-8")
+    # the lines come in batches (20,000 lines each from the CLI): any batch size gives the same lines
+    prog = Program.open(program_db)
+    try:
+        catalog = prog.catalog
+        cells = [(kind, argument) for _, kind, argument in plan(TABLES["sessions"], catalog, load_settings(catalog),
+                                                                deidentify=False, wide=False)]
+        batches = list(prog.store.export_lines("session", cells, participant_column="participant_id",
+                                               date_column="date", batch=batch))
+    finally:
+        prog.close()
+    assert all(count == batch for _, count in batches[:-1]) and sum(count for _, count in batches) == len(rows)
+    assert "".join(text + "\n" for text, _ in batches) == expected.split("\n", 1)[1]
+
+
+def test_an_awkward_id_is_guarded_even_when_its_index_was_dropped(cli, program_db):
+    """An export asks an index once whether any participant_id or entered_by cell needs the guard or
+    quotes (schema.AWKWARD_INDEXED); with the index dropped it must still find them."""
+    rows = _sessions_as_written(program_db, [("=HYPERLINK(1)", "PS1", None, None, None, "individual", True),
+                                             ("P-0001", '-2+3,"x"', None, None, None, "individual", True)])
+    tamper(program_db, "DROP INDEX session_participant_id_awkward", "DROP INDEX session_entered_by_awkward")
+    out = cli.ok("export", "sessions", "--out", "-").stdout
+    assert out == _expected_export(rows)
+    assert "\"'=HYPERLINK(1)\"" in out and "\"'-2+3,\"\"x\"\"\"" in out
+
+
+def test_the_awkward_cells_are_asked_of_their_index_not_of_every_row(cli, program_db):
+    """What makes a sessions export fast: the one question per column is answered by its index."""
+    prog = Program.open(program_db)
+    asked = []
+    prog.store.conn.set_trace_callback(lambda sql: asked.append(sql) if sql.startswith("SELECT EXISTS") else None)
+    try:
+        catalog = prog.catalog
+        cells = [(kind, argument) for _, kind, argument in plan(TABLES["sessions"], catalog, load_settings(catalog),
+                                                                deidentify=False, wide=False)]
+        list(prog.store.export_lines("session", cells, participant_column="participant_id", date_column="date"))
+        prog.store.conn.set_trace_callback(None)
+        assert len(asked) == len(AWKWARD_INDEXED["session"]) == 2
+        for sql, column in zip(asked, AWKWARD_INDEXED["session"]):
+            plan_ = " ".join(row[-1] for row in prog.store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+            assert f"USING COVERING INDEX session_{column}_awkward" in plan_, plan_
+    finally:
+        prog.close()

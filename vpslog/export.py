@@ -305,13 +305,15 @@ def _write_private(path: Path, text: str) -> None:
 def _write(target: Path | None, header: str, batches) -> tuple[int, str]:
     """Stream header and lines to a new 0600 file (or stdout); the row count and the file's sha256."""
     digest, rows = hashlib.sha256(), 0
-    stream = sys.stdout if target is None else _open_private(target)
+    if target is None:
+        sys.stdout.flush()
+    stream = sys.stdout.buffer if target is None else os.fdopen(open_new_private(target), "wb")
     try:
-        for chunk in chain([[header]], batches):  # lazily: one batch in memory at a time
-            text = "\n".join(chunk) + "\n"
-            stream.write(text)
-            digest.update(text.encode("utf-8"))
-            rows += len(chunk)
+        for lines, count in chain([(header, 1)], batches):  # lazily: one batch in memory at a time
+            data = (lines + "\n").encode("utf-8")
+            stream.write(data)
+            digest.update(data)
+            rows += count
     finally:
         if target is not None:
             stream.close()

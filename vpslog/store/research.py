@@ -6,6 +6,8 @@ from __future__ import annotations
 from operator import itemgetter
 
 from vpslog.errors import StoreError
+from vpslog.store.schema import AWKWARD_INDEXED
+from vpslog.store.sql import awkward as _awkward
 from vpslog.store.sql import day as _day
 from vpslog.store.sql import export_cell as _export_cell
 from vpslog.store.sql import shifted_day as _shifted_day
@@ -240,7 +242,8 @@ class ResearchQueries:
     def export_lines(self, table: str, plan: list[tuple[str, object]], *, participant_column: str | None,
                      date_column: str | None, deidentified: bool = False, site=None, arm=None, since=None,
                      until=None, batch: int = 20_000):
-        """CSV lines (without the newline), built by SQLite itself for speed, in batches.
+        """CSV lines built by SQLite itself for speed, in batches: (the batch's lines joined by
+        newlines, without the last one; how many lines).
 
         `plan` is (kind, argument) per output column: text (quoted when needed, and
         a leading formula trigger neutralized with `'`), plain, participant or
@@ -252,7 +255,8 @@ class ResearchQueries:
         (the dates the recipient sees) and rows come in the order of the first
         (pseudonymous) column, not in the order they were entered. Streams: memory stays flat.
         """
-        cells = [_export_cell(kind, argument) for kind, argument in plan]
+        cells = [_export_cell("plain" if kind == "text" and not self._may_be_awkward(table, argument) else kind,
+                              argument) for kind, argument in plan]
         shifts = bool(participant_column) and deidentified
         joins = ""
         if participant_column and (site or arm):
@@ -272,9 +276,31 @@ class ResearchQueries:
         }
         sql, params = _where({k: v for k, v in conditions.items() if k})
         line = "printf('" + ",".join("%s" for _ in cells) + "', " + ", ".join(cells) + ")"
-        order = cells[0] if deidentified else "t.rowid"
-        cursor = self.conn.cursor()
-        cursor.row_factory = None  # plain tuples: a Row per line costs a tenth of the export
-        cursor.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY {order}', params)
-        while rows := cursor.fetchmany(batch):
-            yield [row[0] for row in rows]
+        if deidentified:  # in the order of the first (pseudonymous) column
+            cursor = self.conn.cursor()
+            cursor.row_factory = None  # plain tuples: a Row per line costs a tenth of the export
+            cursor.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY {cells[0]}', params)
+            while rows := cursor.fetchmany(batch):
+                yield "\n".join([row[0] for row in rows]), len(rows)
+            return
+        # In storage order, a batch at a time, its lines joined by SQLite (a Python string per line
+        # would cost a sixth of the export); CROSS JOIN keeps the table the outer loop.
+        filters = sql.replace(" WHERE ", " AND ", 1)  # after the batch's own condition
+        query = (f"SELECT group_concat(line, char(10)), count(*), max(r) FROM (SELECT t.rowid AS r, {line} AS line "
+                 f"FROM \"{table}\" t{joins.replace(' JOIN ', ' CROSS JOIN ')} WHERE t.rowid > ?{filters} "
+                 f"ORDER BY t.rowid LIMIT {int(batch)})")
+        after = -(1 << 63)
+        while True:
+            text, count, after = self.conn.execute(query, (after, *params)).fetchone()
+            if count:
+                yield text, count
+            if count < batch:
+                return
+
+    def _may_be_awkward(self, table: str, column: str) -> bool:
+        """Whether a text column may hold a cell that needs CSV quoting or the formula guard: asked
+        once of its index of such cells where it has one (schema.AWKWARD_INDEXED), else assumed.
+        The index holds every such row however it was written; dropped, the question is a scan."""
+        if column not in AWKWARD_INDEXED.get(table, ()):
+            return True
+        return bool(self.conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE {_awkward(column)})').fetchone()[0])
