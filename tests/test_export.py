@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -325,6 +326,55 @@ def test_the_next_export_tidies_what_a_killed_export_left_and_keeps_the_earlier_
     assert not partial.exists() and not aside.exists() and all((folder / "sessions.csv").exists() for folder in kept)
     assert sorted(p.name for p in out.iterdir()) == ["codebook.md", "datapackage.json", "manifest.json", "sessions.csv"]
     assert (out / "manifest.json").read_text() != earlier
+
+
+KILLED_AT = {  # the call that kills it, when its argument `position` is a path named `name`
+    "with its CSVs written": ("vpslog.export._write_private", 0, "datapackage.json"),  # the first file after them
+    "between its two renames": ("os.rename", 1, "out"),  # the new export's move, once the earlier is set aside
+}
+
+
+@pytest.mark.parametrize("moment", KILLED_AT)
+def test_an_export_killed_outright_never_leaves_a_half_export_at_out(cli, program_db, tmp_path, moment):
+    """SIGKILL runs no clean-up. Whenever it comes, --out holds the earlier export whole or nothing
+    (never CSVs without their manifest), and the next export removes what the killed one left, puts
+    the earlier export back if it was set aside, and writes a whole export."""
+    cli.ok("log", "P-0001", "30", "-c", "career")
+    out = tmp_path / "out"
+    cli.ok("export", "sessions", "--out", str(out))
+    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+    cli.ok("log", "P-0002", "45", "-c", "hope")
+    function, position, named = KILLED_AT[moment]
+    owner, name = function.rsplit(".", 1)
+    dies = (
+        "import os, signal, sys\n"
+        f"import {owner}\n"
+        f"real = {owner}.{name}\n"
+        "def dies(*args, **kwargs):\n"
+        f"    if os.path.basename(str(args[{position}])) == {named!r}:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(*args, **kwargs)\n"
+        f"{owner}.{name} = dies\n"
+        "from vpslog.cli import app\n"
+        "app(sys.argv[1:])\n")
+    child = subprocess.run([sys.executable, "-c", dies, "export", "sessions", "--out", str(out)],
+                           env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-"))
+    if moment == "between its two renames":
+        assert not out.exists() and [n.endswith(".old") for n in left] == [False, True]
+    else:
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier and len(left) == 1
+    partial = tmp_path / left[0]  # CSVs in clear; whole when the kill came between the renames
+    assert (partial / "sessions.csv").exists()
+    assert (partial / "manifest.json").exists() == (moment == "between its two renames")
+    result = cli.ok("export", "sessions", "--out", str(out))
+    assert f"note: removed {partial}, left by an interrupted vpslog export" in result.stderr
+    assert ("note: put back" in result.stderr) == (moment == "between its two renames")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")] == []
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rows"] == {"sessions": 2}
+    assert [f["sha256"] for f in manifest["files"]] == [hashlib.sha256((out / "sessions.csv").read_bytes()).hexdigest()]
 
 
 def test_a_killed_import_leaves_the_store_as_it_was(cli, program_db, tmp_path):
