@@ -11,12 +11,11 @@ import sqlite3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import days_ago, tamper
+from conftest import days_ago
 from vpslog.core import Program
 from vpslog.curriculum import Catalog
 from vpslog.deid import GUARDED
 from vpslog.export import load_settings, plan
-from vpslog.store.schema import AWKWARD_INDEXED
 from vpslog.tables import TABLES
 
 AWKWARD = ["=SUM(A1:A9)", "+1 555 0100", "-5 min late", "@library", "\tindented", "\rreturn", "\nnew line",
@@ -48,20 +47,20 @@ FILLED = st.one_of(st.sampled_from(AWKWARD), st.sampled_from(["P-0001", "PS1", "
 out, but a store written by other tools, or an older vpslog, may hold anything."""
 
 
-def _sessions_as_written(db, rows) -> list[dict]:
+def _sessions_as_written(db, rows, rowids=None) -> list[dict]:
     """Write `rows` (participant_id, entered_by, location, note, void_reason, type, kept) as another
-    tool would (raw SQL, foreign keys off, no audit), removing those not kept afterwards so that the
-    row ids have gaps; the rows left, in storage order."""
+    tool would (raw SQL, foreign keys off, no audit; at `rowids` if given), removing those not kept
+    afterwards so that the row ids have gaps; the rows left, in storage order."""
     conn = sqlite3.connect(db)
     with conn:
         conn.execute("DELETE FROM session")
         for n, (participant, entered_by, location, note, void_reason, kind, _) in enumerate(rows):
             conn.execute(
-                "INSERT INTO session (id, participant_id, specialist_id, date, minutes, type, mode, location, "
+                "INSERT INTO session (rowid, id, participant_id, specialist_id, date, minutes, type, mode, location, "
                 "components, supports, note, entered_at, entered_by, voided, void_reason) "
-                "VALUES (?, ?, 'PS1', ?, ?, ?, 'phone', ?, 'hope;resume', '', ?, ?, ?, ?, ?)",
-                (f"{n:032x}", participant, days_ago(5 + n % 3), 15 + n * 7, kind, location, note,
-                 f"{days_ago(4)}T10:00:00Z", entered_by, int(void_reason is not None), void_reason))
+                "VALUES (?, ?, ?, 'PS1', ?, ?, ?, 'phone', ?, 'hope;resume', '', ?, ?, ?, ?, ?)",
+                (rowids[n] if rowids else None, f"{n:032x}", participant, days_ago(5 + n % 3), 15 + n * 7, kind,
+                 location, note, f"{days_ago(4)}T10:00:00Z", entered_by, int(void_reason is not None), void_reason))
         conn.executemany("DELETE FROM session WHERE id = ?", [(f"{n:032x}",) for n, row in enumerate(rows) if not row[-1]])
         cursor = conn.execute("SELECT * FROM session ORDER BY rowid")
         names = [c[0] for c in cursor.description]
@@ -88,44 +87,44 @@ def test_a_sessions_export_is_byte_for_byte_what_the_rules_give(cli, program_db,
     expected = _expected_export(rows)
     assert cli.ok("export", "sessions", "--out", "-").stdout_bytes == expected.encode("utf-8")
     # the lines come in batches (20,000 lines each from the CLI): any batch size gives the same lines
-    prog = Program.open(program_db)
-    try:
-        catalog = prog.catalog
-        cells = [(kind, argument) for _, kind, argument in plan(TABLES["sessions"], catalog, load_settings(catalog),
-                                                                deidentify=False, wide=False)]
-        batches = list(prog.store.export_lines("session", cells, participant_column="participant_id",
-                                               date_column="date", batch=batch))
-    finally:
-        prog.close()
+    batches = _batches(program_db, batch)
     assert all(count == batch for _, count in batches[:-1]) and sum(count for _, count in batches) == len(rows)
     assert "".join(text + "\n" for text, _ in batches) == expected.split("\n", 1)[1]
 
 
-def test_an_awkward_id_is_guarded_even_when_its_index_was_dropped(cli, program_db):
-    """An export asks an index once whether any participant_id or entered_by cell needs the guard or
-    quotes (schema.AWKWARD_INDEXED); with the index dropped it must still find them."""
-    rows = _sessions_as_written(program_db, [("=HYPERLINK(1)", "PS1", None, None, None, "individual", True),
-                                             ("P-0001", '-2+3,"x"', None, None, None, "individual", True)])
-    tamper(program_db, "DROP INDEX session_participant_id_awkward", "DROP INDEX session_entered_by_awkward")
-    out = cli.ok("export", "sessions", "--out", "-").stdout
-    assert out == _expected_export(rows)
-    assert "\"'=HYPERLINK(1)\"" in out and "\"'-2+3,\"\"x\"\"\"" in out
-
-
-def test_the_awkward_cells_are_asked_of_their_index_not_of_every_row(cli, program_db):
-    """What makes a sessions export fast: the one question per column is answered by its index."""
-    prog = Program.open(program_db)
-    asked = []
-    prog.store.conn.set_trace_callback(lambda sql: asked.append(sql) if sql.startswith("SELECT EXISTS") else None)
+def _batches(db, batch: int, longest: int | None = None) -> list[tuple[str, int]]:
+    """The sessions export's batches as the store gives them (with SQLite's longest string `longest`)."""
+    prog = Program.open(db)
     try:
+        if longest:
+            prog.store.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, longest)
         catalog = prog.catalog
         cells = [(kind, argument) for _, kind, argument in plan(TABLES["sessions"], catalog, load_settings(catalog),
                                                                 deidentify=False, wide=False)]
-        list(prog.store.export_lines("session", cells, participant_column="participant_id", date_column="date"))
-        prog.store.conn.set_trace_callback(None)
-        assert len(asked) == len(AWKWARD_INDEXED["session"]) == 2
-        for sql, column in zip(asked, AWKWARD_INDEXED["session"]):
-            plan_ = " ".join(row[-1] for row in prog.store.conn.execute("EXPLAIN QUERY PLAN " + sql))
-            assert f"USING COVERING INDEX session_{column}_awkward" in plan_, plan_
+        return list(prog.store.export_lines("session", cells, participant_column="participant_id",
+                                            date_column="date", batch=batch))
     finally:
         prog.close()
+
+
+def test_rows_at_the_ends_of_the_rowid_range_are_exported(cli, program_db):
+    """Rows are read in rowid order from the smallest rowid SQLite allows to the largest (another
+    tool may store rows anywhere in that range): none is left out, whatever the batch size."""
+    ends = [-(1 << 63), -5, 0, 7, (1 << 63) - 1]
+    rows = _sessions_as_written(program_db, [("P-0001", "PS1", None, f"at {rowid}", None, "individual", True)
+                                             for rowid in ends], rowids=ends)
+    expected = _expected_export(rows)
+    assert cli.ok("export", "sessions", "--out", "-").stdout == expected and expected.count("\n") == 6
+    for batch in (1, 2, 5, 6):
+        assert "".join(text + "\n" for text, _ in _batches(program_db, batch)) == expected.split("\n", 1)[1]
+
+
+def test_a_batch_longer_than_sqlites_longest_string_goes_line_by_line(cli, program_db):
+    """A batch's lines are joined by SQLite, in one string; when they would be longer than its
+    longest string (a billion bytes by default; here 6,000), that batch comes line by line."""
+    rows = _sessions_as_written(program_db, [("P-0001", "PS1", None, "é" * 1500 if n % 2 else "short", None,
+                                              "individual", True) for n in range(9)])
+    batches = _batches(program_db, 4, longest=6_000)
+    assert "".join(text + "\n" for text, _ in batches) == _expected_export(rows).split("\n", 1)[1]
+    assert [count for _, count in batches] == [1, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert [count for _, count in _batches(program_db, 4)] == [4, 4, 1]

@@ -6,8 +6,6 @@ from __future__ import annotations
 from operator import itemgetter
 
 from vpslog.errors import StoreError
-from vpslog.store.schema import AWKWARD_INDEXED
-from vpslog.store.sql import awkward as _awkward
 from vpslog.store.sql import day as _day
 from vpslog.store.sql import export_cell as _export_cell
 from vpslog.store.sql import shifted_day as _shifted_day
@@ -255,8 +253,7 @@ class ResearchQueries:
         (the dates the recipient sees) and rows come in the order of the first
         (pseudonymous) column, not in the order they were entered. Streams: memory stays flat.
         """
-        cells = [_export_cell("plain" if kind == "text" and not self._may_be_awkward(table, argument) else kind,
-                              argument) for kind, argument in plan]
+        cells = [_export_cell(kind, argument) for kind, argument in plan]
         shifts = bool(participant_column) and deidentified
         joins = ""
         if participant_column and (site or arm):
@@ -285,22 +282,22 @@ class ResearchQueries:
             return
         # In storage order, a batch at a time, its lines joined by SQLite (a Python string per line
         # would cost a sixth of the export); CROSS JOIN keeps the table the outer loop.
-        filters = sql.replace(" WHERE ", " AND ", 1)  # after the batch's own condition
-        query = (f"SELECT group_concat(line, char(10)), count(*), max(r) FROM (SELECT t.rowid AS r, {line} AS line "
-                 f"FROM \"{table}\" t{joins.replace(' JOIN ', ' CROSS JOIN ')} WHERE t.rowid > ?{filters} "
-                 f"ORDER BY t.rowid LIMIT {int(batch)})")
-        after = -(1 << 63)
+        if batch < 1:
+            raise ValueError("a batch holds at least one line")
+        inner = (f"SELECT t.rowid AS r, {line} AS line FROM \"{table}\" t{joins.replace(' JOIN ', ' CROSS JOIN ')} "
+                 f"WHERE t.rowid >= ?{sql.replace(' WHERE ', ' AND ', 1)} ORDER BY t.rowid LIMIT {int(batch)}")
+        joined = f"SELECT group_concat(line, char(10)), count(*), max(r) FROM ({inner})"
+        start = -(1 << 63)
         while True:
-            text, count, after = self.conn.execute(query, (after, *params)).fetchone()
-            if count:
-                yield text, count
-            if count < batch:
+            try:
+                parts = [self.conn.execute(joined, (start, *params)).fetchone()]
+            except self.dbapi.DataError:  # more than SQLite's longest string: this batch line by line
+                parts = ((text, 1, rowid) for rowid, text in self.conn.execute(inner, (start, *params)))
+            count = last = 0
+            for text, lines, last in parts:
+                if lines:
+                    yield text, lines
+                    count += lines
+            if count < batch or last == (1 << 63) - 1:
                 return
-
-    def _may_be_awkward(self, table: str, column: str) -> bool:
-        """Whether a text column may hold a cell that needs CSV quoting or the formula guard: asked
-        once of its index of such cells where it has one (schema.AWKWARD_INDEXED), else assumed.
-        The index holds every such row however it was written; dropped, the question is a scan."""
-        if column not in AWKWARD_INDEXED.get(table, ()):
-            return True
-        return bool(self.conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE {_awkward(column)})').fetchone()[0])
+            start = last + 1

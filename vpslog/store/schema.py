@@ -4,8 +4,6 @@ A store at version n is brought to SCHEMA_VERSION by running MIGRATIONS[n:] in
 one transaction. Tables are STRICT; the CHECK constraints mirror the models.
 """
 
-from vpslog.store.sql import awkward
-
 _DATE = "CHECK ({0} IS NULL OR date({0}) IS {0})"
 _FLAG = "CHECK ({0} IN (0, 1))"
 _ENTERED = f"""
@@ -22,11 +20,6 @@ BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
 }
 """The audit table refuses UPDATE and DELETE; opening a store recreates any that were dropped."""
-
-AWKWARD_INDEXED = {"session": ("participant_id", "entered_by")}
-"""Text columns that every row fills, each with an index of the rows whose cell needs CSV quoting or
-the formula guard (usually none): an export asks it once instead of testing every cell (a sixth of a
-sessions export). Free text that is mostly empty costs little to test cell by cell."""
 
 SESSION_BY_PARTICIPANT = ("participant_id", "date", "entered_at", "id", "voided", "type", "specialist_id",
                           "clinical", "minutes", "components")
@@ -209,11 +202,6 @@ MIGRATIONS: list[list[str]] = [
         f"CREATE INDEX session_by_participant ON session ({', '.join(SESSION_BY_PARTICIPANT)})",
         "DROP INDEX session_by_specialist",
         f"CREATE INDEX session_by_specialist ON session ({', '.join(SESSION_BY_SPECIALIST)})",
-    ],
-    [  # version 6: the indexes of AWKWARD_INDEXED (if the export's predicate changes, a new version
-        # rebuilds them: until then the export's question is answered by a scan, still right)
-        f"CREATE INDEX session_participant_id_awkward ON session (participant_id) WHERE {awkward('participant_id')}",
-        f"CREATE INDEX session_entered_by_awkward ON session (entered_by) WHERE {awkward('entered_by')}",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

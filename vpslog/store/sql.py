@@ -44,21 +44,13 @@ def _pseudonym(kind: str, column: str) -> str:
     return f"(SELECT pseudonym FROM temp.deid_code WHERE kind = '{kind}' AND value = {column})"
 
 
-def _guarded(column: str) -> str:
-    return f"{column} GLOB '{GUARDED_GLOB.replace(chr(39), chr(39) * 2)}'"
-
-
-def awkward(column: str) -> str:
-    """SQL: the text cell needs CSV quoting or the formula guard (a text cell of an export)."""
-    return f"{_guarded(column)} OR {column} GLOB '{QUOTED_GLOB}'"
-
-
 def export_cell(kind: str, argument) -> str:
     """The SQL for one CSV cell of an export plan (see Store.export_lines); NULL prints as empty."""
     column = f't."{argument}"' if isinstance(argument, str) else None
     if kind == "text":
-        guarded = _guarded(column)
-        return (f"CASE WHEN {column} IS NULL THEN NULL WHEN {awkward(column)} THEN '\"' || "  # NULL first: a tenth faster
+        guarded = f"{column} GLOB '{GUARDED_GLOB.replace(chr(39), chr(39) * 2)}'"
+        return (f"CASE WHEN {column} IS NULL THEN NULL WHEN {guarded} OR {column} GLOB '{QUOTED_GLOB}' THEN '\"' || "
+                # NULL first: most free text is empty, and two GLOBs cost more than the test
                 f"CASE WHEN {guarded} THEN '''' ELSE '' END || replace({column}, '\"', '\"\"') || '\"' "
                 f"ELSE {column} END")
     if kind == "plain":
