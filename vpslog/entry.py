@@ -13,7 +13,7 @@ def session_fields(prog, *, duration=None, date=None, mode=None, type=None, code
     from datetime import time
 
     from vpslog.errors import InputError
-    from vpslog.parsing import parse_date, parse_duration, resolve_code, resolve_codes
+    from vpslog.parsing import parse_date, parse_duration, quoted, resolve_code, resolve_codes
 
     codes_of = prog.catalog.codes
     fields = {
@@ -33,7 +33,7 @@ def session_fields(prog, *, duration=None, date=None, mode=None, type=None, code
         try:
             fields["start_time"] = time.fromisoformat(at)
         except ValueError:
-            raise InputError(f"start time {at!r} not understood: use HH:MM, e.g. 14:30") from None
+            raise InputError(f"start time {quoted(at)} not understood: use HH:MM, e.g. 14:30") from None
     return {k: v for k, v in fields.items() if v is not None}
 
 
