@@ -3,6 +3,7 @@ where errors become exit codes (see vpslog.errors for the codes)."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -30,13 +31,13 @@ class VpslogGroup(TyperGroup):
             code = EXIT_USAGE  # the help was printed
         except _click.ClickException as exc:
             hint = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""
-            typer.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+            _error(f"{' '.join(exc.format_message().split())}{hint}")
             code = exc.exit_code
         except typer.Abort:
             typer.echo("error: aborted; nothing was written", err=True)
             code = EXIT_REFUSED
         except VpslogError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            _error(str(exc))
             code = exc.exit_code
         if not standalone_mode:
             return code
@@ -56,8 +57,17 @@ class VpslogGroup(TyperGroup):
             if ctx.params.get("debug"):
                 raise
             message, code = describe_failure(exc)
-            typer.echo(f"error: {message}", err=True)
+            _error(message)
             raise typer.Exit(code) from None
+
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _error(message: str) -> None:
+    """An error on stderr with every control character but the line break escaped: a file name or
+    a stored text in it (an escape sequence) is shown, never run by the terminal."""
+    typer.echo("error: " + _CONTROL.sub(lambda found: repr(found[0])[1:-1], message), err=True)
 
 
 def _no_type_for_flags(self: TyperOption, ctx) -> str | None:

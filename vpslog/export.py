@@ -159,7 +159,7 @@ def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: R
     """The CSVs (one read snapshot), the audit entry, then descriptor, codebook and manifest, into
     `folder` (None: the one table to standard output). Returns the manifest."""
     store = prog.store
-    written = []
+    written, stopped = [], None
     store.conn.execute("BEGIN")  # one consistent snapshot of every table
     try:
         if deidentify:
@@ -173,16 +173,22 @@ def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: R
                 date_column=spec.date_column, deidentified=deidentify, **filters)
             header = ",".join(column.name for column, _, _ in columns)
             target = folder / f"{spec.name}.csv" if folder is not None else None
-            rows, digest = _write(target, header, lines)
-            written.append({"table": spec.name, "path": f"{spec.name}.csv", "rows": rows, "sha256": digest,
+            written.append({"table": spec.name, "path": f"{spec.name}.csv", "rows": 0, "sha256": None,
                             "columns": [column for column, _, _ in columns]})
+            _write(target, header, lines, written[-1])
+    except BaseException as exc:
+        if folder is not None or not written:
+            raise  # nothing went out (the temp folder goes)
+        stopped = exc  # rows on standard output have left (a reader gone, Ctrl-C): audited all the same
     finally:
         store.conn.execute("COMMIT")
     export_id = uuid.uuid4().hex
     record = {"tables": [w["table"] for w in written], "rows": {w["table"]: w["rows"] for w in written},
-              "deidentified": deidentify, "wide": wide, "filters": filters}
+              "deidentified": deidentify, "wide": wide, "filters": filters, **({"stopped": True} if stopped else {})}
     with store.transaction():
         store.append_audit("export", "export", export_id, record, actor=prog.actor)
+    if stopped is not None:
+        raise stopped
     head = store.audit_head()
     manifest = {
         "export_id": export_id, "exported_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -302,22 +308,25 @@ def _write_private(path: Path, text: str) -> None:
         file.write(text)
 
 
-def _write(target: Path | None, header: str, batches) -> tuple[int, str]:
-    """Stream header and lines to a new 0600 file (or stdout); the row count and the file's sha256."""
-    digest, rows = hashlib.sha256(), 0
+def _write(target: Path | None, header: str, batches, written: dict) -> None:
+    """Stream header and lines to a new 0600 file (or stdout), counting in `written` the rows sent
+    so far (what an interrupted export to stdout audits) and, once all are, the file's sha256."""
+    digest = hashlib.sha256()
     if target is None:
         sys.stdout.flush()
     stream = sys.stdout.buffer if target is None else os.fdopen(open_new_private(target), "wb")
     try:
-        for lines, count in chain([(header, 1)], batches):  # lazily: one batch in memory at a time
+        for lines, count in chain([(header, 0)], batches):  # lazily: one batch in memory at a time
             data = (lines + "\n").encode("utf-8")
             stream.write(data)
             digest.update(data)
-            rows += count
+            written["rows"] += count
+        if target is None:
+            stream.flush()  # a reader gone shows here, before the entry says the export was whole
     finally:
         if target is not None:
             stream.close()
-    return rows - 1, digest.hexdigest()
+    written["sha256"] = digest.hexdigest()
 
 
 def _field(column: Column, catalog: Catalog) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,14 +46,33 @@ class ImportResult:
     sha256: str
 
 
-def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, list[str] | str]]:
+class _Hashed(io.RawIOBase):
+    """A binary file that hashes what is read from it, so the rows imported are known to be the
+    bytes whose sha256 the audit trail records."""
+
+    def __init__(self, file) -> None:
+        self.file, self.digest = file, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.file.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:count])
+        return count
+
+
+def _rows(path: Path, spec: TableSpec, sha256: str) -> Iterator[tuple[int, list[str] | str]]:
     """(1, the header), then (line, cells) per record, or (line, problem) for a record with the
-    wrong number of cells; after checking the file is text CSV with the right header."""
+    wrong number of cells; after checking the file is text CSV with the right header. The file
+    must still be the one hashed (`sha256`) when its end is read: one changed meanwhile (a sync
+    tool, a spreadsheet saving) is refused, as its rows are not what the trail would name."""
     try:
-        file = open(path, encoding="utf-8-sig", newline="")
+        raw = open(path, "rb", buffering=0)
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
-    with file:
+    hashed = _Hashed(raw)
+    with raw, io.TextIOWrapper(io.BufferedReader(hashed, 1 << 16), encoding="utf-8-sig", newline="") as file:
         reader = csv.reader(file, strict=True)
         try:
             header = next(reader, None)
@@ -66,6 +86,9 @@ def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, list[str] | str]]:
                     raise InputError(f"{path}:{start}: contains a NUL byte; not a text CSV file")
                 yield start, cells if len(cells) == len(header) else f"{len(cells)} cells, the header has {len(header)}"
                 start = reader.line_num + 1
+            if hashed.digest.hexdigest() != sha256:
+                raise InputError(f"{path}: the file changed while it was being imported; nothing was imported: "
+                                 "import it again once it is saved")
         except csv.Error as exc:
             problem = str(exc)
             if "unexpected end of data" in problem or "EOF" in problem:
@@ -182,7 +205,7 @@ def _stage(prog, spec: TableSpec, path: Path, digest: str) -> tuple[int, int]:
         staged = skipped = 0
         batch: list[tuple[int, dict]] = []
         lines = array("L")  # the file line of each staged row, by its position in the staging table
-        rows = _rows(path, spec)
+        rows = _rows(path, spec, digest)
         parser = _Parser(spec, next(rows)[1], prog.catalog)
         for line, cells in rows:
             try:

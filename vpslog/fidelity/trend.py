@@ -51,7 +51,7 @@ class Trend:
 def default_since(by: str, until: date) -> date:
     """The first day of the year of periods that ends with the one holding `until`: 12 months, 4 quarters."""
     first = _period_start(by, until)
-    months = first.year * 12 + first.month - 1 - (12 - MONTHS[by])
+    months = max(first.year * 12 + first.month - 1 - (12 - MONTHS[by]), 12)  # never before the year 1
     return date(months // 12, months % 12 + 1, 1)
 
 
@@ -63,9 +63,9 @@ def periods(by: str, since: date, until: date) -> list[tuple[str, date]]:
     if since > until:
         raise InputError(f"--since {since} is after --until {until}")
     found, start = [], _period_start(by, since)
-    while start <= until:
+    while start is not None and start <= until:
         following = _add_months(start, MONTHS[by])
-        end = min(following - timedelta(days=1), until)
+        end = until if following is None else min(following - timedelta(days=1), until)
         label = f"{start:%Y-%m}" if by == "month" else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
         found.append((label, end))
         start = following
@@ -98,6 +98,8 @@ def _period_start(by: str, day: date) -> date:
     return date(day.year, day.month - (day.month - 1) % MONTHS[by], 1)
 
 
-def _add_months(day: date, months: int) -> date:
+def _add_months(day: date, months: int) -> date | None:
+    """The first day of the month `months` later; None past the last date there is (a period that
+    ends in December 9999 has no following one)."""
     total = day.year * 12 + day.month - 1 + months
-    return date(total // 12, total % 12 + 1, 1)
+    return date(total // 12, total % 12 + 1, 1) if total // 12 <= date.max.year else None

@@ -137,13 +137,21 @@ def dose_timeline(key: str, timeline) -> str:
     if timeline.deadline:
         axes.axvline(timeline.deadline, color="#b26a00", linestyle=":", linewidth=1.2)
     last = max(timeline.end, timeline.deadline or timeline.end)
-    axes.set_xlim(timeline.start - timedelta(days=3), last + timedelta(days=3))
+    axes.set_xlim(_moved(timeline.start, -3), _moved(last, 3))
     axes.set_ylim(-2, max(timeline.need or 0, timeline.best) + 2)
     axes.set_ylabel("sessions in window")
     _dates(axes, timeline.start, last)
     if timeline.sessions:
         axes.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize=6, frameon=False, ncols=4, borderaxespad=0)
     return svg(figure, key)
+
+
+def _moved(day: date, days: int) -> date:
+    """`day` moved by `days`, stopping at the first or last date there is (an as-of date in 9999)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 def _trailing(days: list[date], day: date, width: int) -> int:

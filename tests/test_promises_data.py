@@ -1,0 +1,157 @@
+"""The README's promises on research data, fidelity and its reports, tried the way a tired user,
+an attacker or a crash would break them: files that change under an import, dates at the ends of
+the calendar."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from conftest import days_ago, open_db, snapshot
+from vpslog import importer
+from vpslog.fidelity.trend import default_since, periods
+
+HEADER = "id,participant_id,specialist_id,date,minutes,type,mode,entered_at,entered_by"
+
+
+def _sessions_csv(path: Path, first: int, count: int) -> Path:
+    """`count` phone sessions of P-0001 with PS1, ids counting from `first`."""
+    rows = [f"{n:032x},P-0001,PS1,{days_ago(10)},45,individual,phone,2026-01-01T10:00:00Z,PS1"
+            for n in range(first, first + count)]
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def _entries(db: Path, action: str) -> list[tuple[dict | None, str | None]]:
+    """(what was recorded, the reason) of each audit entry of `action`, oldest first."""
+    conn = open_db(db)
+    try:
+        return [(after and json.loads(after), reason) for after, reason in
+                conn.execute("SELECT after, reason FROM audit WHERE action = ? ORDER BY seq", (action,))]
+    finally:
+        conn.close()
+
+
+def test_the_import_entry_names_the_file_its_sha256_and_what_went_in(cli, program_db, tmp_path):
+    path = _sessions_csv(tmp_path / "old sessions.csv", 1, 3)
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    cli.ok("import", "sessions", str(path))
+    cli.ok("import", "sessions", str(path))  # a re-run skips what is there
+    assert _entries(program_db, "import") == [
+        ({"file": "old sessions.csv", "sha256": sha256, "inserted": 3, "skipped": 0}, None),
+        ({"file": "old sessions.csv", "sha256": sha256, "inserted": 0, "skipped": 3}, None)]
+    sessions = [reason for after, reason in _entries(program_db, "insert") if "minutes" in after]
+    assert sessions == [f"import old sessions.csv ({sha256[:12]})"] * 3
+
+
+def test_a_file_that_changes_while_it_is_imported_is_refused_and_nothing_is_written(
+        cli, program_db, tmp_path, monkeypatch):
+    """A sync tool or a spreadsheet still saving rewrites the file after it was hashed: the rows
+    read are not the bytes the audit trail would name, so nothing goes in."""
+    path = _sessions_csv(tmp_path / "sessions.csv", 1, 3)
+    hashed = importer._sha256
+
+    def hash_then_the_file_grows(file: Path) -> str:
+        digest = hashed(file)
+        _sessions_csv(path, 1, 4)
+        return digest
+
+    monkeypatch.setattr(importer, "_sha256", hash_then_the_file_grows)
+    before = snapshot(program_db)
+    result = cli("import", "sessions", str(path))
+    assert (result.exit_code, result.stderr) == (1, f"error: {path}: the file changed while it was being imported; "
+                                                    "nothing was imported: import it again once it is saved\n")
+    assert snapshot(program_db) == before
+
+
+@given(until=st.dates(), by=st.sampled_from(["month", "quarter"]))
+@example(until=date(1, 11, 2), by="month")
+@example(until=date.max, by="quarter")
+def test_a_year_of_periods_fits_the_calendar_whatever_the_last_day(until, by):
+    """`fidelity --by` with no --since: a year of whole periods ending on `until`, fewer only when
+    the calendar begins sooner (the year 1)."""
+    found = periods(by, default_since(by, until), until)
+    months = 1 if by == "month" else 3
+    assert len(found) == (12 // months if until.year > 1 else (until.month + months - 1) // months)
+    assert found[-1][1] == until
+    for (_, end), (_, following) in zip(found, found[1:]):
+        start = end + timedelta(days=1)  # each period but the last ends on the day before one begins
+        assert start.day == 1 and (start.month - 1) % months == 0 and following >= start
+
+
+@pytest.mark.parametrize("by, until, count, last", [
+    ("month", "9999-12-31", 12, ["9999-11-30", "9999-12-31"]), ("quarter", "9999-12-31", 4, ["9999-09-30", "9999-12-31"]),
+    ("month", "0001-01-02", 1, ["0001-01-02"]), ("quarter", "0001-01-02", 1, ["0001-01-02"])])
+def test_fidelity_over_time_reaches_the_first_and_the_last_day_of_the_calendar(cli, program_db, by, until, count,
+                                                                                last):
+    """Any date the CLI accepts can end the periods: a year of them, or what the calendar has
+    before it; never an internal error."""
+    cli.ok("log", "P-0001", "45", "-d", days_ago(30))
+    document = json.loads(cli.ok("fidelity", "--by", by, "--until", until, "--format", "json").stdout)
+    ends = [period["end"] for period in document["periods"]]
+    assert (len(ends), ends[-len(last):]) == (count, last)
+
+
+@pytest.mark.parametrize("as_of", ["9999-12-31", "0001-01-02"])
+def test_the_html_report_as_of_the_ends_of_the_calendar_is_written(cli, program_db, tmp_path, as_of):
+    cli.ok("log", "P-0001", "45", "-d", days_ago(30))
+    out = tmp_path / "report.html"
+    cli.ok("report", "html", "--out", str(out), "--as-of", as_of, "--jobs", "1")
+    assert os.stat(out).st_mode & 0o777 == 0o600 and out.read_text(encoding="utf-8").rstrip().endswith("</html>")
+
+
+def test_a_file_name_with_escape_sequences_is_shown_escaped_in_every_line_of_an_error(cli, program_db, tmp_path):
+    """A CSV received from elsewhere may be named to retitle or clear the terminal: its name in the
+    error is text, and the listing of bad rows keeps one line per row."""
+    path = _sessions_csv(tmp_path / "a\x1b]0;owned\x07\x1b[2J.csv", 1, 2)
+    path.write_text(path.read_text().replace(",45,", ",4500,"), encoding="utf-8")
+    shown = f"{tmp_path}/a\\x1b]0;owned\\x07\\x1b[2J.csv"
+    before = snapshot(program_db)
+    result = cli("import", "sessions", str(path))
+    assert (result.exit_code, result.stderr.splitlines()) == (1, [
+        f"error: 2 bad rows in {shown}; nothing was imported:",
+        f"{shown}:2: minutes: must be at most 480 (got '4500')", f"{shown}:3: minutes: must be at most 480 (got '4500')"])
+    assert snapshot(program_db) == before
+    result = cli("merge", str(tmp_path / "b\x1b[31m.db"))
+    assert (result.exit_code, result.stderr) == (3, f"error: no store at {tmp_path}/b\\x1b[31m.db\n")
+
+
+def test_a_deidentified_export_drops_birth_years_and_reports_ages_over_89_as_90(cli, program_db):
+    for pid, age in [("P-0089", "89"), ("P-0090", "90"), ("P-0120", "120")]:
+        cli.ok("participant", "add", pid, "--site", "S1", "--enrolled", days_ago(10), "--arm", "vps", "--age", age)
+    cli.ok("participant", "add", "P-1920", "--site", "S1", "--enrolled", days_ago(10), "--arm", "vps",
+           "--birth-year", "1920")
+    exported = cli.ok("export", "participants", "--out", "-", "--deidentify").stdout
+    header, *rows = exported.splitlines()
+    ages = sorted(dict(zip(header.split(","), row.split(",")))["age"] for row in rows)
+    assert "birth_year" not in header and "1920" not in exported
+    assert ages == ["", "", "", "89", "90", "90"]  # P-0001, P-0002 and P-1920 have no age
+
+
+def test_an_export_to_standard_output_is_in_the_audit_trail_too(cli, program_db):
+    """`--out -` promises nothing of a folder's safety, but it is still an export someone made."""
+    cli.ok("log", "P-0001", "45", "-d", days_ago(3))
+    shown = cli.ok("export", "sessions", "--out", "-", "--deidentify", "--site", "s1").stdout
+    assert len(shown.splitlines()) == 2 and [(e["tables"], e["rows"], e["deidentified"], e["filters"]["site"])
+                                             for e, _ in _entries(program_db, "export")] == [
+        (["sessions"], {"sessions": 1}, True, "S1")]
+
+
+def test_an_export_to_standard_output_whose_reader_is_gone_is_audited_as_stopped(cli, program_db):
+    """`vpslog export participants --out - | head -1`: what left before the pipe closed was exported."""
+    export = subprocess.Popen([sys.executable, "-m", "vpslog", "export", "participants", "--out", "-"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    export.stdout.close()  # gone before the first row: every write meets a closed pipe
+    assert (export.wait(timeout=60), export.stderr.read()) == (0, b"")
+    [(entry, _)] = _entries(program_db, "export")
+    assert (entry["tables"], entry["deidentified"], entry["stopped"]) == (["participants"], False, True)
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
