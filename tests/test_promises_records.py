@@ -177,3 +177,28 @@ def test_a_long_start_time_is_quoted_escaped_and_cut_in_its_refusal(cli, program
     assert (result.exit_code, result.stderr) == (
         1, f"error: start time '\\x1b[31m{'9' * 32}...' not understood: use HH:MM, e.g. 14:30\n")
     assert snapshot(program_db) == before
+
+
+@pytest.mark.parametrize("command", [["site", "list"], ["init"], ["log", "P-0001", "45", "-c", "career"], ["fidelity"]])
+def test_a_folder_given_as_the_store_is_refused_in_one_line(cli, env, tmp_path, command):
+    """A tired `--db backups/` (a folder, not the store's file): one line naming the file wanted,
+    exit 3, nothing made inside it and no project secret (`init` must not take it for a store)."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    argv = ["--db", str(folder), *command]
+    expected = f"error: {folder} is a folder, not a store: name the store's file (e.g. {folder / 'vpslog.db'})\n"
+    result = cli(*argv)
+    assert (result.exit_code, result.stderr) == (3, expected)
+    quick = subprocess.run([sys.executable, "-m", "vpslog", *argv], capture_output=True, text=True, env=os.environ.copy())
+    assert (quick.returncode, quick.stderr) == (3, expected)
+    assert list(folder.iterdir()) == [] and not (tmp_path / "config" / "secret").exists()
+
+
+def test_merging_a_folder_is_refused_in_one_line(cli, program_db, tmp_path):
+    folder = tmp_path / "other"
+    folder.mkdir()
+    before = snapshot(program_db)
+    result = cli("merge", str(folder))
+    assert (result.exit_code, result.stderr) == (
+        3, f"error: {folder} is a folder, not a store: name the store's file (e.g. {folder / 'vpslog.db'})\n")
+    assert snapshot(program_db) == before and list(folder.iterdir()) == []

@@ -61,6 +61,11 @@ def to_row(record) -> dict:
     return row
 
 
+def folder_refusal(path: Path) -> StoreError:
+    """A folder named as the store (`--db DIR`): the store is a file in it."""
+    return StoreError(f"{path} is a folder, not a store: name the store's file (e.g. {Path(path) / 'vpslog.db'})")
+
+
 def encrypted(path: Path) -> bool:
     """Whether the store file at `path` is encrypted: a plain SQLite file begins with a 16-byte
     header, a SQLCipher one with a random salt, and is whole pages (of 512 bytes or a multiple).
@@ -71,6 +76,10 @@ def encrypted(path: Path) -> bool:
             size = os.fstat(file.fileno()).st_size
     except FileNotFoundError:
         return False
+    except IsADirectoryError:
+        raise folder_refusal(path) from None
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be read ({exc.strerror})") from None
     return size > 0 and size % 512 == 0 and head != PLAIN_HEADER
 
 
