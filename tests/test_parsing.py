@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from hypothesis import assume, given, settings
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from vpslog.curriculum import Catalog
 from vpslog.errors import InputError, NotFoundError
 from vpslog.parsing import (
+    parse_time,
     WEEKDAYS,
     format_duration,
     parse_date,
@@ -146,3 +147,28 @@ def _outcome(call):
         return call()
     except InputError as exc:
         return str(exc).split(" ")[0] if str(exc).startswith("unknown") else "ambiguous"
+
+
+@given(st.times().map(lambda t: t.replace(microsecond=0, tzinfo=None)), st.sampled_from(["%H:%M:%S", "%H:%M", "short"]))
+def test_a_start_time_round_trips_as_the_clock_shows_it(clock, form):
+    text = f"{clock.hour}:{clock:%M}" if form == "short" else clock.strftime(form)
+    assert parse_time(f" {text} ") == (clock if form == "%H:%M:%S" else clock.replace(second=0))
+
+
+@given(st.text(max_size=12))
+def test_the_start_time_parser_returns_a_clock_time_or_refuses_in_one_line(text):
+    try:
+        parsed = parse_time(text)
+    except InputError as exc:
+        assert str(exc).startswith("start time ") and str(exc).endswith("not understood: use HH:MM, e.g. 14:30")
+        assert "\n" not in str(exc)
+    else:
+        assert isinstance(parsed, time) and parsed.tzinfo is None and parsed.microsecond == 0
+
+
+@pytest.mark.parametrize("text", ["14:30Z", "14:30+01:00", "14:30:15.5", "24:00", "14:60", "1430", "T14:30",
+                                  "14", "１４:３０", "14:30:00:00", ""])
+def test_a_start_time_with_a_zone_a_fraction_or_out_of_range_is_refused(text):
+    """`--at` is the session's local clock time: a zone or a fraction of a second has no place in it."""
+    with pytest.raises(InputError, match="not understood: use HH:MM, e.g. 14:30"):
+        parse_time(text)

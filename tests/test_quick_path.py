@@ -130,7 +130,7 @@ VALUES = {  # (valid, refused or doubtful), per option
     "phase": (["get", "ch", "keep"], ["q", "g"]),
     "note": (["private words", "  padded  ", "", "line\nbreak", "caf\u00e9 \u2003"], ["x" * 20_001, "a\x00b"]),
     "specialist": (["PS1", "ps2", "P"], ["PS3", "PS9", ""]),
-    "at": (["14:30", "9:05", "14:30:15.5", "14:30+01:00"], ["25:00", "noon"]),
+    "at": (["14:30", "9:05", "14:30:15", " 07:45 "], ["25:00", "noon", "14:30:15.5", "14:30+01:00", "14:30Z", "1430"]),
     "location": (["room 2, floor 3", "\u00a0hall\u00a0", "\x1b[31mred"], [" ", "x" * 201]),
 }
 SPELLINGS = {"date": ("-d", "--date"), "codes": ("-c", "--codes"), "support": ("-s", "--support"),

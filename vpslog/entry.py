@@ -10,10 +10,7 @@ from __future__ import annotations
 def session_fields(prog, *, duration=None, date=None, mode=None, type=None, codes=None, support=None,
                    phase=None, note=None, edit=False, specialist=None, clinical=None, at=None, location=None) -> dict:
     """The given options as session fields, with typed text parsed and codes resolved."""
-    from datetime import time
-
-    from vpslog.errors import InputError
-    from vpslog.parsing import parse_date, parse_duration, quoted, resolve_code, resolve_codes
+    from vpslog.parsing import parse_date, parse_duration, parse_time, resolve_code, resolve_codes
 
     codes_of = prog.catalog.codes
     fields = {
@@ -30,10 +27,7 @@ def session_fields(prog, *, duration=None, date=None, mode=None, type=None, code
         "location": location,
     }
     if at is not None:
-        try:
-            fields["start_time"] = time.fromisoformat(at)
-        except ValueError:
-            raise InputError(f"start time {quoted(at)} not understood: use HH:MM, e.g. 14:30") from None
+        fields["start_time"] = parse_time(at)
     return {k: v for k, v in fields.items() if v is not None}
 
 

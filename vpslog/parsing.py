@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from difflib import SequenceMatcher
 
 from vpslog.errors import InputError, NotFoundError
@@ -16,6 +16,7 @@ from vpslog.errors import InputError, NotFoundError
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)(?:m|min)?)?$")
 _CLOCK = re.compile(r"^(?P<h>\d+):(?P<m>[0-5]\d)$")
 _DAYS_AGO = re.compile(r"^-(?P<n>\d+)d$")
+_TIME = re.compile(r"^(?P<h>[01]?[0-9]|2[0-3]):(?P<m>[0-5][0-9])(?::(?P<s>[0-5][0-9]))?$")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DURATION_FORMS = "minutes (45, 45m), hours (1h, 1h15m) or h:mm (1:15)"
 DATE_FORMS = "today, yesterday, a weekday (monday), -3d or YYYY-MM-DD"
@@ -51,6 +52,14 @@ def parse_duration(text: str) -> int:
     if any(len(part or "") > MAX_NUMBER_DIGITS for part in match.groupdict().values()):
         raise InputError(f"duration {quoted(text)} is out of range: at most 480 minutes")
     return int(match["h"] or 0) * 60 + int(match["m"] or 0)
+
+
+def parse_time(text: str) -> time:
+    """A session's local start time: H:MM, HH:MM or HH:MM:SS (no zone, no fraction of a second)."""
+    found = _TIME.match(text.strip())
+    if not found:
+        raise InputError(f"start time {quoted(text)} not understood: use HH:MM, e.g. 14:30")
+    return time(int(found["h"]), int(found["m"]), int(found["s"] or 0))
 
 
 def format_duration(minutes: int) -> str:
