@@ -202,3 +202,35 @@ def test_merging_a_folder_is_refused_in_one_line(cli, program_db, tmp_path):
     assert (result.exit_code, result.stderr) == (
         3, f"error: {folder} is a folder, not a store: name the store's file (e.g. {folder / 'vpslog.db'})\n")
     assert snapshot(program_db) == before and list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("command, what", [
+    (["participant", "add", "P-0003", "--site", "S1", "--enrolled", "0026-03-02", "--arm", "vps"], "enrollment date"),
+    (["supervision", "log", "PS1", "60", "--supervisor", "Supervisor X", "-d", "0026-03-02"], "supervision date"),
+    (["log", "P-0001", "45", "-c", "career", "-d", "0026-03-02"], "session date"),
+])
+def test_a_year_typed_short_is_refused_not_stored(cli, program_db, command, what):
+    """`0026-03-02` for 2026-03-02: stored, it would sit 2,000 years before the rest, and a
+    de-identified export would shift it out of the calendar."""
+    before = snapshot(program_db)
+    result = cli(*command)
+    assert (result.exit_code, result.stderr) == (
+        1, f"error: {what} 0026-03-02 is before 1900-01-01: check the year (dates are YYYY-MM-DD)\n")
+    assert snapshot(program_db) == before
+
+
+def test_an_import_with_a_year_typed_short_is_refused_with_its_line(cli, program_db, tmp_path):
+    out = tmp_path / "out"
+    cli.ok("export", "participants", "--out", str(out))
+    text = (out / "participants.csv").read_text().splitlines()
+    header, first = text[0].split(","), text[1].split(",")
+    first[header.index("id")], first[header.index("enrolled_on")] = "P-0099", "0026-03-02"
+    for column in ("consent_on",):
+        first[header.index(column)] = ""
+    path = tmp_path / "participants.csv"
+    path.write_text(text[0] + "\n" + ",".join(first) + "\n")
+    before = snapshot(program_db)
+    result = cli("import", "participants", str(path))
+    assert result.exit_code == 1
+    assert f"{path}:2: enrollment date 0026-03-02 is before 1900-01-01: check the year" in result.stderr
+    assert snapshot(program_db) == before

@@ -125,7 +125,7 @@ class Program:
             row = self.participant(participant)
             if row["status"] == "exited":
                 raise InputError(f"{row['id']} already exited on {row['exited_on']}")
-            self._refuse_future(on, "exit date")
+            self._refuse_out_of_range(on, "exit date")
             last = self.store.last_session_date(row["id"])
             if last and last > on.isoformat():
                 raise InputError(f"{row['id']} has a session on {last}, after the exit date {on}")
@@ -146,7 +146,7 @@ class Program:
         eligible, reasons = assess(criteria, answers)
         with self.store.transaction():
             person = self._active(participant)
-            self._refuse_future(on, "screening date")
+            self._refuse_out_of_range(on, "screening date")
             screening = build("screening", {
                 **self._entered(), "participant_id": person["id"], "date": on, "answers": answers,
                 "eligible": eligible, "reasons": "; ".join(reasons), "rules_version": criteria.version}, self.catalog)
@@ -368,17 +368,17 @@ class Program:
 
     def check_specialist(self, specialist: Specialist) -> None:
         if specialist.trained_on is not None:
-            self._refuse_future(specialist.trained_on, "training date")
+            self._refuse_out_of_range(specialist.trained_on, "training date")
 
     def check_participant(self, person: Participant) -> None:
         """Enrollment, consent and exit have happened: none is dated after today."""
         for day, what in ((person.enrolled_on, "enrollment date"), (person.consent_on, "consent date"),
                           (person.exited_on, "exit date")):
             if day is not None:
-                self._refuse_future(day, what)
+                self._refuse_out_of_range(day, what)
 
     def check_screening(self, screening: Screening) -> None:
-        self._refuse_future(screening.date, "screening date")
+        self._refuse_out_of_range(screening.date, "screening date")
 
     def check_session(self, session: Session, person: dict, specialist: dict | None = None) -> None:
         """A session falls between enrollment and today, not after an exit; one that did not take
@@ -402,7 +402,7 @@ class Program:
 
     def check_supervision(self, supervision: Supervision, specialist: dict) -> None:
         _refuse_inactive(specialist)
-        self._refuse_future(supervision.date, "supervision date")
+        self._refuse_out_of_range(supervision.date, "supervision date")
 
     def check_milestone(self, milestone: Milestone, person: dict) -> None:
         self._check_dated(person, milestone.date, "milestone date")
@@ -415,13 +415,17 @@ class Program:
 
     def _check_dated(self, person: dict, day: date, what: str) -> None:
         """A participant's session or milestone falls between enrollment and today."""
-        self._refuse_future(day, what)
+        self._refuse_out_of_range(day, what)
         if day.isoformat() < person["enrolled_on"]:
             raise InputError(f"{what} {day} is before {person['id']} enrolled on {person['enrolled_on']}")
 
-    def _refuse_future(self, day: date, what: str) -> None:
+    def _refuse_out_of_range(self, day: date, what: str) -> None:
+        """Not after today, and not before EARLIEST: a year typed short (`0026-03-02` for 2026) would
+        be stored, and its de-identified shift would leave the calendar SQLite and Python share."""
         if day > self.today:
             raise InputError(f"{what} {day} is in the future (today is {self.today})")
+        if day < EARLIEST:
+            raise InputError(f"{what} {day} is before {EARLIEST}: check the year (dates are YYYY-MM-DD)")
 
     def _refuse_existing(self, table: str, record_id: str) -> None:
         """Refuses an id already taken, in any case for sites and specialists (so `north`
@@ -441,6 +445,8 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+EARLIEST = date(1900, 1, 1)
+"""No record is dated before it (see Program._refuse_out_of_range)."""
 ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 """Who enters records: a specialist id or a login name; never free text."""
 

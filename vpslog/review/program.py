@@ -33,7 +33,7 @@ class Reviews:
         if any(";" in name for name in names):
             raise InputError("a reviewer's name cannot hold `;`: give each with its own --reviewer")
         prog, as_of = self.prog, as_of or self.prog.today
-        prog._refuse_future(as_of, "review date")
+        prog._refuse_out_of_range(as_of, "review date")
         scale, book = load_review_scale(prog.catalog), load_rules(prog.catalog)
         with self.store.transaction():
             site_id = prog.resolve("site", site) if site else None
@@ -137,7 +137,7 @@ class Reviews:
         if status not in ("done", "dropped"):
             raise InputError(f"unknown follow-up {status!r}; accepted: done, dropped")
         note = _required(note, "say what was done, or why it was dropped, with -n")
-        self.prog._refuse_future(on, "follow-up date")
+        self.prog._refuse_out_of_range(on, "follow-up date")
         with self.store.transaction():
             row = self.store.get("review_finding",
                                  self.store.resolve("review_finding", finding.strip().lower(), "action item"))
