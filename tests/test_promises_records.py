@@ -234,3 +234,16 @@ def test_an_import_with_a_year_typed_short_is_refused_with_its_line(cli, program
     assert result.exit_code == 1
     assert f"{path}:2: enrollment date 0026-03-02 is before 1900-01-01: check the year" in result.stderr
     assert snapshot(program_db) == before
+
+
+def test_quick_entry_escapes_control_characters_in_its_error_line_as_the_full_path_does(cli, env, tmp_path):
+    """A store path carrying an escape sequence (a colour, a terminal title) is shown, never run by
+    the terminal, and the same on both paths."""
+    db = tmp_path / "nox\x1b[31mRED\x1b]0;title\x07.db"
+    expected = ("error: no store at " + str(tmp_path) + "/nox\\x1b[31mRED\\x1b]0;title\\x07.db: create one with "
+                "`vpslog init` (or choose another with --db)\n")
+    for debug in ([], ["--debug"]):
+        run = subprocess.run([sys.executable, "-m", "vpslog", *debug, "--db", str(db), "log", "P-0001", "45"],
+                             capture_output=True, text=True, env=os.environ.copy())
+        assert (run.returncode, run.stderr) == (3, expected)
+    assert not db.exists()

@@ -3,7 +3,6 @@ where errors become exit codes (see vpslog.errors for the codes)."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +11,7 @@ import typer
 from typer import _click
 from typer.core import TyperGroup, TyperOption
 
-from vpslog.errors import EXIT_REFUSED, EXIT_USAGE, VpslogError, describe_failure
+from vpslog.errors import EXIT_REFUSED, EXIT_USAGE, VpslogError, describe_failure, error_line
 
 
 class VpslogGroup(TyperGroup):
@@ -61,13 +60,8 @@ class VpslogGroup(TyperGroup):
             raise typer.Exit(code) from None
 
 
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-
-
 def _error(message: str) -> None:
-    """An error on stderr with every control character but the line break escaped: a file name or
-    a stored text in it (an escape sequence) is shown, never run by the terminal."""
-    typer.echo("error: " + _CONTROL.sub(lambda found: repr(found[0])[1:-1], message), err=True)
+    typer.echo(error_line(message), err=True)
 
 
 def _no_type_for_flags(self: TyperOption, ctx) -> str | None:

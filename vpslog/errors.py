@@ -4,6 +4,8 @@ Deep code raises; ``cli.py`` prints the message once and exits with the code.
 Messages are written for the user and never carry a session note.
 """
 
+import re
+
 EXIT_OK = 0
 EXIT_REFUSED = 1  # the input was understood and refused (bad date, unknown code, ...)
 EXIT_USAGE = 2  # the command line itself was wrong (typer/click usage errors)
@@ -50,3 +52,12 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, (sqlite3.Error, *([cipher.Error] if cipher else []))):
         return f"store problem: {exc}", EXIT_STORE
     return f"internal error ({type(exc).__name__}); rerun with --debug for the traceback", EXIT_INTERNAL
+
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def error_line(message: str) -> str:
+    """An error as printed on stderr (both paths), every control character but the line break
+    escaped: a file name or a stored text in it (an escape sequence) is shown, never run by the terminal."""
+    return "error: " + _CONTROL.sub(lambda found: repr(found[0])[1:-1], message)

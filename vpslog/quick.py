@@ -111,7 +111,7 @@ def run(args: list[str], out=None, err=None) -> int | None:
     """Run the `log`, `amend` or `void` that `args` describe, printing as its typer command does; the
     exit code, or None when the command line is typer's to read."""
     from vpslog import config
-    from vpslog.errors import describe_failure
+    from vpslog.errors import describe_failure, error_line
 
     parsed = parse(args)
     if parsed is None:
@@ -136,7 +136,7 @@ def run(args: list[str], out=None, err=None) -> int | None:
         return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - reported as the typer CLI reports it
         message, code = describe_failure(exc)
-        echo(f"error: {message}", err)
+        echo(error_line(message), err)
         return code
     return 0
 
