@@ -148,10 +148,35 @@ def test_an_export_to_standard_output_is_in_the_audit_trail_too(cli, program_db)
 
 def test_an_export_to_standard_output_whose_reader_is_gone_is_audited_as_stopped(cli, program_db):
     """`vpslog export participants --out - | head -1`: what left before the pipe closed was exported."""
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as users run it
     export = subprocess.Popen([sys.executable, "-m", "vpslog", "export", "participants", "--out", "-"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    export.stdout.close()  # gone before the first row: every write meets a closed pipe
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=buffered)
+    export.stdout.close()  # gone before the first row: the rows are handed over, their flush fails
     assert (export.wait(timeout=60), export.stderr.read()) == (0, b"")
     [(entry, _)] = _entries(program_db, "export")
     assert (entry["tables"], entry["deidentified"], entry["stopped"]) == (["participants"], False, True)
+    assert entry["rows"] == {"participants": 2}  # handed to the output: the most that can have left
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+def test_a_stopped_export_counts_the_batch_it_was_writing_as_gone(monkeypatch):
+    """A write that fails (the reader gone, Ctrl-C) may have sent part of its batch: the count the
+    trail gets includes it, so it is never less than what left."""
+    import io
+    import types
+
+    from vpslog.export import _write
+
+    class Reader(io.BytesIO):
+        def write(self, data):
+            if self.tell():  # the header went out; the reader leaves during the first batch
+                super().write(data[:10])
+                raise BrokenPipeError
+            return super().write(data)
+
+    out = Reader()
+    monkeypatch.setattr(sys, "stdout", types.SimpleNamespace(buffer=out, flush=lambda: None))
+    written = {"rows": 0}
+    with pytest.raises(BrokenPipeError):
+        _write(None, "id,name", iter([("a,1\nb,2\nc,3", 3), ("d,4", 1)]), written)
+    assert out.getvalue() == b"id,name\na,1\nb,2\nc," and written["rows"] == 3

@@ -309,8 +309,10 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _write(target: Path | None, header: str, batches, written: dict) -> None:
-    """Stream header and lines to a new 0600 file (or stdout), counting in `written` the rows sent
-    so far (what an interrupted export to stdout audits) and, once all are, the file's sha256."""
+    """Stream header and lines to a new 0600 file (or stdout), counting in `written` the rows handed
+    to it so far and, once all are, the file's sha256. An export to stdout that stops (a reader gone,
+    Ctrl-C) audits that count: at most what left, never less (a batch is counted before it is
+    written, as a write that fails may have sent part of it), so that the trail errs on disclosure."""
     digest = hashlib.sha256()
     if target is None:
         sys.stdout.flush()
@@ -318,9 +320,9 @@ def _write(target: Path | None, header: str, batches, written: dict) -> None:
     try:
         for lines, count in chain([(header, 0)], batches):  # lazily: one batch in memory at a time
             data = (lines + "\n").encode("utf-8")
+            written["rows"] += count
             stream.write(data)
             digest.update(data)
-            written["rows"] += count
         if target is None:
             stream.flush()  # a reader gone shows here, before the entry says the export was whole
     finally:
