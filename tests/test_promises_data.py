@@ -125,6 +125,19 @@ def test_a_file_name_with_escape_sequences_is_shown_escaped_in_every_line_of_an_
     assert (result.exit_code, result.stderr) == (3, f"error: no store at {tmp_path}/b\\x1b[31m.db\n")
 
 
+def test_a_file_name_with_escape_sequences_is_shown_escaped_in_what_a_command_says_it_did(cli, program_db, tmp_path):
+    """The same names in the lines that report success (import, export, report html) and in notes."""
+    path = _sessions_csv(tmp_path / "a\x1b]0;owned\x07\x1b[2J.csv", 1, 2)
+    shown = f"{tmp_path}/a\\x1b]0;owned\\x07\\x1b[2J.csv"
+    assert cli.ok("import", "sessions", str(path)).stdout == (
+        f"imported 2 sessions from {shown} (0 identical rows already present)\n")
+    out = tmp_path / "out\x1b[2J"
+    assert cli.ok("export", "sites", "--out", str(out)).stdout == (
+        f"export written to {tmp_path}/out\\x1b[2J: 1 sites; datapackage.json, codebook.md, manifest.json\n")
+    page = tmp_path / "page\x07.html"
+    assert cli.ok("report", "html", "--out", str(page)).stdout == f"wrote {tmp_path}/page\\x07.html\n"
+
+
 def test_a_deidentified_export_drops_birth_years_and_reports_ages_over_89_as_90(cli, program_db):
     for pid, age in [("P-0089", "89"), ("P-0090", "90"), ("P-0120", "120")]:
         cli.ok("participant", "add", pid, "--site", "S1", "--enrolled", days_ago(10), "--arm", "vps", "--age", age)

@@ -57,7 +57,12 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
+def shown(text: str) -> str:
+    """A line as vpslog prints it, every control character but the line break escaped: a file name
+    or a stored text in it (an escape sequence) is shown, never run by the terminal."""
+    return _CONTROL.sub(lambda found: repr(found[0])[1:-1], text)
+
+
 def error_line(message: str) -> str:
-    """An error as printed on stderr (both paths), every control character but the line break
-    escaped: a file name or a stored text in it (an escape sequence) is shown, never run by the terminal."""
-    return "error: " + _CONTROL.sub(lambda found: repr(found[0])[1:-1], message)
+    """An error as printed on stderr, on both paths."""
+    return "error: " + shown(message)

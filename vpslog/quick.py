@@ -12,11 +12,11 @@ unchanged; `vpslog --debug log ...` takes the full path."""
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
 from vpslog.core import Program
+from vpslog.errors import shown
 
 SESSION_OPTIONS = {
     "-d": "date", "--date": "date", "-m": "mode", "--mode": "mode", "-t": "type", "--type": "type",
@@ -34,8 +34,6 @@ REPEATED = {"codes", "support"}
 FLAGS = {"--clinical": ("clinical", True), "--no-clinical": ("clinical", False)}
 INTERRUPTED = 130
 """The exit code, with nothing printed, that typer gives a command stopped by Ctrl-C."""
-ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
-"""What click's echo strips from text written to a file or a pipe (not a terminal)."""
 
 
 class QuickProgram(Program):
@@ -158,11 +156,10 @@ def _run(prog, settings: dict | None, command: str, positional: list[str], optio
 
 
 def echo(message: str, stream) -> None:
-    """A line as click's echo writes it: escape sequences stripped unless on a terminal, flushed, and
+    """A line as the typer path writes it: control characters shown escaped (errors.shown), flushed, and
     in UTF-8 (characters it cannot encode replaced) where the stream says ASCII (PYTHONIOENCODING=ascii,
     the C locale), as click does where Python would fail or write `\\xe9`."""
-    if not stream.isatty():
-        message = ANSI.sub("", message)
+    message = shown(message)  # a control character is shown escaped, as on the typer path
     buffer = getattr(stream, "buffer", None)
     if buffer is not None and _ascii(getattr(stream, "encoding", None) or "ascii"):
         stream.flush()

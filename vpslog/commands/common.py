@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperCommand
 
+from vpslog.errors import shown
 from vpslog.render import Format
 
 FormatOption = Annotated[Format, typer.Option("--format", help="Output format.")]
@@ -108,7 +109,7 @@ def short_ids(prog, table: str, rows: list[dict]) -> list[dict]:
 
 
 def say(message: str) -> None:
-    typer.echo(message)
+    typer.echo(shown(message))
 
 
 def sweep_leftovers(*files: Path | None) -> None:
@@ -123,4 +124,4 @@ def sweep_leftovers(*files: Path | None) -> None:
 
 
 def warn(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(shown(message), err=True)
