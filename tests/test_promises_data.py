@@ -16,7 +16,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conftest import days_ago, open_db, snapshot
+from conftest import days_ago, open_db, session_rows, snapshot
 from vpslog import importer
 from vpslog.fidelity.trend import default_since, periods
 
@@ -193,3 +193,19 @@ def test_a_stopped_export_counts_the_batch_it_was_writing_as_gone(monkeypatch):
     with pytest.raises(BrokenPipeError):
         _write(None, "id,name", iter([("a,1\nb,2\nc,3", 3), ("d,4", 1)]), written)
     assert out.getvalue() == b"id,name\na,1\nb,2\nc," and written["rows"] == 3
+
+
+def test_an_imported_start_time_is_a_local_clock_time_as_typed_ones_are(cli, program_db, tmp_path):
+    """`--at` refuses a zone or a fraction of a second; an import must not store them either."""
+    path = tmp_path / "in.csv"
+    rows = [f"{n:032x},P-0001,PS1,{days_ago(10)},45,individual,phone,2026-01-01T10:00:00Z,PS1,{at}"
+            for n, at in enumerate(["14:30:00", "14:30Z", "14:30:15.5", "14:30+01:00"], start=1)]
+    path.write_text("\n".join([HEADER + ",start_time", *rows]) + "\n", encoding="utf-8")
+    before = snapshot(program_db)
+    result = cli("import", "sessions", str(path))
+    problem = "start_time: must be a local clock time, HH:MM:SS (no time zone, no fraction of a second)"
+    assert (result.exit_code, result.stderr.splitlines()[1:]) == (1, [f"{path}:{line}: {problem}" for line in (3, 4, 5)])
+    assert snapshot(program_db) == before
+    path.write_text("\n".join([HEADER + ",start_time", rows[0]]) + "\n", encoding="utf-8")
+    cli.ok("import", "sessions", str(path))
+    assert [row["start_time"] for row in session_rows(program_db)] == ["14:30:00"]

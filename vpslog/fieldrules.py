@@ -28,6 +28,14 @@ def participant_id(value: str, info) -> str:
     return value
 
 
+def local_time(value):
+    """A session's start time is the local clock, to the second: a zone or a fraction of a second
+    (`14:30Z`, `14:30:15.5`) would be stored as typed in a field every report reads as local time."""
+    if value.tzinfo is not None or value.microsecond:
+        raise ValueError("must be a local clock time, HH:MM:SS (no time zone, no fraction of a second)")
+    return value
+
+
 def no_nul(value: str) -> str:
     """A NUL cannot be exported (CSV cuts the cell there) nor shown: refused in every text field."""
     if "\x00" in value:

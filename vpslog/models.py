@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from vpslog.fieldrules import check_codes, no_nul, participant_id, split_codes
+from vpslog.fieldrules import check_codes, local_time, no_nul, participant_id, split_codes
 
 SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason",
                        "reviewers", "evidence"})
@@ -149,7 +149,7 @@ class Session(Entered):
     participant_id: ParticipantId = Field(description="The participant's study code.")
     specialist_id: LocalId = Field(description="The specialist who delivered the session.")
     date: dt.date = Field(description="Date of the session.")
-    start_time: time | None = Field(None, description="Start time (local).")
+    start_time: Annotated[time, AfterValidator(local_time)] | None = Field(None, description="Start time (local).")
     minutes: Minutes = Field(description="Length in minutes (1-480).")
     type: Annotated[str, *_known("session_type", "session type")] = Field(description="Session type; only individual sessions count toward the dose.")
     mode: Annotated[str, *_known("mode", "mode")] = Field(description="How the contact took place.")
