@@ -209,3 +209,19 @@ def test_an_imported_start_time_is_a_local_clock_time_as_typed_ones_are(cli, pro
     path.write_text("\n".join([HEADER + ",start_time", rows[0]]) + "\n", encoding="utf-8")
     cli.ok("import", "sessions", str(path))
     assert [row["start_time"] for row in session_rows(program_db)] == ["14:30:00"]
+
+
+def test_importing_from_a_pipe_is_refused_at_once_not_read_half(cli, program_db, tmp_path):
+    """`cat f.csv | vpslog import sites /dev/stdin`: the file is read more than once (hashed, then
+    validated, again if the store changed meanwhile), so a pipe is refused, never read empty or
+    waited on forever."""
+    pipe = tmp_path / "in.csv"
+    os.mkfifo(pipe)
+    before = snapshot(program_db)
+    for source, given in [(str(pipe), None), ("/dev/stdin", "id,name\nS9,Site nine\n")]:
+        run = subprocess.run([sys.executable, "-m", "vpslog", "import", "sites", source], input=given,
+                             capture_output=True, text=True, env=os.environ.copy(), timeout=30)
+        assert (run.returncode, run.stderr) == (
+            1, f"error: {source}: not a regular file (a pipe or a device: it is read more than once, and a pipe "
+               "would be empty or wait forever); save the CSV to a file and import that\n")
+    assert snapshot(program_db) == before

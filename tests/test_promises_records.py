@@ -247,3 +247,17 @@ def test_quick_entry_escapes_control_characters_in_its_error_line_as_the_full_pa
                              capture_output=True, text=True, env=os.environ.copy())
         assert (run.returncode, run.stderr) == (3, expected)
     assert not db.exists()
+
+
+@pytest.mark.parametrize("command", [["site", "list"], ["init"], ["log", "P-0001", "45", "-c", "career"]])
+def test_a_pipe_given_as_the_store_is_refused_at_once(env, tmp_path, command):
+    """`--db` naming a pipe (or a device): reading it would wait forever for a writer; refused in
+    one line, exit 3, on both paths, no secret made."""
+    pipe = tmp_path / "pipe.db"
+    os.mkfifo(pipe)
+    for debug in ([], ["--debug"]):
+        run = subprocess.run([sys.executable, "-m", "vpslog", *debug, "--db", str(pipe), *command],
+                             capture_output=True, text=True, env=os.environ.copy(), timeout=30)
+        assert (run.returncode, run.stderr) == (
+            3, f"error: {pipe} is not a regular file (a pipe or a device), so it cannot be a store\n")
+    assert not (tmp_path / "config" / "secret").exists()

@@ -17,7 +17,7 @@ from vpslog.curriculum import Catalog
 from vpslog.errors import InputError, StoreError
 from vpslog.files import link_refusal
 from vpslog.store import Store
-from vpslog.store.base import folder_refusal
+from vpslog.store.base import file_refusal
 
 TYPE_CHECKING = False  # typing itself costs quick entry a few ms
 if TYPE_CHECKING:
@@ -54,8 +54,8 @@ class Program:
         """The program at `db`; `create` makes the store (encrypted with `key`) and the project secret;
         `cipher` opens a plain store through SQLCipher (see Store.open)."""
         settings = config.load() if settings is None else settings
-        if Path(db).is_dir():
-            raise folder_refusal(Path(db))  # before `init` takes it for an existing store
+        if (refusal := file_refusal(Path(db))) is not None:
+            raise refusal  # before `init` takes a folder for an existing store, or makes a secret for a pipe
         existing = Path(db).exists() and Path(db).stat().st_size > 0
         if create and not existing and (refusal := link_refusal(Path(db))):
             raise StoreError(refusal)  # before a secret is made for a store that cannot be

@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+import stat
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -239,6 +241,10 @@ def _stage(prog, spec: TableSpec, path: Path, digest: str) -> tuple[int, int]:
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     try:
+        mode = os.stat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a folder is refused as one when opened
+            raise InputError(f"{path}: not a regular file (a pipe or a device: it is read more than once, and "
+                             "a pipe would be empty or wait forever); save the CSV to a file and import that")
         with open(path, "rb") as file:
             while block := file.read(1 << 20):  # in blocks: memory must not grow with the file
                 digest.update(block)

@@ -61,23 +61,32 @@ def to_row(record) -> dict:
     return row
 
 
-def folder_refusal(path: Path) -> StoreError:
-    """A folder named as the store (`--db DIR`): the store is a file in it."""
-    return StoreError(f"{path} is a folder, not a store: name the store's file (e.g. {Path(path) / 'vpslog.db'})")
+def file_refusal(path: Path) -> StoreError | None:
+    """Why what is at `path` cannot be a store: a folder (the store is a file in it), or a pipe or a
+    device (reading one would wait forever); None for a regular file or nothing at all."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return StoreError(f"{path} is a folder, not a store: name the store's file (e.g. {Path(path) / 'vpslog.db'})")
+    if not stat.S_ISREG(mode):
+        return StoreError(f"{path} is not a regular file (a pipe or a device), so it cannot be a store")
+    return None
 
 
 def encrypted(path: Path) -> bool:
     """Whether the store file at `path` is encrypted: a plain SQLite file begins with a 16-byte
     header, a SQLCipher one with a random salt, and is whole pages (of 512 bytes or a multiple).
     An empty or missing file is a store yet to be made; any other file is not a store."""
+    if (refusal := file_refusal(path)) is not None:
+        raise refusal
     try:
         with open(path, "rb") as file:
             head = file.read(16)
             size = os.fstat(file.fileno()).st_size
     except FileNotFoundError:
         return False
-    except IsADirectoryError:
-        raise folder_refusal(path) from None
     except OSError as exc:
         raise StoreError(f"{path} cannot be read ({exc.strerror})") from None
     return size > 0 and size % 512 == 0 and head != PLAIN_HEADER
