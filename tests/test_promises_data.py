@@ -218,8 +218,8 @@ def test_importing_from_a_pipe_is_refused_at_once_not_read_half(cli, program_db,
     pipe = tmp_path / "in.csv"
     os.mkfifo(pipe)
     before = snapshot(program_db)
-    for source, given in [(str(pipe), None), ("/dev/stdin", "id,name\nS9,Site nine\n")]:
-        run = subprocess.run([sys.executable, "-m", "vpslog", "import", "sites", source], input=given,
+    for source, piped in [(str(pipe), None), ("/dev/stdin", "id,name\nS9,Site nine\n")]:
+        run = subprocess.run([sys.executable, "-m", "vpslog", "import", "sites", source], input=piped,
                              capture_output=True, text=True, env=os.environ.copy(), timeout=30)
         assert (run.returncode, run.stderr) == (
             1, f"error: {source}: not a regular file (a pipe or a device: it is read more than once, and a pipe "
