@@ -225,3 +225,18 @@ def test_importing_from_a_pipe_is_refused_at_once_not_read_half(cli, program_db,
             1, f"error: {source}: not a regular file (a pipe or a device: it is read more than once, and a pipe "
                "would be empty or wait forever); save the CSV to a file and import that\n")
     assert snapshot(program_db) == before
+
+
+@pytest.mark.parametrize("given", [".", "", "./"])
+def test_an_export_into_the_folder_you_are_in_is_refused(cli, program_db, tmp_path, monkeypatch, given):
+    """`--out .` (or a stray `--out ""`) in an empty folder: replacing it whole would leave the shell
+    in a deleted folder. Refused, nothing written, no audit entry."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    before = snapshot(program_db)
+    result = cli("export", "sites", "--out", given)
+    assert (result.exit_code, result.stderr) == (
+        1, "error: --out . is the folder you are in (or holds it), which an export would replace whole; "
+           "use another --out\n")
+    assert snapshot(program_db) == before and here.is_dir() and list(here.iterdir()) == []

@@ -233,6 +233,10 @@ def _refuse_unless_replaceable(out: Path) -> None:
         return
     if not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder; use another --out")
+    here = Path.cwd().resolve()
+    if out.resolve() in (here, *here.parents):  # `--out .`, `--out ""`: replaced, it would leave you nowhere
+        raise InputError(f"--out {out} is the folder you are in (or holds it), which an export would replace "
+                         "whole; use another --out")
     if why := _not_an_export(out):
         raise InputError(f"--out {out} is not empty and not an earlier vpslog export ({why}); "
                          "an export replaces only those: use another --out")
