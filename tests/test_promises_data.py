@@ -240,3 +240,12 @@ def test_an_export_into_the_folder_you_are_in_is_refused(cli, program_db, tmp_pa
         1, "error: --out . is the folder you are in (or holds it), which an export would replace whole; "
            "use another --out\n")
     assert snapshot(program_db) == before and here.is_dir() and list(here.iterdir()) == []
+
+
+def test_a_right_to_left_override_in_a_file_name_is_shown_not_obeyed(cli, program_db, tmp_path):
+    """U+202E in a name would make a terminal show `exe.csv` as `vsc.exe`: escaped like a control
+    character, while ordinary right-to-left text (Hebrew, Arabic) is shown as it is."""
+    path = tmp_path / "report\u202evsc.exe\u05d0.csv"
+    result = cli("import", "sites", str(path))
+    assert (result.exit_code, result.stderr) == (
+        1, f"error: {tmp_path}/report\\u202evsc.exe\u05d0.csv: cannot be read (No such file or directory)\n")

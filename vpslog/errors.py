@@ -54,12 +54,14 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
     return f"internal error ({type(exc).__name__}); rerun with --debug for the traceback", EXIT_INTERNAL
 
 
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters but the line break, and the bidirectional marks that reorder what a line shows."""
 
 
 def shown(text: str) -> str:
-    """A line as vpslog prints it, every control character but the line break escaped: a file name
-    or a stored text in it (an escape sequence) is shown, never run by the terminal."""
+    """A line as vpslog prints it, every control character but the line break escaped (and the
+    bidirectional marks): a file name or a stored text in it (an escape sequence, a right-to-left
+    override) is shown as it is, never run or reordered by the terminal."""
     return _CONTROL.sub(lambda found: repr(found[0])[1:-1], text)
 
 
