@@ -4,8 +4,6 @@ Deep code raises; ``cli.py`` prints the message once and exits with the code.
 Messages are written for the user and never carry a session note.
 """
 
-import re
-
 EXIT_OK = 0
 EXIT_REFUSED = 1  # the input was understood and refused (bad date, unknown code, ...)
 EXIT_USAGE = 2  # the command line itself was wrong (typer/click usage errors)
@@ -54,15 +52,16 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
     return f"internal error ({type(exc).__name__}); rerun with --debug for the traceback", EXIT_INTERNAL
 
 
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""Control characters but the line break, and the bidirectional marks that reorder what a line shows."""
+def printable(text: str) -> str:
+    """Control and other invisible characters as escapes (`\\x1b`, `\\n`, `\\u202e`), the rest as is:
+    how stored or typed text reaches a terminal (listings, reports, messages), never run or reordered."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def shown(text: str) -> str:
-    """A line as vpslog prints it, every control character but the line break escaped (and the
-    bidirectional marks): a file name or a stored text in it (an escape sequence, a right-to-left
-    override) is shown as it is, never run or reordered by the terminal."""
-    return _CONTROL.sub(lambda found: repr(found[0])[1:-1], text)
+    """A line as vpslog prints it (errors, warnings, notes, what a command did): `printable`, its
+    line breaks kept (an import's refusal lists a bad row a line)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def error_line(message: str) -> str:

@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import Enum
 
+from vpslog.errors import printable
+
 
 class Format(str, Enum):
     table = "table"
@@ -62,11 +64,6 @@ _C1 = re.compile("[\x7f-\x9f]")
 def _json(value) -> None:
     text = json.dumps(value, ensure_ascii=False, indent=2)
     sys.stdout.write(_C1.sub(lambda match: f"\\u{ord(match[0]):04x}", text) + "\n")
-
-
-def printable(text: str) -> str:
-    """Control and other invisible characters as escapes (`\\x1b`, `\\n`, `\\u202e`), the rest as is."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _cell(value) -> str:
