@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -249,3 +250,20 @@ def test_a_right_to_left_override_in_a_file_name_is_shown_not_obeyed(cli, progra
     result = cli("import", "sites", str(path))
     assert (result.exit_code, result.stderr) == (
         1, f"error: {tmp_path}/report\\u202evsc.exe\u05d0.csv: cannot be read (No such file or directory)\n")
+
+
+def test_a_deidentified_export_dated_in_1900_is_the_one_that_does_not_import_whole(cli, program_db, tmp_path):
+    """The README's one exception: dates in 1900 may be shifted back into 1899, below the floor every
+    record meets; the import refuses them with their lines, and writes nothing."""
+    for n in range(1, 4):
+        cli.ok("participant", "add", f"P-190{n}", "--site", "S1", "--enrolled", f"1900-01-0{n}", "--arm", "vps")
+    out, fresh = tmp_path / "deid", tmp_path / "fresh.db"
+    cli.ok("export", "sites", "participants", "--out", str(out), "--deidentify")
+    cli.ok("--db", str(fresh), "init")
+    cli.ok("--db", str(fresh), "import", "sites", str(out / "sites.csv"))
+    before = snapshot(fresh)
+    result = cli("--db", str(fresh), "import", "participants", str(out / "participants.csv"))
+    assert result.exit_code == 1 and "nothing was imported" in result.stderr
+    assert re.search(r"participants\.csv:\d+: enrollment date 1899-\d\d-\d\d is before 1900-01-01: check the year",
+                     result.stderr)
+    assert snapshot(fresh) == before
