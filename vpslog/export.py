@@ -84,7 +84,7 @@ def plan(spec: TableSpec, catalog: Catalog, settings: ReportSettings, *, deident
                                                     f"reported as {settings.top_code_above + 1}."),
                         "age", (name, settings.top_code_above)))
         else:
-            out.append((column, "text" if _may_need_quotes(column) else "plain", name))
+            out.append((column, "text" if _typed_by_people(column) else "plain", name))
     if wide and spec.name == "sessions":
         for code in catalog.components:
             flag = Column(f"c_{code.replace('-', '_')}", "integer", f"1 when component {code} was addressed.",
@@ -97,9 +97,12 @@ def _described(column: Column, addition: str) -> Column:
     return replace(column, description=f"{column.description} {addition}")
 
 
-def _may_need_quotes(column: Column) -> bool:
-    """Free text may need CSV quoting or the formula guard; codes and pattern-checked ids never do."""
-    return column.type in ("string", "object") and not (column.codes or column.enum or column.pattern)
+def _typed_by_people(column: Column) -> bool:
+    """Free text and JSON often need CSV quoting or the formula guard: SQLite tests each of their cells.
+    The other cells (codes, dates, numbers, and ids such as a participant's study code or the account
+    that entered a record) are written as stored and checked a batch at a time (Store.export_lines),
+    which costs far less where, as from vpslog, they never need it."""
+    return column.type == "object" or (column.free_text and column.type == "string")
 
 
 def _pseudonyms(store, specs: list[TableSpec]) -> None:
@@ -321,18 +324,42 @@ def _write(target: Path | None, header: str, batches, written: dict) -> None:
     if target is None:
         sys.stdout.flush()
     stream = sys.stdout.buffer if target is None else os.fdopen(open_new_private(target), "wb")
+
+    def out(data: bytes) -> None:
+        stream.write(data)
+        digest.update(data)
+
     try:
-        for lines, count in chain([(header, 0)], batches):  # lazily: one batch in memory at a time
-            data = (lines + "\n").encode("utf-8")
-            written["rows"] += count
-            stream.write(data)
-            digest.update(data)
         if target is None:
+            for lines, count in chain([(header, 0)], batches):  # lazily: one batch in memory at a time
+                data = (lines + "\n").encode("utf-8")
+                written["rows"] += count
+                out(data)
             stream.flush()  # a reader gone shows here, before the entry says the export was whole
+        else:
+            _write_behind(out, chain([(header, 0)], batches), written)
     finally:
         if target is not None:
             stream.close()
     written["sha256"] = digest.hexdigest()
+
+
+def _write_behind(out: Callable[[bytes], None], batches, written: dict) -> None:
+    """Each batch handed to `out` in a second thread while SQLite builds the next (writing and hashing
+    let go of Python's lock); one batch waits at most. Standard output is written in this thread: a
+    write there may wait for its reader as long as it likes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="vpslog-export-write") as writer:
+        pending = None
+        for lines, count in batches:
+            data = (lines + "\n").encode("utf-8")
+            written["rows"] += count
+            if pending is not None:
+                pending.result()  # the batch before is out (or its error is raised here)
+            pending = writer.submit(out, data)
+        if pending is not None:
+            pending.result()
 
 
 def _field(column: Column, catalog: Catalog) -> dict:
