@@ -309,6 +309,19 @@ def _html_report(cli, review: str, path: Path, *extra: str) -> str:
     return path.read_text()
 
 
+def test_the_temp_file_of_a_killed_review_report_is_removed_by_the_next_one(cli, demo_db, tmp_path):
+    """As for `report html`: the next report to the same file removes what a killed one left beside it."""
+    import subprocess
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    left = tmp_path / f".review.html.tmp-{ended.pid}-0123456789ab"
+    left.write_text("<p>evidence</p>")
+    review = json.loads(cli.ok("review", "list", "--format", "json").stdout)[0]["id"][:8]
+    result = cli.ok("review", "report", review, "--format", "html", "--out", str(tmp_path / "review.html"))
+    assert result.stderr == f"note: removed {left}, left by an interrupted vpslog command\n" and not left.exists()
+
+
 def test_the_html_review_report_has_every_section_offline_and_the_same_total(cli, demo_db, tmp_path):
     from html.parser import HTMLParser
 

@@ -60,7 +60,7 @@ def html(
         help="Processes drawing the charts at once (default: one per CPU, at most 4; 1: least memory).")] = None,
 ) -> None:
     """The supervisor's fidelity report as one self-contained HTML file (charts and tables; opens offline, prints on A4 and Letter)."""
-    from vpslog.commands.common import say, warn_clear_output
+    from vpslog.commands.common import say, sweep_leftovers, warn_clear_output
     from vpslog.core import Program
     from vpslog.report.forked import apart
     from vpslog.report.gather import View, gather
@@ -80,5 +80,6 @@ def html(
         finally:
             child.close()
 
+    sweep_leftovers(out)  # a report killed before it was linked into place left its temp file
     write(out, render(apart(evaluated), jobs))
     say(f"wrote {out}")

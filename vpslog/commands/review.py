@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, parse_day, program, say, warn_clear_output
+from vpslog.commands.common import FormatOption, parse_day, program, say, sweep_leftovers, warn_clear_output
 from vpslog.render import Format
 
 app = typer.Typer(help="Fidelity reviews: reviewer-rated items, recommendations and their follow-up.",
@@ -201,6 +201,7 @@ def report(ctx: typer.Context, review: ReviewId,
     if out is None:
         sys.stdout.write(text)
         return
+    sweep_leftovers(out)  # a report killed before it was linked into place left its temp file
     write(out, text)
     say(f"wrote {out}")
 
