@@ -226,3 +226,19 @@ def test_an_export_blocked_by_a_lock_leaves_no_csv_behind(cli, program_db, tmp_p
     assert sorted(os.listdir(tmp_path)) == ["config", "data", *(["out"] if earlier else [])]
     assert (_listing(out) if earlier else None) == before
     assert _audit_count(program_db) == audit
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), a device that is always full")
+@pytest.mark.parametrize("command", [["sessions"], ["export", "sessions", "--out", "-"], ["fidelity", "--format", "json"],
+                                     ["log", "P-0001", "45", "-c", "hope"]])
+def test_a_full_disk_under_the_output_is_one_line_and_exit_74_not_a_crash(cli, program_db, command):
+    """Output that the system refuses to write (a full disk or quota, a failing device) is the
+    machine's problem, not a bug: one line that says so, exit 74 (EX_IOERR), no traceback; the
+    store stays whole. (`log` has stored its session by then: only the line saying so is lost.)"""
+    before = snapshot(program_db)["session"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "vpslog", *command], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env=os.environ.copy())
+    assert (done.returncode, done.stderr) == (74, "error: the system refused a read or write: No space left on device\n")
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+    assert len(snapshot(program_db)["session"]) == len(before) + (command[0] == "log")

@@ -10,6 +10,7 @@ EXIT_USAGE = 2  # the command line itself was wrong (typer/click usage errors)
 EXIT_STORE = 3  # the store is missing, newer than this vpslog, locked or corrupt
 EXIT_FIDELITY = 4  # `fidelity --strict` found a failing rule
 EXIT_INTERNAL = 70  # a bug: rerun with --debug for the traceback
+EXIT_IO = 74  # the system refused a read or a write (a full disk, an I/O error), as sysexits.h has it
 
 
 class VpslogError(Exception):
@@ -38,6 +39,18 @@ class StoreError(VpslogError):
     exit_code = EXIT_STORE
 
 
+def _system_refused() -> frozenset[int]:
+    import errno
+
+    return frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EIO", "EFBIG", "EROFS")
+                     if hasattr(errno, name))
+
+
+_SYSTEM_REFUSED = _system_refused()
+"""An OSError with one of these is the machine's (a full disk or quota, a failing device, a file too
+big, a read-only file system), not a bug: said in one line, exit 74."""
+
+
 def describe_failure(exc: Exception) -> tuple[str, int]:
     """The one-line message and exit code of an error raised by a command (the typer CLI and quick
     entry report errors alike)."""
@@ -49,6 +62,9 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
     cipher = sys.modules.get("sqlcipher3.dbapi2")  # loaded only for an encrypted store
     if isinstance(exc, (sqlite3.Error, *([cipher.Error] if cipher else []))):
         return f"store problem: {exc}", EXIT_STORE
+    if isinstance(exc, OSError) and exc.errno in _SYSTEM_REFUSED:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"the system refused a read or write{where}: {exc.strerror}", EXIT_IO
     return f"internal error ({type(exc).__name__}); rerun with --debug for the traceback", EXIT_INTERNAL
 
 
