@@ -76,6 +76,27 @@ def test_a_usage_error_is_one_line(cli, program_db):
     assert re.fullmatch(r"error: No such option: --bogus \(see \S+ log --help\)\n", result.stderr), result.stderr
 
 
+NOTE = "felt low after the interview, talked about a relative's illness"
+"""A note a tired user types without -n (synthetic)."""
+
+
+def test_a_note_typed_without_its_option_is_never_echoed_in_a_usage_error(cli, program_db):
+    """Usage errors keep the promise other errors keep: a note is never shown, and what was typed is
+    cut at 40 characters. Extra arguments (where a note typed without -n lands) are not shown at all."""
+    from conftest import snapshot
+
+    before = snapshot(program_db)
+    result = cli("log", "P-0001", "45", "-c", "hope", NOTE)
+    assert result.exit_code == 2 and re.fullmatch(
+        r"error: Got unexpected extra argument\(s\), not shown \(they may be a note: a note goes after -n, in quotes\) "
+        r"\(see \S+ log --help\)\n", result.stderr), result.stderr
+    for option in (["--format", NOTE], [f"--format={NOTE}"]):
+        result = cli("sessions", *option)
+        assert result.exit_code == 2 and NOTE not in result.stderr and "relative" not in result.stderr
+        assert f'"{NOTE[:37]}..." is not one of' in result.stderr
+    assert snapshot(program_db) == before
+
+
 def test_interactive_log_refuses_a_bad_date_at_the_date_prompt_then_saves_after_the_summary(cli, program_db):
     answers = ["P-0001", "45", days_ago(121), "2999-01-01", days_ago(2), "", "", "career", "", "", "", "y"]
     result = cli.ok("log", input="\n".join(answers) + "\n")

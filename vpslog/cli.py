@@ -30,7 +30,7 @@ class VpslogGroup(TyperGroup):
             code = EXIT_USAGE  # the help was printed
         except _click.ClickException as exc:
             hint = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""
-            _error(f"{' '.join(exc.format_message().split())}{hint}")
+            _error(f"{_usage_message(exc.format_message(), args)}{hint}")
             code = exc.exit_code
         except typer.Abort:
             typer.echo("error: aborted; nothing was written", err=True)
@@ -58,6 +58,21 @@ class VpslogGroup(TyperGroup):
             message, code = describe_failure(exc)
             _error(message)
             raise typer.Exit(code) from None
+
+
+def _usage_message(message: str, args: list[str]) -> str:
+    """click's usage error in one line, keeping the README's promise on what was typed: extra
+    arguments are not shown (a note typed without -n would be), and anything longer than 40
+    characters is cut as every other error cuts it."""
+    from vpslog.parsing import quoted
+
+    if message.startswith("Got unexpected extra argument"):
+        return ("Got unexpected extra argument(s), not shown (they may be a note: a note goes after -n, "
+                "in quotes)")
+    typed = {*args, *(part for arg in args if arg.startswith("-") for part in (arg.partition("=")[2], arg[2:]))}
+    for text in sorted((text for text in typed if len(text) > 40), key=len, reverse=True):  # --opt=VALUE, -oVALUE too
+        message = message.replace(text, quoted(text)[1:-1])
+    return " ".join(message.split())
 
 
 def _error(message: str) -> None:
