@@ -283,7 +283,8 @@ class ResearchQueries:
             f"{day} >= ?": since if date_column else None,
             f"{day} <= ?": until if date_column else None,
         }
-        sql, params = _where({k: v for k, v in conditions.items() if k})
+        conditions = {k: v for k, v in conditions.items() if k}
+        sql, params = _where(conditions)
         guarded = _line([("any" if kind == "plain" else kind, argument) for kind, argument in plan])
         if deidentified:  # in the order of the first (pseudonymous) column; every cell guarded
             cursor = self.conn.cursor()
@@ -300,7 +301,7 @@ class ResearchQueries:
         if batch < 1:
             raise ValueError("a batch holds at least one line")
         source = f'"{table}" t{joins.replace(" JOIN ", " CROSS JOIN ")}'
-        filters = sql.replace(" WHERE ", " AND ", 1)
+        filters, _ = _where(conditions, prefix=" AND ")
 
         def between(line: str, low: int, high: int, limit: str = ""):
             """(lines joined, how many, first rowid, last rowid) of the rows from `low` to `high`."""

@@ -11,9 +11,10 @@ def day(column: str) -> str:
     return f"CAST(julianday({column}) - 1721424.5 AS INTEGER)"
 
 
-def where(conditions: dict[str, object]) -> tuple[str, list]:
+def where(conditions: dict[str, object], prefix: str = " WHERE ") -> tuple[str, list]:
     """A WHERE clause from `{"col = ?": value}`; None values are left out, and
-    a condition without a placeholder is included when its value is true."""
+    a condition without a placeholder is included when its value is true. `prefix=" AND "`: the
+    same conditions to follow others."""
     parts, params = [], []
     for condition, value in conditions.items():
         if value is None or value is False:
@@ -21,7 +22,7 @@ def where(conditions: dict[str, object]) -> tuple[str, list]:
         parts.append(condition)
         if "?" in condition:
             params.append(value)
-    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+    return (prefix + " AND ".join(parts) if parts else ""), params
 
 
 GUARDED_GLOB = "[=+@'\t\r\n-]*"
