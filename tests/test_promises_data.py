@@ -173,6 +173,25 @@ def test_an_export_to_standard_output_whose_reader_is_gone_is_audited_as_stopped
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
 
 
+def test_an_export_to_standard_output_stopped_by_ctrl_c_is_audited_as_stopped(cli, program_db, tmp_path):
+    """Ctrl-C (a real SIGINT) while `export sessions --out -` waits for a slow reader: exit 130 with
+    nothing printed, as typer has it, and the trail records a stopped export of the rows handed out."""
+    import signal
+    import time
+
+    cli.ok("import", "sessions", str(_sessions_csv(tmp_path / "s.csv", 1, 1000)))  # more than a pipe holds
+    export = subprocess.Popen([sys.executable, "-m", "vpslog", "export", "sessions", "--out", "-"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    assert export.stdout.read(100).startswith(b"id,participant_id")  # it is writing, into a full pipe
+    time.sleep(0.3)
+    export.send_signal(signal.SIGINT)
+    assert export.wait(timeout=60) == 130 and export.stderr.read() == b""
+    export.stdout.close()
+    [(entry, _)] = _entries(program_db, "export")
+    assert (entry["tables"], entry["stopped"], entry["rows"]) == (["sessions"], True, {"sessions": 1000})
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
 def test_a_stopped_export_counts_the_batch_it_was_writing_as_gone(monkeypatch):
     """A write that fails (the reader gone, Ctrl-C) may have sent part of its batch: the count the
     trail gets includes it, so it is never less than what left."""
