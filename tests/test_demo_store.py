@@ -222,5 +222,6 @@ def test_a_failed_encrypted_demo_build_keeps_no_key(cli, env, tmp_path, monkeypa
 
     monkeypatch.setattr(demo, "build_demo", disk_full)
     result = cli("--db", str(tmp_path / "demo.db"), "demo", "--encrypt")
-    assert result.exit_code == 70 and not key_file.exists()
+    assert (result.exit_code, result.stderr) == (
+        74, "error: the system refused a read or write: No space left on device\n") and not key_file.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config"]  # no store, no temp file, no key

@@ -22,7 +22,7 @@ from vpslog.export import load_settings, plan
 from vpslog.store.sql import plain_cells
 from vpslog.tables import TABLES
 
-AWKWARD = ["=SUM(A1:A9)", "+1 555 0100", "-5 min late", "@library", "\tindented", "\rreturn", "\nnew line",
+AWKWARD = ["=SUM(A1:A9)", "a,\x00b", "=x\x00,y", "+1 555 0100", "-5 min late", "@library", "\tindented", "\rreturn", "\nnew line",
            "'quoted already", "''=x", 'said "fine", then left', "line one\r\nline two", "a,b", "é café ☕ עברית",
            "bell\x07 and del\x7f", "\x1b[31mred", "  padded  ", "plain"]
 TEXT = st.one_of(st.none(), st.sampled_from(AWKWARD),
@@ -38,6 +38,7 @@ def _expected_cell(kind: str, value, row: dict, units) -> str:
     if value is None:
         return ""
     if isinstance(value, str):  # free text, or a code or id as another tool wrote it
+        value = value.split("\x00", 1)[0]  # a NUL (never stored by vpslog) ends the cell
         guarded = value.startswith(GUARDED)
         if guarded or any(c in value for c in '",\r\n'):
             return '"' + ("'" if guarded else "") + value.replace('"', '""') + '"'
@@ -45,7 +46,7 @@ def _expected_cell(kind: str, value, row: dict, units) -> str:
 
 
 FILLED = st.one_of(st.sampled_from(AWKWARD), st.sampled_from(["P-0001", "PS1", "P-0002", "phone", "hope;resume"]),
-                   st.sampled_from(['"x"', '"x', 'x"', '",', ',"', "a,b", '\n"', "\x02", "\x03"]),
+                   st.sampled_from(['"x"', '"x', 'x"', '",', ',"', "a,b", '\n"', "\x02", "\x03", 'x,\x00"=1', "\x00=2"]),
                    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
                            max_size=12))
 """A text cell every session fills (participant_id, entered_by, mode, components): vpslog's checks
@@ -157,6 +158,8 @@ def test_plain_cells_pass_only_when_the_guard_would_change_nothing(free, data):
     rows = data.draw(st.lists(st.lists(values, min_size=len(free), max_size=len(free)), min_size=1, max_size=5))
 
     def fast(value, is_free):
+        if isinstance(value, str):
+            value = value.split("\x00", 1)[0]  # printf ends a plain cell at a NUL; SQL cuts a free one there
         guarded = _expected_cell("text", value, {}, None)
         if value is None or not isinstance(value, str) or not is_free or guarded == value:
             return "" if value is None else str(value)
@@ -170,3 +173,17 @@ def test_plain_cells_pass_only_when_the_guard_would_change_nothing(free, data):
                 for row in rows for value, f in zip(row, free))
     if clean:
         assert checked == guarded
+
+
+def test_long_notes_make_smaller_batches_so_memory_stays_flat(cli, program_db, monkeypatch):
+    """A batch holds about BATCH_TEXT characters of lines, not a fixed number of lines: 20,000 lines of
+    long notes would be hundreds of megabytes at once. The lines are the same whatever the batches."""
+    import vpslog.store.research as research
+
+    monkeypatch.setattr(research, "BATCH_TEXT", 4_000)
+    rows = _sessions_as_written(program_db, [("P-0001", "PS1", None, ("long note " * 100) if n % 3 else "short", None,
+                                              "individual", True) for n in range(40)])
+    batches = _batches(program_db, 20)
+    assert "".join(text + "\n" for text, _ in batches) == _expected_export(rows).split("\n", 1)[1]
+    assert sum(count for _, count in batches) == 40 and len(batches) > 3
+    assert all(len(text) <= 2 * 4_000 + 1_200 for text, _ in batches[1:])  # about the target, a line over at most

@@ -320,7 +320,7 @@ def test_a_report_of_a_new_program_without_sessions_still_builds(cli, program_db
 def test_the_temp_file_of_a_killed_report_is_removed_by_the_next_one(cli, program_db, tmp_path):
     """A report is written beside its file and linked into place: one killed in between leaves that
     temp file (participants' records). The next report to the same file removes it, saying so; the
-    temp file of a report still running stays."""
+    temp file of a report still running stays, and so does a folder of that name."""
     ended = subprocess.Popen(["true"])
     ended.wait()
     out = tmp_path / "report.html"
@@ -328,9 +328,11 @@ def test_the_temp_file_of_a_killed_report_is_removed_by_the_next_one(cli, progra
     running = tmp_path / f".report.html.tmp-{os.getpid()}-0123456789ab"
     for path in (left, running):
         path.write_text("<p>P-0001</p>")
+    folder = tmp_path / f".report.html.tmp-{ended.pid}-0123456789ac"  # named so, but a folder: not the report's
+    folder.mkdir()
     result = cli.ok("report", "html", "--out", str(out))
     assert result.stderr == f"note: removed {left}, left by an interrupted vpslog command\n"
-    assert not left.exists() and running.exists() and out.exists()
+    assert not left.exists() and running.exists() and folder.is_dir() and out.exists()
 
 
 def test_vpslog_log_does_not_import_the_report_libraries(program_db, tmp_path):

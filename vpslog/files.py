@@ -101,9 +101,10 @@ def sweep_temp_files(beside: Path) -> list[tuple[Path, bool]]:
             fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:  # gone meanwhile, or a link
             continue
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder (an export's), a pipe: not ours to remove here
+            os.close(fd)
+            continue
         with os.fdopen(fd, "rb") as file:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                continue
             plain = file.read(len(PLAIN_HEADER)) == PLAIN_HEADER
         entry.unlink(missing_ok=True)
         removed.append((entry, plain))

@@ -19,6 +19,8 @@ COUNTED = "p.enrolled_on <= ?"
 or late consent does not hide anyone: the eligible-consented rule flags it)."""
 
 
+BATCH_TEXT = 8 << 20
+"""About how many characters of lines an export batch holds (several copies of it are in memory at once)."""
 _LOWEST, _HIGHEST = -(1 << 63), (1 << 63) - 1
 """The smallest and largest rowid SQLite allows."""
 
@@ -326,20 +328,22 @@ class ResearchQueries:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(1, thread_name_prefix="vpslog-export-check") as checker:
-            waiting, start = None, _LOWEST
+            waiting, start, limit = None, _LOWEST, min(batch, 1_000)
             while True:
-                count = last = 0
-                for text, lines, first, last in between(fast, start, _HIGHEST, f" LIMIT {int(batch)}"):
+                count = last = size = 0
+                for text, lines, first, last in between(fast, start, _HIGHEST, f" LIMIT {int(limit)}"):
                     if not lines:
                         continue
-                    count += lines
+                    count, size = count + lines, size + len(text)
                     if waiting:  # checked while SQLite built this batch
                         yield from checked(*waiting)
                     # checked while SQLite builds the next (not while the previous is written: the
                     # two would take turns at Python's lock)
                     waiting = (lines, first, last, checker.submit(_plain_cells, text, len(plan), lines, sentinel))
-                if count < batch or last == _HIGHEST:
+                if count < limit or last == _HIGHEST:
                     break
                 start = last + 1
+                # as many lines as make about BATCH_TEXT (long notes make fewer), `batch` at most
+                limit = max(1, min(batch, count * BATCH_TEXT // max(size, 1)))
             if waiting:
                 yield from checked(*waiting)

@@ -48,16 +48,24 @@ def _pseudonym(kind: str, column: str) -> str:
     return f"(SELECT pseudonym FROM temp.deid_code WHERE kind = '{kind}' AND value = {column})"
 
 
+def _text(value: str, sentinel: str) -> str:
+    """SQL for a text cell of `value` (text without NUL): quoted when it needs it, `'` before a trigger."""
+    guarded = f"{value} GLOB '{GUARDED_GLOB.replace(chr(39), chr(39) * 2)}'"
+    return (f"CASE WHEN {guarded} OR {value} GLOB '{QUOTED_GLOB}' THEN '{sentinel}\"' || "
+            f"CASE WHEN {guarded} THEN '''' ELSE '' END || replace({value}, '\"', '\"\"') || '\"{sentinel}' "
+            f"ELSE {value} END")
+
+
 def export_cell(kind: str, argument, sentinel: str = "") -> str:
     """The SQL for one CSV cell of an export plan (see Store.export_lines); NULL prints as empty.
     `sentinel` is written before and after a text cell that needed quotes (see `plain_cells`)."""
     column = f't."{argument}"' if isinstance(argument, str) else None
     if kind == "text":
-        guarded = f"{column} GLOB '{GUARDED_GLOB.replace(chr(39), chr(39) * 2)}'"
-        return (f"CASE WHEN {column} IS NULL THEN NULL WHEN {guarded} OR {column} GLOB '{QUOTED_GLOB}' THEN "
-                # NULL first: most free text is empty, and two GLOBs cost more than the test
-                f"'{sentinel}\"' || CASE WHEN {guarded} THEN '''' ELSE '' END || replace({column}, '\"', '\"\"') "
-                f"|| '\"{sentinel}' ELSE {column} END")
+        # NULL first: most free text is empty, and two GLOBs cost more than the test. A NUL (which vpslog
+        # never stores) ends the cell, as printf ends a plain cell there; the closing quote was lost after it.
+        cut = f"substr({column}, 1, instr({column}, char(0)) - 1)"
+        return (f"CASE WHEN {column} IS NULL THEN NULL WHEN instr({column}, char(0)) THEN {_text(cut, sentinel)} "
+                f"ELSE {_text(column, sentinel)} END")
     if kind == "plain":
         return column
     if kind == "any":  # a plain cell whatever the store holds: a number as it is, anything else as text
