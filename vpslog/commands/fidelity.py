@@ -92,9 +92,8 @@ def _trend(ctx, by: Period, since, until, site, specialist, fmt) -> None:
     with program(ctx) as prog:
         last = parse_day(until, prog.today) or prog.today
         first = parse_day(since, prog.today) or default_since(by.value, last)
-        for option, day in (("--until", last), ("--since", first)):  # a default --since follows --until
-            if day < EARLIEST:  # `0026-01-01` for 2026: some 24,000 months of periods, as records refuse it
-                raise InputError(f"{option} {day} is before {EARLIEST}: check the year (dates are YYYY-MM-DD)")
+        if since and first < EARLIEST:  # `0026-01-01` for 2026: some 24,000 months of periods
+            raise InputError(f"--since {first} is before {EARLIEST}: check the year (dates are YYYY-MM-DD)")
         result = trend(prog.store, prog.catalog, load_rules(prog.catalog), by=by.value, until=last, since=first,
                        site=prog.resolve("site", site) if site else None,
                        specialist=prog.resolve("specialist", specialist) if specialist else None)
