@@ -97,7 +97,7 @@ def test_a_sessions_export_is_byte_for_byte_what_the_rules_give(cli, program_db,
     rows = _sessions_as_written(program_db, texts)
     expected = _expected_export(rows)
     assert cli.ok("export", "sessions", "--out", "-").stdout_bytes == expected.encode("utf-8")
-    # the lines come in batches (20,000 lines each from the CLI): any batch size gives the same lines
+    # the lines come in batches (2,000 lines at most from the CLI): any batch size gives the same lines
     batches = _batches(program_db, batch)
     assert all(count == batch for _, count in batches[:-1]) and sum(count for _, count in batches) == len(rows)
     assert "".join(text + "\n" for text, _ in batches) == expected.split("\n", 1)[1]
@@ -176,14 +176,17 @@ def test_plain_cells_pass_only_when_the_guard_would_change_nothing(free, data):
 
 
 def test_long_notes_make_smaller_batches_so_memory_stays_flat(cli, program_db, monkeypatch):
-    """A batch holds about BATCH_TEXT characters of lines, not a fixed number of lines: 20,000 lines of
+    """A batch holds about BATCH_TEXT characters of lines, not a fixed number of lines: 2,000 lines of
     long notes would be hundreds of megabytes at once. The lines are the same whatever the batches."""
     import vpslog.store.research as research
 
     monkeypatch.setattr(research, "BATCH_TEXT", 4_000)
-    rows = _sessions_as_written(program_db, [("P-0001", "PS1", None, ("long note " * 100) if n % 3 else "short", None,
-                                              "individual", True) for n in range(40)])
+    long = [("P-0001", "PS1", None, "long note " * 100 if n % 3 else "short", None, "individual", True) for n in range(20)]
+    short = [("P-0001", "PS1", None, "short", None, "individual", True)] * 26
+    rows = _sessions_as_written(program_db, long + short + long)
     batches = _batches(program_db, 20)
     assert "".join(text + "\n" for text, _ in batches) == _expected_export(rows).split("\n", 1)[1]
-    assert sum(count for _, count in batches) == 40 and len(batches) > 3
-    assert all(len(text) <= 2 * 4_000 + 1_200 for text, _ in batches[1:])  # about the target, a line over at most
+    counts = [count for _, count in batches]
+    assert sum(counts) == 66 and max(counts) <= 20 and len(counts) > 3, [(c, len(t)) for t, c in batches]
+    assert all(later <= 2 * earlier for earlier, later in zip(counts, counts[1:]))  # long after short: not all at once
+    assert all(len(text) <= 2 * 4_000 + 1_200 for text, _ in batches[1:3]), [(c, len(t)) for t, c in batches]

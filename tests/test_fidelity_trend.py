@@ -241,11 +241,11 @@ def test_an_exited_participant_and_an_ended_run_are_past(prog, cli, gaps):
     (["--matrix", "--specialist", "PS1"], 2, "--matrix shows every specialist; it does not take --specialist"),
     (["--by", "month", "--since", "2026-05-01", "--until", "2026-04-01"], 1,
      "--since 2026-05-01 is after --until 2026-04-01"),
-    # a year typed short: some 24,000 months of periods (seconds of work and 150 MB of json) otherwise
-    (["--by", "month", "--since", "0026-01-01"], 1, "--since 0026-01-01 is before 1900-01-01: check the year "
-                                                    "(dates are YYYY-MM-DD)"),
-    (["--by", "quarter", "--since", "0001-01-01", "--until", "0026-01-01"], 1,
-     "--since 0001-01-01 is before 1900-01-01: check the year (dates are YYYY-MM-DD)"),
+    # a year typed wrong: tens of thousands of periods (minutes of work, gigabytes of memory) otherwise
+    (["--by", "month", "--since", "0026-01-01"], 1, f"--since 0026-01-01 to --until {date.today()} is more than "
+                                                    "150 years of periods: check the years (dates are YYYY-MM-DD)"),
+    (["--by", "quarter", "--since", "2025-01-01", "--until", "9026-01-01"], 1,
+     "--since 2025-01-01 to --until 9026-01-01 is more than 150 years of periods: check the years (dates are YYYY-MM-DD)"),
 ])
 def test_mixed_or_wrong_views_are_refused_in_one_line(cli, program_db, arguments, code, message):
     result = cli("fidelity", *arguments)

@@ -85,16 +85,12 @@ def _refuse_mixed_views(*, explain, by, matrix, as_of, since, until, participant
 def _trend(ctx, by: Period, since, until, site, specialist, fmt) -> None:
     from vpslog.fidelity.report import render_trend
     from vpslog.fidelity.rules import load_rules
-    from vpslog.core import EARLIEST
-    from vpslog.errors import InputError
     from vpslog.fidelity.trend import default_since, trend
 
     with program(ctx) as prog:
         last = parse_day(until, prog.today) or prog.today
-        first = parse_day(since, prog.today) or default_since(by.value, last)
-        if since and first < EARLIEST:  # `0026-01-01` for 2026: some 24,000 months of periods
-            raise InputError(f"--since {first} is before {EARLIEST}: check the year (dates are YYYY-MM-DD)")
-        result = trend(prog.store, prog.catalog, load_rules(prog.catalog), by=by.value, until=last, since=first,
+        result = trend(prog.store, prog.catalog, load_rules(prog.catalog), by=by.value, until=last,
+                       since=parse_day(since, prog.today) or default_since(by.value, last),
                        site=prog.resolve("site", site) if site else None,
                        specialist=prog.resolve("specialist", specialist) if specialist else None)
     render_trend(result, fmt)

@@ -13,6 +13,9 @@ from vpslog.fidelity.engine import Report, evaluate_at, pass_rate, tally
 from vpslog.fidelity.rules import RuleBook
 
 MONTHS = {"month": 1, "quarter": 3}  # months per period
+LONGEST_YEARS = 150
+"""The longest span of periods: more is a year typed wrong (`0026` or `9026` for 2026), tens of thousands
+of periods, minutes of work and hundreds of megabytes of output."""
 
 
 class ScaleScore(NamedTuple):
@@ -62,6 +65,9 @@ def periods(by: str, since: date, until: date) -> list[tuple[str, date]]:
         raise InputError(f"--by {by!r}: expected month or quarter")
     if since > until:
         raise InputError(f"--since {since} is after --until {until}")
+    if (until.year - since.year) * 12 + until.month - since.month >= LONGEST_YEARS * 12:
+        raise InputError(f"--since {since} to --until {until} is more than {LONGEST_YEARS} years of periods: "
+                         "check the years (dates are YYYY-MM-DD)")
     found, start = [], _period_start(by, since)
     while start is not None and start <= until:
         following = _add_months(start, MONTHS[by])

@@ -253,7 +253,7 @@ class ResearchQueries:
 
     def export_lines(self, table: str, plan: list[tuple[str, object]], *, participant_column: str | None,
                      date_column: str | None, deidentified: bool = False, site=None, arm=None, since=None,
-                     until=None, batch: int = 20_000):
+                     until=None, batch: int = 2_000):
         """CSV lines built by SQLite itself for speed, in batches: (the batch's lines joined by
         newlines, without the last one; how many lines).
 
@@ -328,7 +328,7 @@ class ResearchQueries:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(1, thread_name_prefix="vpslog-export-check") as checker:
-            waiting, start, limit = None, _LOWEST, min(batch, 1_000)
+            waiting, start, limit = None, _LOWEST, batch
             while True:
                 count = last = size = 0
                 for text, lines, first, last in between(fast, start, _HIGHEST, f" LIMIT {int(limit)}"):
@@ -343,7 +343,8 @@ class ResearchQueries:
                 if count < limit or last == _HIGHEST:
                     break
                 start = last + 1
-                # as many lines as make about BATCH_TEXT (long notes make fewer), `batch` at most
-                limit = max(1, min(batch, count * BATCH_TEXT // max(size, 1)))
+                # as many lines as make about BATCH_TEXT (long notes make fewer), `batch` at most, and
+                # twice the last at most (long notes after short ones are not all taken at once)
+                limit = max(1, min(batch, 2 * limit, count * BATCH_TEXT // max(size, 1)))
             if waiting:
                 yield from checked(*waiting)
