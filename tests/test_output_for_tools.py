@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import days_ago, session_rows, snapshot
+from vpslog.errors import printable
 from vpslog.parsing import unique_prefix_length
 
 
@@ -95,6 +96,22 @@ def test_a_note_typed_without_its_option_is_never_echoed_in_a_usage_error(cli, p
         assert result.exit_code == 2 and NOTE not in result.stderr and "relative" not in result.stderr
         assert f'"{NOTE[:37]}..." is not one of' in result.stderr
     assert snapshot(program_db) == before
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=20, max_size=40)
+       .map(lambda text: (text + " felt low, talked about a relative's illness; ") * 5),
+       st.sampled_from([("fidelity", "--by", "{}"), ("participant", "add", "P-0999", "--arm", "{}"),
+                        ("participant", "{}"), ("sessions", "--format={}"), ("log", "P-0001", "--{}=x")]))
+def test_no_usage_error_shows_more_than_40_characters_of_what_was_typed(cli, program_db, text, command):
+    """However a usage error shows a value (as typed, its control characters, quotes or backslashes
+    escaped), no more than 40 characters of it reach the terminal."""
+    result = cli(*[part.format(text) for part in command])
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1 and len(result.stderr) < 320, result.stderr
+    typed = text[:41]  # one character more than is ever shown, in each way it may be shown
+    escaped = re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m[0]):02x}", typed)
+    for form in (typed, escaped, typed.encode("unicode_escape").decode("ascii"), repr(typed)[1:-1]):
+        assert printable(form) not in result.stderr
 
 
 def test_interactive_log_refuses_a_bad_date_at_the_date_prompt_then_saves_after_the_summary(cli, program_db):

@@ -63,16 +63,29 @@ class VpslogGroup(TyperGroup):
 def _usage_message(message: str, args: list[str]) -> str:
     """click's usage error in one line, keeping the README's promise on what was typed: extra
     arguments are not shown (a note typed without -n would be), and anything longer than 40
-    characters is cut as every other error cuts it."""
-    from vpslog.parsing import quoted
-
+    characters is cut as every other error cuts it, however the message escapes it."""
     if message.startswith("Got unexpected extra argument"):
         return ("Got unexpected extra argument(s), not shown (they may be a note: a note goes after -n, "
                 "in quotes)")
-    typed = {*args, *(part for arg in args if arg.startswith("-") for part in (arg.partition("=")[2], arg[2:]))}
-    for text in sorted((text for text in typed if len(text) > 40), key=len, reverse=True):  # --opt=VALUE, -oVALUE too
-        message = message.replace(text, quoted(text)[1:-1])
+    typed = {*args, *(part for arg in args if arg.startswith("-")
+                      for part in (*arg.partition("=")[::2], arg[2:]))}  # --opt=VALUE, -oVALUE too
+    for text in sorted((text for text in typed if len(text) > 40), key=len, reverse=True):
+        for form in _shown_forms(text):
+            at = message.find(form[:40])
+            if at >= 0:  # shown: cut, and what follows dropped where the rest is shown another way
+                end = at + len(form) if message.startswith(form, at) else len(message)
+                message = f"{message[:at]}{form[:37]}...{message[end:]}"
     return " ".join(message.split())
+
+
+def _shown_forms(text: str) -> list[str]:
+    """How a message may show `text`: as typed, or escaped as click, Python's repr or json escape it."""
+    from json import dumps
+
+    from typer._click.utils import _escape_control_characters
+
+    return list(dict.fromkeys([text, _escape_control_characters(text), text.encode("unicode_escape").decode("ascii"),
+                               repr(text)[1:-1], dumps(text, ensure_ascii=False)[1:-1]]))
 
 
 def _error(message: str) -> None:
