@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import snapshot
+from conftest import days_ago, snapshot
 
 NO_LINKS = "vpslog does not create files through links"
 EXPORT_FILES = ["codebook.md", "datapackage.json", "manifest.json"]
@@ -230,7 +230,7 @@ def test_an_export_blocked_by_a_lock_leaves_no_csv_behind(cli, program_db, tmp_p
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), a device that is always full")
 @pytest.mark.parametrize("command", [["sessions"], ["export", "sessions", "--out", "-"], ["fidelity", "--format", "json"],
-                                     ["log", "P-0001", "45", "-c", "hope"]])
+                                     ["log", "P-0001", "45", "-c", "hope"], ["--version"], ["log", "--help"]])
 def test_a_full_disk_under_the_output_is_one_line_and_exit_74_not_a_crash(cli, program_db, command):
     """Output that the system refuses to write (a full disk or quota, a failing device) is the
     machine's problem, not a bug: one line that says so, exit 74 (EX_IOERR), no traceback; the
@@ -241,4 +241,31 @@ def test_a_full_disk_under_the_output_is_one_line_and_exit_74_not_a_crash(cli, p
                               text=True, env=os.environ.copy())
     assert (done.returncode, done.stderr) == (74, "error: the system refused a read or write: No space left on device\n")
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
-    assert len(snapshot(program_db)["session"]) == len(before) + (command[0] == "log")
+    assert len(snapshot(program_db)["session"]) == len(before) + (command[0] == "log" and "--help" not in command)
+
+
+def _sessions_file(path: Path, count: int) -> Path:
+    """`count` phone sessions of P-0001 with PS1, to import."""
+    rows = [f"{n:032x},P-0001,PS1,{days_ago(10)},45,individual,phone,2026-01-01T10:00:00Z,PS1" for n in range(1, count + 1)]
+    path.write_text("\n".join(["id,participant_id,specialist_id,date,minutes,type,mode,entered_at,entered_by", *rows])
+                    + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_backup_the_file_system_refuses_leaves_nothing_beside_its_destination(cli, program_db, tmp_path):
+    """A copy that outgrows what the system lets it write (a file-size limit here; a full disk alike) is
+    one line and exit 74; neither the temp copy nor its journal stays beside the destination."""
+    import resource
+
+    cli.ok("import", "sessions", str(_sessions_file(tmp_path / "s.csv", 3000)))  # a store bigger than the limit
+    folder = tmp_path / "backups"
+    folder.mkdir()
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    done = subprocess.run([sys.executable, "-m", "vpslog", "backup", str(folder / "copy.db")], preexec_fn=small_files,
+                          capture_output=True, text=True, env=os.environ.copy())
+    assert done.returncode == 74 and done.stderr.startswith("error: the system refused a read or write (SQLite: ")
+    assert len(done.stderr.splitlines()) == 1 and list(folder.iterdir()) == []
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")

@@ -47,6 +47,8 @@ def _system_refused() -> frozenset[int]:
 
 
 _SYSTEM_REFUSED = _system_refused()
+SQLITE_IOERR, SQLITE_FULL = 10, 13
+"""SQLite's own codes for the same (the extended codes' low byte): its file's disk is full, or failing."""
 """An OSError with one of these is the machine's (a full disk or quota, a failing device, a file too
 big, a read-only file system), not a bug: said in one line, exit 74."""
 
@@ -61,6 +63,8 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
         return str(exc), exc.exit_code
     cipher = sys.modules.get("sqlcipher3.dbapi2")  # loaded only for an encrypted store
     if isinstance(exc, (sqlite3.Error, *([cipher.Error] if cipher else []))):
+        if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF in (SQLITE_FULL, SQLITE_IOERR):
+            return f"the system refused a read or write (SQLite: {exc})", EXIT_IO
         return f"store problem: {exc}", EXIT_STORE
     if isinstance(exc, OSError) and exc.errno in _SYSTEM_REFUSED:
         where = f" ({exc.filename})" if exc.filename else ""

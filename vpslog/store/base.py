@@ -712,7 +712,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                     dest.unlink()
                 raise
         finally:
-            tmp.unlink()
+            for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):  # a failed copy leaves its journal
+                leftover.unlink(missing_ok=True)
 
     def reencrypt(self, key: Key | None, keeping, *, action: str, details: dict, actor: str, then=None) -> None:
         """Replace the store file by a verified copy encrypted with `key` (encrypt, rekey); `keeping`
