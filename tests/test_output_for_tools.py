@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -11,6 +12,27 @@ from hypothesis import strategies as st
 from conftest import days_ago, session_rows, snapshot
 from vpslog.errors import printable
 from vpslog.parsing import unique_prefix_length
+
+
+MARKUP = '![seen](http://example.invalid/pixel.png) <img src=x onerror=alert(1)> [link](http://example.invalid) **bold** `code` &lt; a|b \\'
+"""Text a markdown viewer would fetch, run or format, typed into vpslog as a name or a reviewer's text."""
+
+
+def test_stored_text_in_markdown_is_shown_as_it_is_never_read_as_markup(cli, program_db):
+    """`--format markdown` (listings, fidelity) and the review report: a name or a reviewer's text shows
+    as typed when the document is rendered; no image is fetched, no tag or link made (CommonMark with
+    tables, as markdown-it renders it)."""
+    from markdown_it import MarkdownIt
+
+    cli.ok("site", "add", "S2", "--name", MARKUP)
+    review = re.search(r"review ([0-9a-f]{8})", cli.ok("review", "start", "--site", "S1", "--reviewer", "R. One").stdout)[1]
+    cli.ok("review", "strength", review, MARKUP)
+    cli.ok("review", "recommend", review, MARKUP, "--owner", "PS1", "--due", "2099-01-01")
+    for document in (cli.ok("site", "list", "--format", "markdown").stdout,
+                     cli.ok("review", "report", review, "--format", "markdown").stdout):
+        page = MarkdownIt("commonmark").enable("table").render(document)
+        assert not re.search(r"<(img|a)\b", page), page  # (the report's own bold and code spans are its own)
+        assert MARKUP in html.unescape(re.sub(r"<[^>]+>", "", page)), page  # what the reader sees: as typed
 
 
 @pytest.mark.parametrize("command", [["site", "list"], ["specialist", "list"], ["supervision", "list"],

@@ -97,8 +97,19 @@ def _markdown(records: list[dict], columns: Sequence[str], title: str | None) ->
     lines.append("| " + " | ".join(c.removesuffix("_id").replace("_", " ") for c in columns) + " |")
     lines.append("|" + "---|" * len(columns))
     for record in records:
-        lines.append("| " + " | ".join(_cell(record[c]).replace("|", "\\|") for c in columns) + " |")
+        lines.append("| " + " | ".join(markdown_text(_cell(record[c])) for c in columns) + " |")
     sys.stdout.write("\n".join(lines) + "\n\n")
+
+
+_MARKUP = re.compile(r"[\\`*_\[\]<>!|&~]")
+"""What markdown reads as markup inside a line: escapes, code, emphasis, links and images, HTML,
+table cells, entities, strikethrough."""
+
+
+def markdown_text(text: str) -> str:
+    """Stored text in a markdown document: shown as it is, never read as markup (an image fetched, a
+    link, a tag, emphasis), each such character after a backslash; control characters escaped."""
+    return _MARKUP.sub(lambda found: "\\" + found[0], printable(text))
 
 
 LONGEST_WORD = 32

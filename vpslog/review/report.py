@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from vpslog.render import printable
+from vpslog.render import markdown_text
 from vpslog.review.scale import ReviewScale
 from vpslog.review.scoring import compare, total
 
@@ -113,9 +113,9 @@ def deidentify(store, report: dict) -> dict:
 def markdown(report: dict) -> str:
     """The report as a markdown document; stored text is escaped, never read as markup."""
     review = report["review"]
-    lines = [f"# Fidelity review {review['id'][:8]}: {printable(review['site_id'] or 'whole program')}, {review['as_of']}", "",
-             f"- Reviewers: {printable(review['reviewers'])}",
-             f"- Status: {review['status']}" + (f", signed {review['signed_at']} by {printable(review['signed_by'])}"
+    lines = [f"# Fidelity review {review['id'][:8]}: {markdown_text(review['site_id'] or 'whole program')}, {review['as_of']}", "",
+             f"- Reviewers: {markdown_text(review['reviewers'])}",
+             f"- Status: {review['status']}" + (f", signed {review['signed_at']} by {markdown_text(review['signed_by'])}"
                                                 if review["signed_at"] else ""),
              f"- Total: {report['total']} of {report['max']} ({report['share']:.0%}): **{report['band'] or 'not scored'}**",
              f"- Scale {review['scale_version']}, fidelity rules {review['rules_version']}", "",
@@ -127,18 +127,18 @@ def markdown(report: dict) -> str:
         evidence = [e.replace("\n", "; ") for e in (item["computed_evidence"], item["evidence"]) if e]
         if item["observed"] and item["observed"]["sessions"]:
             evidence.append(f"observed in {item['observed']['present']} of {item['observed']['sessions']} sessions")
-        lines.append(f"| {_cell(item['title'])} (`{item['item']}`) | {score} | {', '.join(item['sources'])} | "
-                     f"{_cell('; '.join(evidence))} |")
+        lines.append(f"| {markdown_text(item['title'])} (`{item['item']}`) | {score} | {', '.join(item['sources'])} | "
+                     f"{markdown_text('; '.join(evidence))} |")
     if report["observations"]:
         lines += ["", "## Sessions observed", "", "| session | date | present | absent |", "|---|---|---|---|"]
         lines += [f"| {o['session_id'][:8]} | {o['date']} | {', '.join(o['present'])} | {', '.join(o['absent'])} |"
                   for o in report["observations"]]
-    lines += ["", "## Strengths", ""] + ([f"- {printable(s['detail'])}" + (f" (`{s['item']}`)" if s["item"] else "")
+    lines += ["", "## Strengths", ""] + ([f"- {markdown_text(s['detail'])}" + (f" (`{s['item']}`)" if s["item"] else "")
                                          for s in report["strengths"]] or ["None recorded."])
     lines += ["", "## Recommendations", ""] + (_actions(report["recommendations"]) or ["None recorded."])
     if report["addenda"]:
         lines += ["", "## Addenda after signing", ""]
-        lines += [f"- {a['at']} {printable(a['by'])} ({a['record']}): {printable(a['reason'])}" for a in report["addenda"]]
+        lines += [f"- {a['at']} {markdown_text(a['by'])} ({a['record']}): {markdown_text(a['reason'])}" for a in report["addenda"]]
     previous = report["previous"]
     lines += ["", "## Compared with the previous review", ""]
     if previous is None:
@@ -155,16 +155,13 @@ def markdown(report: dict) -> str:
 
 
 def _actions(actions: list[dict]) -> list[str]:
-    return [f"- [{'x' if a['status'] == 'done' else ' '}] {printable(a['detail'])}"
+    return [f"- [{'x' if a['status'] == 'done' else ' '}] {markdown_text(a['detail'])}"
             + (f" (`{a['item']}`)" if a["item"] else "")
-            + f" — owner {a['owner'] or '–'}, due {a['due'] or '–'}, {a['status']}"
-            + (f" on {a['closed_on']}: {printable(a['note'])}" if a["closed_on"] else "") + f" [{a['id'][:8]}]"
+            + f" — owner {markdown_text(a['owner'] or '–')}, due {a['due'] or '–'}, {a['status']}"
+            + (f" on {a['closed_on']}: {markdown_text(a['note'])}" if a["closed_on"] else "") + f" [{a['id'][:8]}]"
             for a in actions]
 
 
 def _score(value: int | None) -> str:
     return "–" if value is None else str(value)
 
-
-def _cell(value: str) -> str:
-    return printable(value).replace("|", "\\|")
