@@ -93,7 +93,7 @@ def csv_writer(columns: Sequence[str]) -> Callable[[dict], None]:
 
 
 def _markdown(records: list[dict], columns: Sequence[str], title: str | None) -> None:
-    lines = [f"### {printable(title)}", ""] if title else []
+    lines = [f"### {markdown_text(title)}", ""] if title else []  # a title may name a stored id
     lines.append("| " + " | ".join(c.removesuffix("_id").replace("_", " ") for c in columns) + " |")
     lines.append("|" + "---|" * len(columns))
     for record in records:
