@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -180,3 +183,14 @@ def test_counts_of_one_are_singular(cli, program_db, tmp_path):
     bad.write_text("id,name\nS9,\n", encoding="utf-8")
     result = cli("import", "sites", str(bad))
     assert result.stderr.startswith(f"error: 1 bad row in {bad}; nothing was imported:")
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["fidelity"], ["site", "list"]])
+def test_a_table_whose_reader_leaves_early_ends_quietly_and_well(cli, program_db, command):
+    """`vpslog sessions | head`: the reader gone, the command stops with nothing on stderr and exit 0,
+    as every other output does (rich would exit 1, which fails a script run with `set -o pipefail`)."""
+    cli.ok("log", "P-0001", "45", "-c", "hope")
+    table = subprocess.Popen([sys.executable, "-m", "vpslog", *command], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "120"})
+    table.stdout.close()  # gone before the table is drawn
+    assert (table.wait(timeout=60), table.stderr.read()) == (0, b"")

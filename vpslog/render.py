@@ -120,12 +120,19 @@ def _label(column: str) -> str:
     return column.removesuffix("_id").replace("_", " ")
 
 
+def _reader_gone() -> None:
+    """rich exits 1 when the reader goes away (`vpslog sessions | head`); raised as Python raises it,
+    the command stops quietly and ends well (cli), as with every other output."""
+    raise BrokenPipeError
+
+
 def _table(records: list[dict], columns: Sequence[str], title: str | None, drop: Sequence[str]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     console = Console(soft_wrap=False, highlight=False)
+    console.on_broken_pipe = _reader_gone
     if not records:
         console.print(Text(f"{printable(title or 'nothing')}: none", style="dim"))
         return
