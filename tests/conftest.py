@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import secrets
@@ -10,10 +11,15 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import typer.testing
 from typer.testing import CliRunner
 
 from vpslog.cli import app
 from vpslog.store.base import connect, key_for
+
+typer.testing._get_command = functools.lru_cache(maxsize=None)(typer.testing._get_command)
+"""typer turns the app into click commands on every CliRunner.invoke (about 25 ms, most of a test's
+set-up); the vpslog command does it once per process, and so do the tests, once per session."""
 
 TODAY = date.today()
 NO_SQLCIPHER = (None if importlib.util.find_spec("sqlcipher3") else
