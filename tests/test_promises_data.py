@@ -147,7 +147,8 @@ def test_a_deidentified_export_drops_birth_years_and_reports_ages_over_89_as_90(
     exported = cli.ok("export", "participants", "--out", "-", "--deidentify").stdout
     header, *rows = exported.splitlines()
     ages = sorted(dict(zip(header.split(","), row.split(",")))["age"] for row in rows)
-    assert "birth_year" not in header and "1920" not in exported
+    assert "birth_year" not in header and "1920" not in {cell for row in rows for cell in row.split(",")}
+    # (as a cell: a 12-digit pseudonym may hold the digits 1920, about once in 200 runs)
     assert ages == ["", "", "", "89", "90", "90"]  # P-0001, P-0002 and P-1920 have no age
 
 
