@@ -38,12 +38,8 @@ class VpslogGroup(TyperGroup):
         except VpslogError as exc:
             _error(str(exc))
             code = exc.exit_code
-        except BrokenPipeError:  # `vpslog --help | head`: the reader went away
-            from vpslog.quick import quiet_stdout
-
-            quiet_stdout()
-            code = 0
-        except OSError as exc:  # while --help or --version printed (a full disk: exit 74)
+        except OSError as exc:  # while --help or --version printed (a full disk: exit 74; typer's own
+            # handling turns a reader gone, EPIPE, into exit 1 before it reaches here)
             message, code = describe_failure(exc)
             _error(message)
         if not standalone_mode:

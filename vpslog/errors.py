@@ -4,6 +4,8 @@ Deep code raises; ``cli.py`` prints the message once and exits with the code.
 Messages are written for the user and never carry a session note.
 """
 
+import errno
+
 EXIT_OK = 0
 EXIT_REFUSED = 1  # the input was understood and refused (bad date, unknown code, ...)
 EXIT_USAGE = 2  # the command line itself was wrong (typer/click usage errors)
@@ -39,18 +41,12 @@ class StoreError(VpslogError):
     exit_code = EXIT_STORE
 
 
-def _system_refused() -> frozenset[int]:
-    import errno
-
-    return frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EIO", "EFBIG", "EROFS")
-                     if hasattr(errno, name))
-
-
-_SYSTEM_REFUSED = _system_refused()
-SQLITE_IOERR, SQLITE_FULL = 10, 13
-"""SQLite's own codes for the same (the extended codes' low byte): its file's disk is full, or failing."""
+_SYSTEM_REFUSED = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EIO", "EFBIG", "EROFS")
+                            if hasattr(errno, name))
 """An OSError with one of these is the machine's (a full disk or quota, a failing device, a file too
 big, a read-only file system), not a bug: said in one line, exit 74."""
+SQLITE_IOERR, SQLITE_FULL = 10, 13
+"""SQLite's own codes for the same (the extended codes' low byte): its file's disk is full, or failing."""
 
 
 def describe_failure(exc: Exception) -> tuple[str, int]:

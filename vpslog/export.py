@@ -329,22 +329,29 @@ def _write(target: Path | None, header: str, batches, written: dict) -> None:
         stream.write(data)
         digest.update(data)
 
+    counted = _counted(chain([(header, 0)], batches), written)  # lazily: one batch in memory at a time
     try:
         if target is None:
-            for lines, count in chain([(header, 0)], batches):  # lazily: one batch in memory at a time
-                data = (lines + "\n").encode("utf-8")
-                written["rows"] += count
+            for data in counted:
                 out(data)
             stream.flush()  # a reader gone shows here, before the entry says the export was whole
         else:
-            _write_behind(out, chain([(header, 0)], batches), written)
+            _write_behind(out, counted)
     finally:
         if target is not None:
             stream.close()
     written["sha256"] = digest.hexdigest()
 
 
-def _write_behind(out: Callable[[bytes], None], batches, written: dict) -> None:
+def _counted(batches, written: dict):
+    """Each batch as the bytes written, its rows counted in `written` before they go."""
+    for lines, count in batches:
+        data = (lines + "\n").encode("utf-8")
+        written["rows"] += count
+        yield data
+
+
+def _write_behind(out: Callable[[bytes], None], batches) -> None:
     """Each batch handed to `out` in a second thread while SQLite builds the next (writing and hashing
     let go of Python's lock); one batch waits at most. Standard output is written in this thread: a
     write there may wait for its reader as long as it likes."""
@@ -352,9 +359,7 @@ def _write_behind(out: Callable[[bytes], None], batches, written: dict) -> None:
 
     with ThreadPoolExecutor(1, thread_name_prefix="vpslog-export-write") as writer:
         pending = None
-        for lines, count in batches:
-            data = (lines + "\n").encode("utf-8")
-            written["rows"] += count
+        for data in batches:
             if pending is not None:
                 pending.result()  # the batch before is out (or its error is raised here)
             pending = writer.submit(out, data)

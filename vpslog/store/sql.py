@@ -25,7 +25,7 @@ def where(conditions: dict[str, object], prefix: str = " WHERE ") -> tuple[str, 
     return (prefix + " AND ".join(parts) if parts else ""), params
 
 
-GUARDED_GLOB = "[=+@'\t\r\n-]*"
+GUARDED_GLOB = "[" + "".join(c for c in GUARDED if c != "-") + "-]*"  # `-` last: a range elsewhere
 """GLOB: a cell starting with a formula trigger, or with the guard `'` itself (so import can undo it)."""
 QUOTED_GLOB = '*[",\r\n]*'
 """GLOB: a cell that must be quoted in CSV."""
@@ -95,7 +95,6 @@ def export_cell(kind: str, argument, sentinel: str = "") -> str:
     if kind == "flag":
         return f"(instr(';' || t.components || ';', ';{argument.replace(chr(39), chr(39) * 2)};') > 0)"
     raise ValueError(f"unknown export cell kind {kind!r}")
-
 
 
 _CELL_STARTS = str.maketrans(dict.fromkeys((c for c in GUARDED if c not in "\r\n"), "=") | {"\n": ","})
