@@ -11,6 +11,7 @@ the state it must have, which is compared with the row.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -21,13 +22,45 @@ CHAINED = ("seq", "at", "actor", "action", "tbl", "record_id", "before", "after"
 """The audit columns an entry's hash covers, in order."""
 
 
-_MESSAGE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_IMAGE = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
-"""Made once: json.dumps with options builds a new encoder per call, and an import hashes a row each."""
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+def _scalar(value) -> str:
+    """A stored value as `json` (ensure_ascii off) writes it. Text, whole numbers and NULL, nearly
+    every value, are spelt here: an import hashes and images a million rows, and the encoder's
+    own call costs more than the work (tests hold this to json's bytes)."""
+    kind = value.__class__
+    if kind is str:
+        return _quoted(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    return _JSON.encode(value)
+
+
+_quoted = json.encoder.encode_basestring  # json's own quoting of text, ensure_ascii off
 
 
 def _message(values: Sequence) -> bytes:
-    return _MESSAGE.encode(list(values)).encode("utf-8")
+    """What an entry's hash covers: its chained values as a compact JSON array."""
+    return ("[" + ",".join([_quoted(value) if value.__class__ is str else _scalar(value) for value in values])
+            + "]").encode("utf-8")
+
+
+def _keyed(secret: bytes) -> tuple:
+    """HMAC-SHA-256 keyed once (RFC 2104's inner and outer pads), so that hashing a message is
+    two hash copies: hmac's own copy() costs twice that, and an import chains a row each."""
+    key = secret if len(secret) <= 64 else hashlib.sha256(secret).digest()
+    key = key.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(byte ^ 0x36 for byte in key)), hashlib.sha256(bytes(byte ^ 0x5C for byte in key)))
+
+
+def _mac(keyed: tuple, message: bytes) -> str:
+    inner, outer = keyed[0].copy(), keyed[1].copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 def entry_hash(secret: bytes, values: Sequence) -> str:
@@ -35,21 +68,29 @@ def entry_hash(secret: bytes, values: Sequence) -> str:
 
 
 def stored_image(image: dict | None) -> str | None:
-    """How an image is kept in the `before`/`after` columns: JSON with sorted keys."""
-    return None if image is None else _IMAGE.encode(image)
+    """How an image is kept in the `before`/`after` columns: JSON with sorted keys (as
+    json.dumps(image, sort_keys=True, ensure_ascii=False) writes it)."""
+    if image is None:
+        return None
+    return "{" + ", ".join([named + (_quoted(value) if (value := image[key]).__class__ is str else _scalar(value))
+                            for key, named in _layout(tuple(image))]) + "}"
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """An image's keys in sorted order, each with its quoted `"key": ` (a table's rows share one)."""
+    return tuple((key, _quoted(key) + ": ") for key in sorted(keys))
 
 
 def chained(secret: bytes, head: tuple[int, str] | None, entries: Iterable[Sequence]) -> Iterator[list]:
     """Entries (at, actor, action, tbl, record_id, before, after, reason) as stored rows: each
     numbered after `head`, linked to the one before and hashed (the columns CHAINED, then hash)."""
     seq, prev_hash = head if head else (0, GENESIS)
-    keyed = hmac.new(secret, digestmod=hashlib.sha256)  # keyed once, copied per entry (an import chains a row each)
+    keyed = _keyed(secret)
     for entry in entries:
         seq += 1
         values = [seq, *entry, prev_hash]
-        mac = keyed.copy()
-        mac.update(_message(values))
-        prev_hash = mac.hexdigest()
+        prev_hash = _mac(keyed, _message(values))
         yield [*values, prev_hash]
 
 
