@@ -287,3 +287,30 @@ def test_a_deidentified_export_dated_in_1900_is_the_one_that_does_not_import_who
     assert re.search(r"participants\.csv:\d+: enrollment date 1899-\d\d-\d\d is before 1900-01-01: check the year",
                      result.stderr)
     assert snapshot(fresh) == before
+
+
+def test_an_imported_code_is_read_in_any_case_as_a_typed_one_is(cli, program_db, tmp_path):
+    """A spreadsheet's `Phone` or `CAREER-EXPLORATION` is that code (the command line lower-cases
+    what is typed); a code that is not one is still refused, with its suggestion, and nothing written."""
+    path = tmp_path / "in.csv"
+    rows = [f"{1:032x},P-0001,PS1,{days_ago(10)},45,Individual,PHONE,2026-01-01T10:00:00Z,PS1,Career-Exploration;HOPE",
+            f"{2:032x},P-0001,PS1,{days_ago(9)},45,individual, Video ,2026-01-01T10:00:00Z,PS1,",
+            f"{3:032x},P-0001,PS1,{days_ago(8)},45,individual,Phonee,2026-01-01T10:00:00Z,PS1,"]
+    path.write_text("\n".join([HEADER + ",components", *rows]) + "\n", encoding="utf-8")
+    before = snapshot(program_db)
+    result = cli("import", "sessions", str(path))
+    assert (result.exit_code, result.stderr.splitlines()[1:]) == (
+        1, [f"{path}:4: mode: unknown mode 'phonee'; did you mean phone?"])
+    assert snapshot(program_db) == before
+    path.write_text("\n".join([HEADER + ",components", *rows[:2]]) + "\n", encoding="utf-8")
+    cli.ok("import", "sessions", str(path))
+    assert [(row["type"], row["mode"], row["components"]) for row in session_rows(program_db)] == [
+        ("individual", "phone", "career-exploration;hope"), ("individual", "video", "")]
+    assert cli.ok("audit", "verify").exit_code == 0
+
+
+@pytest.mark.parametrize("typed", ["VPS", "Vps", "vps"])
+def test_an_arm_is_read_in_any_case_as_codes_are(cli, program_db, typed):
+    listed = cli.ok("export", "participants", "--out", "-", "--arm", typed).stdout
+    assert listed == cli.ok("export", "participants", "--out", "-", "--arm", "vps").stdout
+    assert "P-0001" in listed

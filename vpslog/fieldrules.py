@@ -17,6 +17,16 @@ def split_codes(value):
     return value
 
 
+def code_case(value):
+    """Codes are lower case (the catalogs allow nothing else): `Phone` or `CAREER` typed into a
+    spreadsheet is that code, as it is on the command line."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, (tuple, list)):
+        return tuple(item.lower() if isinstance(item, str) else item for item in value)
+    return value
+
+
 def participant_id(value: str, info) -> str:
     """A study code matches the catalog's pattern (checked when a catalog is in the context)."""
     catalog = (info.context or {}).get("catalog")

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from vpslog.fieldrules import check_codes, local_time, no_nul, participant_id, split_codes
+from vpslog.fieldrules import check_codes, code_case, local_time, no_nul, participant_id, split_codes
 
 SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason",
                        "reviewers", "evidence"})
@@ -36,8 +36,8 @@ SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "s
 def _known(kind: str, label: str) -> tuple:
     """Marks a field whose code (or codes) must be in a catalog list (`x-codes` in the
     JSON Schema); Record.codes_are_known checks them all in one pass per record.
-    Use as `Annotated[str, *_known(...)]`."""
-    return (Field(json_schema_extra={"x-codes": kind, "x-label": label}),)
+    Use as `Annotated[str, *_known(...)]`. Codes are read in any case."""
+    return (Field(json_schema_extra={"x-codes": kind, "x-label": label}), BeforeValidator(code_case))
 
 
 @cache

@@ -1,11 +1,11 @@
 """`vpslog screen` (eligibility) and `vpslog enroll` (consent and arm)."""
 
-from enum import Enum
 from typing import Annotated, Optional
 
 import typer
 
 from vpslog.commands.common import parse_day, program, say
+from vpslog.commands.participant import Arm
 from vpslog.completion import complete_participant
 
 IdArg = Annotated[str, typer.Argument(metavar="PARTICIPANT", autocompletion=complete_participant)]
@@ -50,16 +50,11 @@ def _given(pairs: list[str], ids: tuple[str, ...]) -> dict[str, bool]:
     return answers
 
 
-class Arm(str, Enum):
-    vps = "vps"
-    control = "control"
-
-
 def enroll(
     ctx: typer.Context,
     participant: IdArg,
     consent: Annotated[str, typer.Option("--consent", help="Date consent was given.")],
-    arm: Annotated[Optional[Arm], typer.Option("--arm", help="Assign this arm.")] = None,
+    arm: Annotated[Optional[Arm], typer.Option("--arm", case_sensitive=False, help="Assign this arm.")] = None,
     randomize: Annotated[bool, typer.Option("--randomize", help="Allocate by permuted blocks per site.")] = False,
 ) -> None:
     """Enroll a screened, eligible participant: consent and arm (given or randomized)."""

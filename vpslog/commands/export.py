@@ -21,7 +21,7 @@ def export(
     since: Since = None,
     until: Until = None,
     site: Annotated[Optional[str], typer.Option("--site", help="Only this site.")] = None,
-    arm: Annotated[Optional[Arm], typer.Option("--arm", help="Only participants of this arm.")] = None,
+    arm: Annotated[Optional[Arm], typer.Option("--arm", case_sensitive=False, help="Only participants of this arm.")] = None,
 ) -> None:
     """Export research tables as CSV (UTF-8, stable column order) with datapackage.json and codebook.md."""
     from vpslog.export import export as run_export

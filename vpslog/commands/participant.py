@@ -22,7 +22,7 @@ IdArg = Annotated[str, typer.Argument(metavar="ID", help="Study code, e.g. P-001
                                       autocompletion=complete_participant)]
 Site = Annotated[Optional[str], typer.Option("--site", metavar="ID", help="Site id.")]
 Enrolled = Annotated[Optional[str], typer.Option("--enrolled", metavar="DATE", help="Enrollment date.")]
-ArmOpt = Annotated[Optional[Arm], typer.Option("--arm", metavar="ARM", help="Study arm: vps or control.")]
+ArmOpt = Annotated[Optional[Arm], typer.Option("--arm", metavar="ARM", case_sensitive=False, help="Study arm: vps or control.")]
 Consent = Annotated[Optional[str], typer.Option("--consent", metavar="DATE", help="Consent date.")]
 Age = Annotated[Optional[int], typer.Option("--age", metavar="N", help="Age at enrollment.")]
 BirthYear = Annotated[Optional[int], typer.Option("--birth-year", metavar="YEAR", help="Birth year (instead of --age).")]
