@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TODAY, days_ago, open_db, session_rows, snapshot
+from conftest import TODAY, days_ago, open_db, session_rows, snapshot, tamper
 
 
 def _witness(env: Path) -> Path:
@@ -261,3 +261,21 @@ def test_a_pipe_given_as_the_store_is_refused_at_once(env, tmp_path, command):
         assert (run.returncode, run.stderr) == (
             3, f"error: {pipe} is not a regular file (a pipe or a device), so it cannot be a store\n")
     assert not (tmp_path / "config" / "secret").exists()
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["show", "{id}"], ["export", "sessions", "--out", "-"],
+                                     ["export", "--out", "{tmp}/out"], ["audit", "verify"], ["doctor"]])
+def test_a_note_that_is_not_utf8_is_never_shown_in_the_error_it_causes(cli, program_db, tmp_path, command):
+    """A store edited outside vpslog can hold bytes that are not UTF-8 text; Python's sqlite3 quotes
+    the value it cannot decode (an export, a whole batch of lines) in its error: vpslog says which
+    column, never the value."""
+    cli.ok("log", "P-0001", "45", "-n", "private words about a relapse")
+    record_id = session_rows(program_db)[0]["id"]
+    tamper(program_db, "UPDATE session SET note = CAST(x'707269766174652077ff72647320' AS TEXT)")  # private w\xffrds
+    result = cli(*[part.format(id=record_id, tmp=tmp_path) for part in command])
+    last = result.stderr.strip().splitlines()[-1]  # after the warning that the triggers were recreated
+    assert result.exit_code == 3
+    assert last.startswith("error: store problem: a stored value")
+    assert last.endswith(
+        "is not UTF-8 text, which vpslog never writes: the store was changed outside vpslog (the value is not shown)")
+    assert "rds" not in result.stdout + result.stderr and "private" not in result.stdout + result.stderr

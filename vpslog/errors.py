@@ -5,6 +5,7 @@ Messages are written for the user and never carry a session note.
 """
 
 import errno
+import re
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # the input was understood and refused (bad date, unknown code, ...)
@@ -47,6 +48,9 @@ _SYSTEM_REFUSED = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT"
 big, a read-only file system), not a bug: said in one line, exit 74."""
 SQLITE_IOERR, SQLITE_FULL = 10, 13
 """SQLite's own codes for the same (the extended codes' low byte): its file's disk is full, or failing."""
+_UNDECODABLE = re.compile(r"Could not decode to UTF-8 column '(.*?)' with text ")
+"""Python's sqlite3 says so of a stored value that is not UTF-8, quoting the value (a note, or a
+whole batch of an export's lines): the column is said, never the text."""
 
 
 def describe_failure(exc: Exception) -> tuple[str, int]:
@@ -61,6 +65,10 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, (sqlite3.Error, *([cipher.Error] if cipher else []))):
         if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF in (SQLITE_FULL, SQLITE_IOERR):
             return f"the system refused a read or write (SQLite: {exc})", EXIT_IO
+        if undecodable := _UNDECODABLE.match(str(exc)):
+            where = f" in column {undecodable[1]}" if undecodable[1].isidentifier() else ""  # an export's is SQL
+            return (f"store problem: a stored value{where} is not UTF-8 text, which vpslog never writes: the "
+                    "store was changed outside vpslog (the value is not shown)"), EXIT_STORE
         return f"store problem: {exc}", EXIT_STORE
     if isinstance(exc, OSError) and exc.errno in _SYSTEM_REFUSED:
         where = f" ({exc.filename})" if exc.filename else ""
