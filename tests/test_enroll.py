@@ -20,8 +20,8 @@ NO = ["in-peer-support", "cannot-consent"]
 
 
 def answers(**override) -> list[str]:
-    given = {**{k: "yes" for k in YES}, **{k: "no" for k in NO}, **override}
-    return [arg for key, value in given.items() for arg in ("--answer", f"{key.replace('_', '-')}={value}")]
+    given = {**{k: "yes" for k in YES}, **{k: "no" for k in NO}, **{k.replace("_", "-"): v for k, v in override.items()}}
+    return [arg for key, value in given.items() for arg in ("--answer", f"{key}={value}")]
 
 
 @pytest.fixture
@@ -84,6 +84,7 @@ SCREEN_REFUSALS = [
     (["screen", "P-0003", *answers(), "--answer", "smj=yes"], "error: unknown criterion 'smj'; did you mean smi?"),
     (["screen", "P-0003", *answers(smi="maybe")], "error: answer 'maybe' not understood: use yes or no"),
     (["screen", "P-0003", "--answer", "smi"], "error: --answer 'smi' not understood: use ID=yes or ID=no"),
+    (["screen", "P-0003", *answers(), "--answer", "smi=no"], "error: criterion smi is answered both yes and no; give it once"),
     (["screen", "P-0099", *answers()], "error: unknown participant 'P-0099'"),
     (["screen", "P-0003", "-d", "2999-01-01", *answers()], "error: screening date 2999-01-01 is in the future"),
 ]

@@ -84,7 +84,8 @@ def _vpslog(*args: str | bytes, stdin=subprocess.DEVNULL, **env: str) -> subproc
 def test_log_refuses_an_argument_that_is_not_utf8(program_db):
     before = snapshot(program_db)
     result = _vpslog(b"log", b"P-\xff", b"30")
-    assert (result.returncode, result.stderr) == (1, b"error: an argument is not valid UTF-8 text: 'P-\\xff'\n")
+    assert (result.returncode, result.stderr) == (
+        1, b"error: argument 2 is not valid UTF-8 text (it is not shown: it may be a note); type it again as UTF-8\n")
     assert snapshot(program_db) == before
 
 

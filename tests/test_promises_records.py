@@ -279,3 +279,17 @@ def test_a_note_that_is_not_utf8_is_never_shown_in_the_error_it_causes(cli, prog
     assert last.endswith(
         "is not UTF-8 text, which vpslog never writes: the store was changed outside vpslog (the value is not shown)")
     assert "rds" not in result.stdout + result.stderr and "private" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["site", "add", "S9", "--name", "a very long site name " * 12], "error: name: string should have at most 200 characters\n"),
+    (["participant", "add", "P-" + "1" * 60, "--site", "S1", "--enrolled", days_ago(3)],
+     f"error: id: string should have at most 32 characters (got 'P-{'1' * 35}...')\n"),
+    (["screen", "P-0001", "--answer", "smi=" + "y" * 200], f"error: answer '{'y' * 37}...' not understood: use yes or no\n"),
+    (["log", "P-0001", "45", "-n", "private words", "--at", "25:99"], "error: start time '25:99' not understood: use HH:MM, e.g. 14:30\n"),
+])
+def test_typed_text_in_an_error_is_cut_at_40_characters_and_a_name_is_never_shown(cli, program_db, args, message):
+    before = snapshot(program_db)
+    result = cli(*args)
+    assert (result.exit_code, result.stderr) == (1, message)
+    assert snapshot(program_db) == before

@@ -275,9 +275,10 @@ def test_the_quick_grammar_is_what_click_declares():
 
 def test_an_argument_that_is_not_utf8_is_refused_alike(cli, program_db):
     before = snapshot(program_db)
-    args = ["log", "P-0001", "45", "-n", "caf\udce9"]
+    args = ["log", "P-0001", "45", "-n", "private caf\udce9"]
     assert by_quick(cli, program_db, args) == by_typer(cli, program_db, args) == (
-        1, "", "error: an argument is not valid UTF-8 text: 'caf\\xe9'\n")
+        1, "", "error: the value of -n is not valid UTF-8 text (it is not shown: it may be a note); "
+               "type it again as UTF-8\n")
     assert snapshot(program_db) == before
 
 

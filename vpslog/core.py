@@ -16,6 +16,7 @@ from vpslog import config
 from vpslog.curriculum import Catalog
 from vpslog.errors import InputError, StoreError
 from vpslog.files import link_refusal
+from vpslog.parsing import quoted
 from vpslog.store import Store
 from vpslog.store.base import file_refusal
 
@@ -294,7 +295,7 @@ class Program:
             except InputError:
                 continue
             return list(self.store.audit_entries(table, record_id))
-        raise InputError(f"no session, supervision, milestone, participant, specialist or site matches {record!r}")
+        raise InputError(f"no session, supervision, milestone, participant, specialist or site matches {quoted(record)}")
 
     # -- rules -----------------------------------------------------------------
 

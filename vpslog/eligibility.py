@@ -59,10 +59,11 @@ def assess(criteria: Criteria, answers: dict[str, bool]) -> tuple[bool, tuple[st
 
 def parse_answer(text: str) -> bool:
     from vpslog.errors import InputError
+    from vpslog.parsing import quoted
 
     value = text.strip().lower()
     if value in ("yes", "y", "true"):
         return True
     if value in ("no", "n", "false"):
         return False
-    raise InputError(f"answer {text!r} not understood: use yes or no")
+    raise InputError(f"answer {quoted(text)} not understood: use yes or no")

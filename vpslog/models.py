@@ -27,9 +27,10 @@ from pydantic import (
 )
 
 from vpslog.fieldrules import check_codes, code_case, local_time, no_nul, participant_id, split_codes
+from vpslog.parsing import quoted
 
 SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason",
-                       "reviewers", "evidence"})
+                       "reviewers", "evidence", "name"})
 """Free-text fields: never echoed in errors or logs (and marked x-free-text: dropped when de-identified)."""
 
 
@@ -352,5 +353,5 @@ def describe(exc: ValidationError) -> str:
         message = message[0].lower() + message[1:]
     shown = (field.split(".")[0] not in SENSITIVE and error["type"] not in ("value_error", "missing", "extra_forbidden")
              and not isinstance(error["input"], dict))
-    got = f" (got {error['input']!r})" if shown else ""
+    got = f" (got {quoted(error['input']) if isinstance(error['input'], str) else repr(error['input'])[:40]})" if shown else ""
     return f"{field}: {message}{got}" if field else message

@@ -27,15 +27,19 @@ MAX_NUMBER_DIGITS = 9
 (and Python refuses to read ints of thousands of digits)."""
 
 
-def refuse_undecodable(args: Iterable[str]) -> None:
+def refuse_undecodable(args: Sequence[str]) -> None:
     """Bytes that are not UTF-8 arrive as lone surrogates, which no store or terminal can take: refused
-    before they reach a parser or the store (the typer CLI; quick entry leaves such a line to it)."""
-    for arg in args:
+    before they reach a parser or the store (the typer CLI; quick entry leaves such a line to it).
+    The argument is named by its place, never shown: it may be a note."""
+    for index, arg in enumerate(args):
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
-            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            raise InputError(f"an argument is not valid UTF-8 text: '{shown}'") from None
+            option = args[index - 1] if index else ""  # valid text: it was checked first
+            where = (f"the value of {option}" if option.startswith("-") and len(option) <= 40 and option.isprintable()
+                     else f"argument {index + 1}")
+            raise InputError(f"{where} is not valid UTF-8 text (it is not shown: it may be a note); "
+                             "type it again as UTF-8") from None
 
 
 def quoted(text: str, limit: int = 40) -> str:

@@ -36,17 +36,19 @@ def screen(
 def _given(pairs: list[str], ids: tuple[str, ...]) -> dict[str, bool]:
     from vpslog.eligibility import parse_answer
     from vpslog.errors import InputError
-    from vpslog.parsing import did_you_mean
+    from vpslog.parsing import did_you_mean, quoted
 
     answers = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip().lower()
         if not sep:
-            raise InputError(f"--answer {pair!r} not understood: use ID=yes or ID=no")
+            raise InputError(f"--answer {quoted(pair)} not understood: use ID=yes or ID=no")
         if key not in ids:
-            raise InputError(f"unknown criterion {key!r}{did_you_mean(key, ids)}")
-        answers[key] = parse_answer(value)
+            raise InputError(f"unknown criterion {quoted(key)}{did_you_mean(key, ids)}")
+        answer = parse_answer(value)
+        if answers.setdefault(key, answer) != answer:  # which one was meant is not for vpslog to guess
+            raise InputError(f"criterion {key} is answered both yes and no; give it once")
     return answers
 
 
