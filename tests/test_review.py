@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TODAY, days_ago, snapshot
+from conftest import TODAY, days_ago, open_db, snapshot
 from vpslog.curriculum import Catalog, schemas_dir
 from vpslog.fidelity.rules import load_rules
 from vpslog.review.scale import load_review_scale
@@ -495,3 +495,21 @@ def test_merge_and_import_keep_one_open_review_per_site(cli, program_db, tmp_pat
     assert (result.exit_code, result.stderr) == (1, _import_refusal(tmp_path / "out" / "reviews.csv", 2, message))
     assert snapshot(program_db) == before
     cli.ok("review", "start", "--reviewer", "Reviewer C")  # of the whole program: another subject, also open
+
+
+def test_a_review_of_the_whole_program_merges_and_imports_like_a_sites(cli, program_db, tmp_path):
+    """It has no site: the import read its empty site as one to look up (exit 70), and merge
+    refused it as an unknown site."""
+    laptop, fresh = tmp_path / "laptop.db", tmp_path / "fresh.db"
+    shutil.copyfile(program_db, laptop)
+    shutil.copyfile(program_db, fresh)
+    review = _full_id(cli, re.search(r"started review ([0-9a-f]{8})", cli.ok(
+        "--db", str(laptop), "review", "start", "--reviewer", "Reviewer B").stdout)[1], "--db", str(laptop))
+    cli.ok("merge", str(laptop))
+    cli.ok("--db", str(laptop), "export", "reviews", "review_items", "--out", str(tmp_path / "out"))
+    for table in ("reviews", "review_items"):
+        cli.ok("--db", str(fresh), "import", table, str(tmp_path / "out" / f"{table}.csv"))
+        cli.ok("--db", str(laptop), "import", table, str(tmp_path / "out" / f"{table}.csv"))  # a re-run: all there
+    for db in (program_db, fresh):
+        assert [row["site_id"] for row in open_db(db).execute("SELECT site_id FROM review WHERE id = ?", (review,))] == [None]
+        cli.ok("--db", str(db), "audit", "verify")

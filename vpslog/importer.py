@@ -264,7 +264,7 @@ def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, peo
     if table in ("site", "specialist"):
         taken = known[table].get(row["id"].upper())
         row["id"] = row["id"].upper() if taken is None else taken if table == "site" else taken["id"]
-    if "site_id" in row and table != "site":
+    if row.get("site_id") is not None and table != "site":  # a whole-program review has none
         if (site_id := known["site"].get(row["site_id"].upper())) is None:
             raise InputError(f"site_id: unknown site {row['site_id']!r}")
         row["site_id"] = site_id

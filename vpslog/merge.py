@@ -121,8 +121,11 @@ class _Known:
         """The open reviews the merge brings in, by site (one open review per site)."""
 
     def named(self, column: str, row: dict) -> dict | None:
-        """The row that `column` of `row` names; refused when there is none."""
+        """The row that `column` of `row` names (None when it names none: a whole-program review has
+        no site); refused when it names one that is not there."""
         table = column.removesuffix("_id")
+        if row[column] is None:
+            return None
         if (found := self.rows[table].get(row[column])) is None:
             raise InputError(f"{column}: unknown {table} {row[column]!r}")
         return found
