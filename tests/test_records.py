@@ -130,3 +130,20 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(cli, program_db):
     assert "Traceback" not in result.output
     result = cli("--debug", "log", "P-0099", "45")
     assert result.exit_code != 0 and result.exception is not None
+
+
+@pytest.mark.parametrize("error", [RuntimeError, FileNotFoundError])
+def test_debug_shows_the_traceback_of_any_internal_error(cli, program_db, monkeypatch, error):
+    """An OSError raised again for its traceback was caught by the clause meant for --help on a
+    full disk, and reported as the internal error it was, without the traceback."""
+    from vpslog import reports
+
+    def broken(prog, day):
+        raise error("a bug")
+
+    monkeypatch.setitem(reports.REPORTS, "flow", broken)
+    result = cli("report", "flow")
+    assert (result.exit_code, result.stderr) == (
+        70, f"error: internal error ({error.__name__}); rerun with --debug for the traceback\n")
+    result = cli("--debug", "report", "flow")
+    assert isinstance(result.exception, error)

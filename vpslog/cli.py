@@ -40,6 +40,8 @@ class VpslogGroup(TyperGroup):
             code = exc.exit_code
         except OSError as exc:  # while --help or --version printed (a full disk: exit 74; typer's own
             # handling turns a reader gone, EPIPE, into exit 1 before it reaches here)
+            if "--debug" in args:  # a command's own error, which invoke raised again for its traceback
+                raise
             message, code = describe_failure(exc)
             _error(message)
         if not standalone_mode:
