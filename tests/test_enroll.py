@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import days_ago, snapshot
+from conftest import days_ago, open_db, snapshot
 from vpslog.curriculum import schemas_dir
 from vpslog.randomization import allocate, site_sequence
 
@@ -169,3 +169,17 @@ def test_sites_have_their_own_sequences_and_secrets_matter():
     assert first == [allocate(secret, "NORTH", k) for k in range(1, 41)]
     assert first != [allocate(secret, "SOUTH", k) for k in range(1, 41)]
     assert first != [allocate(b"t" * 32, "NORTH", k) for k in range(1, 41)]
+
+
+def test_a_randomized_participants_arm_cannot_be_edited_away_from_its_allocation(cli, newcomers):
+    cli.ok("screen", "P-0003", "-d", days_ago(6), *answers())
+    cli.ok("enroll", "P-0003", "--consent", days_ago(5), "--randomize")
+    allocation = dict(open_db(newcomers).execute("SELECT * FROM allocation WHERE participant_id = 'P-0003'").fetchone())
+    other = "control" if allocation["arm"] == "vps" else "vps"
+    before = snapshot(newcomers)
+    result = cli("participant", "edit", "P-0003", "--arm", other, "--reason", "randomization entered wrongly")
+    assert (result.exit_code, result.stderr) == (1, (
+        f"error: P-0003 was randomized to {allocation['arm']} (allocation {allocation['number']} at S1): "
+        "the arm is the allocation's and cannot be edited\n"))
+    assert snapshot(newcomers) == before
+    cli.ok("participant", "edit", "P-0003", "--arm", allocation["arm"], "--age", "40", "--reason", "age")

@@ -147,3 +147,12 @@ def test_debug_shows_the_traceback_of_any_internal_error(cli, program_db, monkey
         70, f"error: internal error ({error.__name__}); rerun with --debug for the traceback\n")
     result = cli("--debug", "report", "flow")
     assert isinstance(result.exception, error)
+
+
+def test_participant_edit_refuses_moving_enrollment_after_a_milestone(cli, program_db):
+    cli.ok("milestone", "P-0001", "goal-set", "-d", days_ago(100))
+    before = snapshot(program_db)
+    result = cli("participant", "edit", "P-0001", "--enrolled", days_ago(90), "--reason", "x")
+    assert (result.exit_code, result.stderr) == (
+        1, f"error: P-0001 has a milestone on {days_ago(100)}, before the new enrollment date {days_ago(90)}\n")
+    assert snapshot(program_db) == before

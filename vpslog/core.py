@@ -115,9 +115,15 @@ class Program:
                 changes["site_id"] = self.resolve("site", changes["site_id"])
             updated = build("participant", {**row, **changes}, self.catalog)
             self.check_participant(updated)
-            first = self.store.participant_summary(updated.id)["first_session"]
-            if first and updated.enrolled_on.isoformat() > first:
-                raise InputError(f"{updated.id} has a session on {first}, before the new enrollment date {updated.enrolled_on}")
+            enrolled = updated.enrolled_on.isoformat()
+            for what, first in (("session", self.store.participant_summary(updated.id)["first_session"]),
+                                ("milestone", self.store.first_milestone_date(updated.id))):
+                if first and enrolled > first:
+                    raise InputError(f"{updated.id} has a {what} on {first}, before the new enrollment date {enrolled}")
+            allocated = self.store.allocation_of(updated.id)
+            if allocated and updated.arm != allocated["arm"]:  # the trial's record of what chance decided
+                raise InputError(f"{updated.id} was randomized to {allocated['arm']} (allocation {allocated['number']} "
+                                 f"at {allocated['site_id']}): the arm is the allocation's and cannot be edited")
             self.store.update("participant", updated, actor=self.actor, reason=_reason(reason))
         return updated
 

@@ -540,6 +540,14 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             (participant_id,)).fetchone()
         return dict(row) if row else None
 
+    def allocation_of(self, participant_id: str) -> dict | None:
+        row = self.conn.execute("SELECT * FROM allocation WHERE participant_id = ?", (participant_id,)).fetchone()
+        return dict(row) if row else None
+
+    def first_milestone_date(self, participant_id: str) -> str | None:
+        return self.conn.execute("SELECT min(date) FROM milestone WHERE participant_id = ?",
+                                 (participant_id,)).fetchone()[0]
+
     def allocations_at(self, site_id: str) -> int:
         return self.conn.execute("SELECT count(*) FROM allocation WHERE site_id = ?", (site_id,)).fetchone()[0]
 
