@@ -513,3 +513,18 @@ def test_a_review_of_the_whole_program_merges_and_imports_like_a_sites(cli, prog
     for db in (program_db, fresh):
         assert [row["site_id"] for row in open_db(db).execute("SELECT site_id FROM review WHERE id = ?", (review,))] == [None]
         cli.ok("--db", str(db), "audit", "verify")
+
+
+def test_json_output_shows_invisible_characters_as_escapes(cli, program_db):
+    """A right-to-left override or a C1 CSI in stored text reaches a terminal from json as an escape,
+    in listings and in the review report alike (the report wrote them raw, listings the bidi marks)."""
+    out = cli.ok("review", "start", "--site", "S1", "--reviewer", "R\u202eA").stdout
+    review = re.search(r"started review ([0-9a-f]{8})", out)[1]
+    cli.ok("review", "strength", review, "csi \x9b31m and \u202eoverride\u2067 \x7f")
+    listing = cli.ok("review", "list", "--format", "json").stdout
+    text = cli.ok("review", "report", review, "--format", "json").stdout
+    for output in (listing, text):
+        assert not any(c in output for c in "\x9b\u202e\u2067\x7f")
+        assert "R\\u202eA" in output
+    assert "csi \\u009b31m and \\u202eoverride\\u2067 \\u007f" in text
+    assert json.loads(listing)[0]["reviewers"] == "R\u202eA"

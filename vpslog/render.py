@@ -57,13 +57,18 @@ def emit_record(record: dict, fmt: Format, title: str | None = None) -> None:
         emit([{"field": k, "value": v} for k, v in record.items()], ("field", "value"), fmt, title)
 
 
-_C1 = re.compile("[\x7f-\x9f]")
-"""DEL and the C1 controls (CSI, OSC, ...), which json.dumps leaves raw when not ensure_ascii."""
+def json_text(value) -> str:
+    """`value` as indented JSON whose every invisible character (DEL, the C1 controls such as CSI,
+    bidirectional marks, which json.dumps leaves raw when not ensure_ascii) is a `\\u` escape: what
+    reaches a terminal or a viewer is never run or reordered."""
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    if text.replace("\n", "").isprintable():  # nearly always: the indent's line breaks are the only ones
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else json.dumps(c)[1:-1] for c in text)
 
 
 def _json(value) -> None:
-    text = json.dumps(value, ensure_ascii=False, indent=2)
-    sys.stdout.write(_C1.sub(lambda match: f"\\u{ord(match[0]):04x}", text) + "\n")
+    sys.stdout.write(json_text(value) + "\n")
 
 
 def _cell(value) -> str:

@@ -2,7 +2,6 @@
 (record-based items are scored from the fidelity rules when the review starts), observe
 sessions, write strengths and recommendations, sign; the action plan is followed up after."""
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from vpslog.commands.common import FormatOption, parse_day, program, say, sweep_leftovers, warn_clear_output
-from vpslog.render import Format
+from vpslog.render import Format, json_text
 
 app = typer.Typer(help="Fidelity reviews: reviewer-rated items, recommendations and their follow-up.",
                   no_args_is_help=True)
@@ -193,7 +192,7 @@ def report(ctx: typer.Context, review: ReviewId,
         if deidentify:
             result = deidentified(prog.store, result)
     if fmt is ReportFormat.json:
-        text = json.dumps(result, ensure_ascii=False, indent=2) + "\n"
+        text = json_text(result) + "\n"
     elif fmt is ReportFormat.html:
         text = render_review(result, deidentified=deidentify)
     else:
