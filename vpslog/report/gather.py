@@ -3,23 +3,21 @@
 The fidelity Report, its trend by month and the specialist x rule matrix come from the
 engine; the records behind the timelines (the sessions of the participants shown, the
 supervisions, caseloads and components of the specialists shown) are a few store reads.
-Everything is named and dated as the reader will see it: with --deidentify, keyed
-pseudonyms and each participant's dates moved back by their offset, as `vpslog export
---deidentify` does. Free-text notes are never read.
+Everything is named as the reader will see it: with --deidentify, keyed pseudonyms as
+`vpslog export --deidentify` gives, and no participant's dates at all (their evidence is
+withheld and their timelines left out; see gather). Free-text notes are never read.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
-from functools import partial
+from datetime import date
 
-from vpslog.deid import date_shift, participant_pseudonym, site_pseudonym, staff_pseudonym
+from vpslog.deid import participant_pseudonym, site_pseudonym, staff_pseudonym
 from vpslog.fidelity.engine import Report
 from vpslog.fidelity.matrix import matrix
-from vpslog.fidelity.report import attention
+from vpslog.fidelity.report import ORDER, attention
 from vpslog.fidelity.rules import RuleBook, load_rules
 from vpslog.fidelity.trend import default_since, trend
 
@@ -31,7 +29,6 @@ MATRIX_ROWS = 25
 ROWS_SHOWN = 60
 """A big program has thousands of findings: the report shows the worst first and says how many
 more there are; `vpslog fidelity --format csv|json` lists them all."""
-ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
 @dataclass(frozen=True)
@@ -49,15 +46,6 @@ class Names:
     def site(self, site: str) -> str:
         return site_pseudonym(self.secret, site) if self.secret and site else site
 
-    def day(self, pid: str, day: date) -> date:
-        """A participant's date, moved back by their offset when de-identified."""
-        return day - timedelta(days=date_shift(self.secret, pid)) if self.secret else day
-
-    def dates_in(self, pid: str, text: str) -> str:
-        """The dates quoted in a participant's evidence, moved as their records are."""
-        if not self.secret:
-            return text
-        return ISO_DATE.sub(lambda m: self.day(pid, date.fromisoformat(m[0])).isoformat(), text)
 
 
 @dataclass
@@ -142,7 +130,14 @@ def gather(prog, as_of: date, *, site: str | None = None, specialist: str | None
     rows = [row | {"scope": scopes[row["rule"]]} for row in attention(report)]
     shown = {kind: [_attention_row(row, names) for row in rows if row["open"] == (kind == "open")]
              for kind in ("open", "past")}
-    timelines, timelines_more = _timelines(store, book, report, rows, names)
+    if deidentify:  # listed by pseudonym: in the order of the real ids, they would give that order away
+        shown = {kind: sorted(found, key=lambda r: (ORDER[r["status"]], r["scope"], r["subject"], r["rule"]))
+                 for kind, found in shown.items()}
+        worst = sorted(specialists, key=lambda row: (-sum(cell.failing for cell in row.cells.values()),
+                                                     names.staff(row.specialist)))
+    # A participant's timeline runs to the as-of date on their own shifted calendar: beside the real
+    # as-of date (the heading, specialists' dates) it would give their offset away.
+    timelines, timelines_more = ([], 0) if deidentify else _timelines(store, book, report, rows, names)
     cadences, cadences_more = _cadences(store, catalog, book, report, periods, since, names)
     return View(
         as_of=as_of, rules_version=book.version, deidentified=deidentify,
@@ -180,7 +175,10 @@ def _attention_row(row: dict, names: Names) -> dict:
     if row["scope"] == "specialist":
         return row | {"subject": names.staff(row["subject"]), "site": names.site(row["site"])}
     return row | {"subject": names.participant(row["subject"]), "site": names.site(row["site"]),
-                  "evidence": names.dates_in(row["subject"], row["evidence"])}
+                  "evidence": WITHHELD_EVIDENCE if names.secret else row["evidence"]}
+
+
+WITHHELD_EVIDENCE = "withheld (de-identified: with the as-of date, a participant's dates would give their offset away)"
 
 
 def _rule_of_kind(book: RuleBook, kind: str):
@@ -194,7 +192,7 @@ def gaps_over(days: list[date], limit: int) -> list[tuple[date, date, int]]:
 
 def _timelines(store, book: RuleBook, report: Report, rows: list[dict], names: Names) -> tuple[list[Timeline], int]:
     """The participants with a warn or fail, those with an open finding first, then the most failures;
-    and how many more there are."""
+    and how many more there are (identified reports only: see gather)."""
     findings: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         if row["scope"] == "participant":
@@ -225,19 +223,16 @@ def _timelines(store, book: RuleBook, report: Report, rows: list[dict], names: N
                              continuity.params["max_days"])
         window = dose_numbers.get("window")
         deadline = dose_numbers.get("deadline")
-        shift = partial(names.day, pid)  # this participant's offset
         timelines.append(Timeline(
-            subject=names.participant(pid), site=names.site(site),
-            findings=[_attention_row(f, names) for f in findings[pid]],
-            start=shift(min([date.fromordinal(enrolled)] + [d for d, _ in sessions[:1]])), end=shift(end),
-            sessions=[(shift(day), kind) for day, kind in sessions],
+            subject=pid, site=site, findings=[_attention_row(f, names) for f in findings[pid]],
+            start=min([date.fromordinal(enrolled)] + [d for d, _ in sessions[:1]]), end=end, sessions=sessions,
             need=dose.params["min_sessions"] if pid in numbers else None,  # the dose rule applies to them
             window_days=dose.params["window_days"] if pid in numbers else None,
-            window=(shift(date.fromisoformat(window[0])), shift(date.fromisoformat(window[1]))) if window else None,
+            window=(date.fromisoformat(window[0]), date.fromisoformat(window[1])) if window else None,
             best=dose_numbers.get("best_window", 0),
-            deadline=shift(date.fromisoformat(deadline)) if deadline else None,
+            deadline=date.fromisoformat(deadline) if deadline else None,
             gap_limit=continuity.params["max_days"] if continuity else None,
-            gaps=[(shift(a), shift(b), n) for a, b, n in gaps]))
+            gaps=gaps))
     return timelines, len(order) - len(chosen)
 
 
