@@ -269,3 +269,24 @@ def test_a_backup_the_file_system_refuses_leaves_nothing_beside_its_destination(
     assert done.returncode == 74 and done.stderr.startswith("error: the system refused a read or write (SQLite: ")
     assert len(done.stderr.splitlines()) == 1 and list(folder.iterdir()) == []
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+@pytest.mark.parametrize("args", [["sessions"], ["log", "P-0001", "45"]])
+def test_a_store_the_system_will_not_let_open_is_exit_74_not_a_damaged_store(cli, program_db, args):
+    """Opening writes the WAL's -shm file beside the store; when the system refuses it (a full disk,
+    here a file-size limit) that is the system's refusal (exit 74), on the quick path and typer's alike,
+    not "is not a vpslog store" (exit 3), which sent people to restore a healthy store. (A read-only
+    file system is said the same way: checked by hand on a remounted tmpfs.)"""
+    import resource
+
+    for leftover in (program_db.with_name(program_db.name + "-wal"), program_db.with_name(program_db.name + "-shm")):
+        leftover.unlink(missing_ok=True)  # closed cleanly: the next open makes them anew
+    before = snapshot(program_db)
+
+    def tiny_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))
+
+    done = subprocess.run([sys.executable, "-m", "vpslog", *args], preexec_fn=tiny_files, capture_output=True,
+                          text=True, env=os.environ.copy())
+    assert (done.returncode, done.stderr) == (74, "error: the system refused a read or write (SQLite: disk I/O error)\n")
+    assert snapshot(program_db) == before

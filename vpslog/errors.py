@@ -53,6 +53,11 @@ _UNDECODABLE = re.compile(r"Could not decode to UTF-8 column '(.*?)' with text "
 whole batch of an export's lines): the column is said, never the text."""
 
 
+def system_refused(exc: Exception) -> bool:
+    """Whether a SQLite error is the system's refusal (its disk full or failing), not the store's fault."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF in (SQLITE_FULL, SQLITE_IOERR)
+
+
 def describe_failure(exc: Exception) -> tuple[str, int]:
     """The one-line message and exit code of an error raised by a command (the typer CLI and quick
     entry report errors alike)."""
@@ -63,7 +68,7 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
         return str(exc), exc.exit_code
     cipher = sys.modules.get("sqlcipher3.dbapi2")  # loaded only for an encrypted store
     if isinstance(exc, (sqlite3.Error, *([cipher.Error] if cipher else []))):
-        if (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF in (SQLITE_FULL, SQLITE_IOERR):
+        if system_refused(exc):
             return f"the system refused a read or write (SQLite: {exc})", EXIT_IO
         if undecodable := _UNDECODABLE.match(str(exc)):
             where = f" in column {undecodable[1]}" if undecodable[1].isidentifier() else ""  # an export's is SQL

@@ -9,6 +9,7 @@ transaction. sqlite-utils serves the read side (listings, counts, schema).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -22,7 +23,7 @@ from vpslog.audit import (
     CHAINED, EVENT_ACTIONS, NO_RECORD_CHANGED, chained, first_break, image, replay, stored_image, verifies,
     witness_problem,
 )
-from vpslog.errors import InputError, StoreError
+from vpslog.errors import InputError, StoreError, system_refused
 from vpslog.files import (
     PLAIN_HEADER, create_private_file, create_private_temp_file, fsync_path, new_file_refusal, write_private,
 )
@@ -256,6 +257,10 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         except dbapi.DatabaseError as exc:
             conn.close()
             _refuse_if_replaced(path, opened)  # SQLite's "readonly database" on a file renamed over
+            if system_refused(exc):  # a full or failing disk: exit 74, not a store said to be damaged
+                raise
+            if os.statvfs(path).f_flag & os.ST_RDONLY:  # WAL needs its -shm and -wal files beside the store
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path)) from None
             raise StoreError(f"{path} is not a vpslog store: {exc}") from None
         store = cls(path, conn, secret, secret_path=secret_path, witness=witness, key=key)
         fresh = store.migrate()
