@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 
+import pytest
+
+from conftest import snapshot
 from vpslog.store import Store
 
 WRITER = """
@@ -38,3 +44,28 @@ def test_two_processes_logging_200_sessions_each_keep_every_row_and_the_chain(cl
     finally:
         store.close()
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified: 405 entries")
+
+
+@pytest.mark.parametrize("args", [["log", "P-0001", "45"], ["milestone", "P-0001", "goal-set"]])
+def test_ctrl_c_stops_a_command_waiting_for_anothers_write_at_once(program_db, args):
+    """A real SIGINT while the store is locked by another writer: the command stops within a second
+    with exit 130 and writes nothing (SQLite's own minute-long wait let it through only at the end).
+    `log` takes the quick path, `milestone` typer's."""
+    before = snapshot(program_db)
+    holder = sqlite3.connect(program_db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        waiting = subprocess.Popen([sys.executable, "-m", "vpslog", *args], env=os.environ.copy(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(2)  # started, and waiting for the lock
+        assert waiting.poll() is None
+        sent = time.monotonic()
+        waiting.send_signal(signal.SIGINT)
+        _, err = waiting.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert (waiting.returncode, err) == (130, b"")
+    assert took < 3, took
+    assert snapshot(program_db) == before

@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ if TYPE_CHECKING:  # quick entry does not pay for vpslog.keys (dataclasses, secr
 BUSY_TIMEOUT_MS = 60_000
 """How long a command waits for another's write to end: the last step of a 1M-row import holds
 the lock for about 20 s (docs/benchmarks.md), and a `log` started meanwhile must wait, not fail."""
+WAIT_STEP_MS = 200
+"""A write waits for another's in steps this long, so that Ctrl-C stops it at once."""
 SHOWN_PROBLEMS = 50
 
 
@@ -347,10 +350,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         if self.conn.in_transaction:
             yield
             return
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except self.dbapi.OperationalError as exc:
-            raise StoreError(f"{self.path} is busy or unwritable: {exc}") from None
+        self._begin_immediate()
         try:
             yield
         except BaseException:
@@ -361,6 +361,22 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         if self._new_head is not None:
             self._write_witness(self._new_head)
             self._new_head = None
+
+    def _begin_immediate(self) -> None:
+        """Wait for another's write (up to BUSY_TIMEOUT_MS) in short steps: SQLite's own wait is one C
+        call that a Ctrl-C cannot stop (it took effect after the whole minute); between steps it can."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        self.conn.execute(f"PRAGMA busy_timeout = {WAIT_STEP_MS}")
+        try:
+            while True:
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    return
+                except self.dbapi.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                        raise StoreError(f"{self.path} is busy or unwritable: {exc}") from None
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _write_witness(self, head: tuple[int, str]) -> None:
         """Keep the committed head outside the store too (a temp file renamed over: never half-written)."""
