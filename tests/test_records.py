@@ -156,3 +156,17 @@ def test_participant_edit_refuses_moving_enrollment_after_a_milestone(cli, progr
     assert (result.exit_code, result.stderr) == (
         1, f"error: P-0001 has a milestone on {days_ago(100)}, before the new enrollment date {days_ago(90)}\n")
     assert snapshot(program_db) == before
+
+
+@pytest.mark.parametrize("participant,consent,message", [
+    ("P-0001", None, f"P-0001 was enrolled on {days_ago(120)}, after the exit date {days_ago(130)}"),
+    ("P-0002", days_ago(20), f"P-0002 consented on {days_ago(20)}, after the exit date {days_ago(30)}"),
+])
+def test_participant_exit_refuses_a_date_before_enrollment_or_consent(cli, program_db, participant, consent, message):
+    if consent:
+        cli.ok("participant", "edit", participant, "--consent", consent, "--reason", "consent signed")
+    before = snapshot(program_db)
+    on = days_ago(130) if participant == "P-0001" else days_ago(30)
+    result = cli("participant", "exit", participant, "--on", on, "--reason", "moved")
+    assert (result.exit_code, result.stderr) == (1, f"error: {message}\n")
+    assert snapshot(program_db) == before

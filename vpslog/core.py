@@ -133,6 +133,9 @@ class Program:
             if row["status"] == "exited":
                 raise InputError(f"{row['id']} already exited on {row['exited_on']}")
             self._refuse_out_of_range(on, "exit date")
+            for what, day in (("was enrolled", row["enrolled_on"]), ("consented", row["consent_on"])):
+                if day and day > on.isoformat():
+                    raise InputError(f"{row['id']} {what} on {day}, after the exit date {on}")
             last = self.store.last_session_date(row["id"])
             if last and last > on.isoformat():
                 raise InputError(f"{row['id']} has a session on {last}, after the exit date {on}")
