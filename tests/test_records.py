@@ -170,3 +170,25 @@ def test_participant_exit_refuses_a_date_before_enrollment_or_consent(cli, progr
     result = cli("participant", "exit", participant, "--on", on, "--reason", "moved")
     assert (result.exit_code, result.stderr) == (1, f"error: {message}\n")
     assert snapshot(program_db) == before
+
+
+@pytest.mark.parametrize("args,message", [
+    (["participant", "list", "--site", "S9"], "unknown site 'S9'; accepted: S1"),
+    (["participant", "list", "--site", ""], "--site is empty: give a site id, or leave the option out"),
+    (["milestones", "--participant", ""], "--participant is empty: give a participant id, or leave the option out"),
+    (["sessions", "--specialist", " "], "--specialist is empty: give a specialist id, or leave the option out"),
+    (["supervision", "list", "--specialist", ""], "--specialist is empty: give a specialist id, or leave the option out"),
+    (["export", "sessions", "--out", "-", "--site", ""], "--site is empty: give a site id, or leave the option out"),
+    (["fidelity", "--participant", ""], "--participant is empty: give a participant id, or leave the option out"),
+])
+def test_a_filter_that_names_nothing_is_refused_not_read_as_no_filter(cli, program_db, args, message):
+    """A script's empty variable (`--participant "$P"`) listed every record, and an unknown site none."""
+    result = cli(*args)  # an export to stdout of an encrypted store warns first
+    assert (result.exit_code, result.stdout, result.stderr.splitlines()[-1]) == (1, "", f"error: {message}")
+
+
+def test_participant_list_takes_a_site_in_any_case_and_a_status_from_its_choices(cli, program_db):
+    listed = cli.ok("participant", "list", "--site", "s1", "--status", "ACTIVE", "--format", "csv").stdout
+    assert listed == cli.ok("participant", "list", "--site", "S1", "--status", "active", "--format", "csv").stdout
+    assert "P-0001" in listed and "P-0002" in listed
+    assert cli("participant", "list", "--status", "bogus").exit_code == 2

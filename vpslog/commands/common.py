@@ -87,6 +87,18 @@ def warn_clear_output(prog, deidentified: bool) -> None:
              f"clear{advice}")
 
 
+def filtered(prog, table: str, text: str | None) -> str | None:
+    """The id a filter option (`--site`, `--participant`, `--specialist`) names, None when it is not
+    given; an empty one is refused: a script's empty variable would otherwise list everyone."""
+    if text is None:
+        return None
+    if not text.strip():
+        from vpslog.errors import InputError
+
+        raise InputError(f"--{table} is empty: give a {table} id, or leave the option out")
+    return prog.resolve(table, text)
+
+
 def parse_day(text: str | None, today: date | None = None) -> date | None:
     from vpslog.parsing import parse_date
 

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import Since, Until, iso_day, program, say, warn, warn_clear_output
+from vpslog.commands.common import Since, Until, filtered, iso_day, program, say, warn, warn_clear_output
 from vpslog.commands.participant import Arm
 
 
@@ -32,7 +32,7 @@ def export(
         manifest = run_export(
             prog, resolve_tables(tables or []), None if out == "-" else Path(out), deidentify=deidentify, wide=wide,
             since=iso_day(since, prog.today), until=iso_day(until, prog.today),
-            site=prog.resolve("site", site) if site else None, arm=arm.value if arm else None,
+            site=filtered(prog, "site", site), arm=arm.value if arm else None,
             notify=lambda text: warn(f"note: {text}"))
     if out != "-":
         rows = ", ".join(f"{n} {table}" for table, n in manifest["rows"].items())

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, parse_day, program, warn
+from vpslog.commands.common import FormatOption, filtered, parse_day, program, warn
 from vpslog.completion import complete_participant
 from vpslog.render import Format
 
@@ -51,9 +51,9 @@ def fidelity(
         if explain:
             book.get(explain)  # refuse an unknown rule before the work
         day = parse_day(as_of, prog.today) or prog.today
-        scope = {"site": prog.resolve("site", site) if site else None,
-                 "specialist": prog.resolve("specialist", specialist) if specialist else None,
-                 "participant": prog.resolve("participant", participant) if participant else None}
+        scope = {"site": filtered(prog, "site", site),
+                 "specialist": filtered(prog, "specialist", specialist),
+                 "participant": filtered(prog, "participant", participant)}
         writer = None if explain else Writer(fmt)  # results written as they are judged
         report = evaluate(prog.store, prog.catalog, book, day, **scope, sink=writer and writer.sink)
     if explain:
@@ -91,8 +91,8 @@ def _trend(ctx, by: Period, since, until, site, specialist, fmt) -> None:
         last = parse_day(until, prog.today) or prog.today
         result = trend(prog.store, prog.catalog, load_rules(prog.catalog), by=by.value, until=last,
                        since=parse_day(since, prog.today) or default_since(by.value, last),
-                       site=prog.resolve("site", site) if site else None,
-                       specialist=prog.resolve("specialist", specialist) if specialist else None)
+                       site=filtered(prog, "site", site),
+                       specialist=filtered(prog, "specialist", specialist))
     render_trend(result, fmt)
 
 
@@ -103,7 +103,7 @@ def _matrix(ctx, as_of, site, fmt) -> None:
 
     with program(ctx) as prog:
         result = matrix(prog.store, prog.catalog, load_rules(prog.catalog), parse_day(as_of, prog.today) or prog.today,
-                        site=prog.resolve("site", site) if site else None)
+                        site=filtered(prog, "site", site))
     render_matrix(result, fmt)
 
 

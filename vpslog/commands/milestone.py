@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, Since, Until, iso_day, parse_day, program, say, short_ids
+from vpslog.commands.common import (FormatOption, Since, Until, filtered, iso_day, parse_day, program, say,
+                                   short_ids)
 from vpslog.commands.log import DateOpt
 from vpslog.completion import complete_participant
 from vpslog.render import Format, emit
@@ -43,7 +44,7 @@ def milestones(
 
     with program(ctx) as prog:
         rows = prog.store.milestones(
-            participant=prog.resolve("participant", participant) if participant else None,
+            participant=filtered(prog, "participant", participant),
             since=iso_day(since, prog.today), until=iso_day(until, prog.today))
         if fmt is Format.table:
             rows = short_ids(prog, "milestone", rows)

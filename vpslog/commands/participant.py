@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import CodesInHelp, FormatOption, parse_day, program, say
+from vpslog.commands.common import CodesInHelp, FormatOption, filtered, parse_day, program, say
 from vpslog.completion import complete_participant
 from vpslog.render import Format, emit, emit_record
 
@@ -90,13 +90,19 @@ def exit_(ctx: typer.Context, participant_id: IdArg,
     say(f"participant {person.id} exited on {person.exited_on}")
 
 
+class Status(str, Enum):
+    active = "active"
+    exited = "exited"
+
+
 @app.command("list")
 def list_(ctx: typer.Context, site: Site = None,
-          status: Annotated[Optional[str], typer.Option("--status", help="active or exited.")] = None,
+          status: Annotated[Optional[Status], typer.Option("--status", case_sensitive=False,
+                                                           help="active or exited.")] = None,
           fmt: FormatOption = Format.table) -> None:
     """List participants."""
     with program(ctx) as prog:
-        rows = prog.store.participants(site=site, status=status)
+        rows = prog.store.participants(site=filtered(prog, "site", site), status=status.value if status else None)
     from vpslog.models import Participant
 
     columns = COLUMNS if fmt is Format.table else tuple(Participant.model_fields)

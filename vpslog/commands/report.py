@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, parse_day, program
+from vpslog.commands.common import FormatOption, filtered, parse_day, program
 from vpslog.render import Format
 
 app = typer.Typer(help="Trial reports: dose, enrollment flow, baseline table, billing units, allocation; "
@@ -70,8 +70,8 @@ def html(
     with program(ctx) as prog:
         warn_clear_output(prog, deidentify)
         day, key = parse_day(as_of, prog.today) or prog.today, prog.store.key
-        site = prog.resolve("site", site) if site else None
-        specialist = prog.resolve("specialist", specialist) if specialist else None
+        site = filtered(prog, "site", site)
+        specialist = filtered(prog, "specialist", specialist)
 
     def evaluated() -> View:  # in a child process (forked.apart), with a store of its own (notices said above)
         child = Program.open(prog.store.path, key=key)

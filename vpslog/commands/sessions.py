@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, Since, Until, iso_day, program, say, short_ids
+from vpslog.commands.common import FormatOption, Since, Until, filtered, iso_day, program, say, short_ids
 from vpslog.completion import complete_participant
 from vpslog.render import Format, emit, emit_record
 
@@ -27,8 +27,8 @@ def sessions(
 
     with program(ctx) as prog:
         rows = prog.store.sessions(
-            participant=prog.resolve("participant", participant) if participant else None,
-            specialist=prog.resolve("specialist", specialist) if specialist else None,
+            participant=filtered(prog, "participant", participant),
+            specialist=filtered(prog, "specialist", specialist),
             since=iso_day(since, prog.today), until=iso_day(until, prog.today),
             limit=limit, include_voided=all_)
         if fmt is Format.table:

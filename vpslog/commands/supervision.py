@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import CodesInHelp, FormatOption, Since, Until, iso_day, parse_day, program, say, short_ids
+from vpslog.commands.common import (CodesInHelp, FormatOption, Since, Until, filtered, iso_day, parse_day, program,
+                                   say, short_ids)
 from vpslog.commands.log import DateOpt, Duration, Note
 from vpslog.render import Format, emit
 
@@ -57,7 +58,7 @@ def list_(
 
     with program(ctx) as prog:
         rows = prog.store.supervisions(
-            specialist=prog.resolve("specialist", specialist) if specialist else None,
+            specialist=filtered(prog, "specialist", specialist),
             since=iso_day(since, prog.today), until=iso_day(until, prog.today))
         short = fmt is Format.table
         if short:
