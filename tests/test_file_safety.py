@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -290,3 +291,25 @@ def test_a_store_the_system_will_not_let_open_is_exit_74_not_a_damaged_store(cli
                           text=True, env=os.environ.copy())
     assert (done.returncode, done.stderr) == (74, "error: the system refused a read or write (SQLite: disk I/O error)\n")
     assert snapshot(program_db) == before
+
+
+@pytest.mark.parametrize("command", [["report", "html", "--out"], ["export", "sites", "--out"], ["backup"]])
+def test_a_name_too_long_for_its_temp_file_is_refused_before_any_work(cli, program_db, tmp_path, command):
+    """A name the file system takes (240 bytes) but not once `.NAME.tmp-PID-…` is added (255): exit 70
+    (internal error) before, after the whole report was computed."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    name = "n" * 240 + ".html"
+    result = cli(*command, str(folder / name))
+    assert result.exit_code == 1
+    assert f"the name '{'n' * 37}...' is too long: at most 221 bytes here, since it is written under a longer temp " \
+           "name first" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, where no file can be created")
+def test_a_folder_where_no_file_can_be_made_is_one_line_and_exit_1_not_an_internal_error(cli, program_db):
+    result = cli("backup", "/proc/vpslog-backup.db")
+    assert result.exit_code == 1
+    assert re.fullmatch(r"error: /proc/\.vpslog-backup\.db\.tmp-\d+-[0-9a-f]{12} cannot be used: No such file or "
+                        r"directory\n", result.stderr), result.stderr

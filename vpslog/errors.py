@@ -46,6 +46,10 @@ _SYSTEM_REFUSED = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT"
                             if hasattr(errno, name))
 """An OSError with one of these is the machine's (a full disk or quota, a failing device, a file too
 big, a read-only file system), not a bug: said in one line, exit 74."""
+_PATH_REFUSED = frozenset(getattr(errno, name) for name in ("EACCES", "EPERM", "ENOENT", "ENOTDIR", "EISDIR",
+                                                            "ENAMETOOLONG", "ELOOP") if hasattr(errno, name))
+"""An OSError with one of these names a path that cannot be used (a folder like /proc or /sys, one
+without permission, a name too long): said with the path, exit 1, as the input it is."""
 SQLITE_IOERR, SQLITE_FULL = 10, 13
 """SQLite's own codes for the same (the extended codes' low byte): its file's disk is full, or failing."""
 _UNDECODABLE = re.compile(r"Could not decode to UTF-8 column '(.*?)' with text ")
@@ -78,6 +82,8 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, OSError) and exc.errno in _SYSTEM_REFUSED:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"the system refused a read or write{where}: {exc.strerror}", EXIT_IO
+    if isinstance(exc, OSError) and exc.filename and exc.errno in _PATH_REFUSED:
+        return f"{exc.filename} cannot be used: {exc.strerror}", EXIT_REFUSED
     return f"internal error ({type(exc).__name__}); rerun with --debug for the traceback", EXIT_INTERNAL
 
 

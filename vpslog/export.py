@@ -26,7 +26,7 @@ from vpslog.curriculum import Catalog, Invalid, load_data_file
 from vpslog.deid import (FORMULA_TRIGGERS, date_shift, participant_pseudonym, record_pseudonym,
                          site_pseudonym, staff_pseudonym)
 from vpslog.errors import InputError
-from vpslog.files import create_private_temp_folder, leftovers, link_refusal, open_new_private
+from vpslog.files import create_private_temp_folder, leftovers, link_refusal, name_refusal, open_new_private
 from vpslog.tables import Column, TableSpec
 
 
@@ -230,7 +230,7 @@ def _transformations(deidentify: bool, settings: ReportSettings) -> list[str]:
 def _refuse_unless_replaceable(out: Path) -> None:
     """Refuse an --out that the export would not replace whole: a link, a file, or a folder that
     is neither empty nor an earlier vpslog export (so nothing of anyone else's is ever removed)."""
-    if refusal := link_refusal(out):
+    if refusal := link_refusal(out) or name_refusal(out):
         raise InputError(f"--out {refusal}; use another --out")
     if not out.exists():
         return

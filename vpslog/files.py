@@ -30,8 +30,27 @@ def link_refusal(path: Path) -> str | None:
 
 
 def new_file_refusal(path: Path) -> str | None:
-    """Why vpslog will not create `path` as a new file (a link, or anything already there); else None."""
-    return link_refusal(path) or (f"{path} already exists" if path.exists() else None)
+    """Why vpslog will not create `path` as a new file (a link, anything already there, or a name too
+    long for the temp file it is built as); else None."""
+    return link_refusal(path) or (f"{path} already exists" if path.exists() else None) or name_refusal(path)
+
+
+TEMP_NAME_EXTRA = len(".") + len(".tmp-") + 7 + len("-") + 12 + len("-journal")
+"""What a temp name (`.NAME.tmp-PID-…`, and SQLite's `-journal` beside a copy) adds to NAME."""
+
+
+def name_refusal(path: Path) -> str | None:
+    """Why `path`'s name is too long for vpslog to build it beside itself under a temp name; else None."""
+    try:
+        limit = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(os.fsencode(path.name)) + TEMP_NAME_EXTRA <= limit:
+        return None
+    from vpslog.parsing import quoted
+
+    return (f"the name {quoted(path.name)} is too long: at most {limit - TEMP_NAME_EXTRA} bytes here, since it "
+            "is written under a longer temp name first")
 
 
 def create_private_folders(folder: Path) -> None:
