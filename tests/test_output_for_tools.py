@@ -46,6 +46,27 @@ def test_stored_text_in_markdown_is_shown_as_it_is_never_read_as_markup(cli, pro
         assert MARKUP in shown or MARKUP.upper() in shown, page
 
 
+BLOCKS = ["# a heading", "1. a numbered list", "- a list", "    four spaces: a code block", "===", "> quoted"]
+"""Text markdown reads as a block when it begins a line, as a review's strengths and actions do."""
+
+
+def test_stored_text_that_begins_a_line_in_markdown_is_never_read_as_a_block(cli, program_db):
+    from markdown_it import MarkdownIt
+
+    review = re.search(r"review ([0-9a-f]{8})", cli.ok("review", "start", "--site", "S1", "--reviewer", "R. One").stdout)[1]
+    for text in BLOCKS:
+        cli.ok("review", "strength", review, "--", text)
+    cli.ok("review", "strength", review, "see https://example.invalid and www.example.invalid")
+    document = cli.ok("review", "report", review, "--format", "markdown").stdout
+    page = MarkdownIt("commonmark").render(document)
+    shown = html.unescape(re.sub(r"<[^>]+>", "", page))
+    for text in BLOCKS:
+        assert text.strip() in shown, text
+    for tag in ("<h1>", "<ol>", "<pre>", "<blockquote>", "<hr"):
+        assert tag not in page.split("Strengths")[-1].split("</ul>")[0], (tag, page)
+    assert "https\\://example.invalid and www\\.example.invalid" in document  # no bare link for a GFM viewer
+
+
 @pytest.mark.parametrize("command", [["site", "list"], ["specialist", "list"], ["supervision", "list"],
                                      ["history", "P-0003"], ["participant", "list"]])
 def test_listing_csv_guards_cells_a_spreadsheet_would_run(cli, program_db, command):

@@ -111,10 +111,27 @@ _MARKUP = re.compile(r"[\\`*_\[\]<>!|&~]")
 table cells, entities, strikethrough."""
 
 
+_BLOCK = re.compile(r"([#+=-])|([0-9]+)([.)])")
+"""What markdown reads as a block when a line starts with it: a heading, a list item, a setext
+underline, a numbered list (text may begin a line: a review's strengths are listed one a line)."""
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|(?<=\bwww)(\.)")
+"""Where a GitHub-flavoured viewer turns bare text into a link (`https://…`, `www.…`)."""
+
+
 def markdown_text(text: str) -> str:
     """Stored text in a markdown document: shown as it is, never read as markup (an image fetched, a
-    link, a tag, emphasis), each such character after a backslash; control characters escaped."""
-    return _MARKUP.sub(lambda found: "\\" + found[0], printable(text))
+    link, a tag, emphasis, a heading or a list), each such character after a backslash; leading
+    spaces as entities (four would start a code block); control characters escaped."""
+    text = _AUTOLINK.sub(_escaped, _MARKUP.sub(_escaped, printable(text)))
+    body = text.lstrip(" ")
+    lead = "&#32;" * (len(text) - len(body))
+    if block := _BLOCK.match(body):  # the mark's punctuation after a backslash: `\\#`, `\\-`, `1\\.`
+        body = (f"\\{block[1]}" if block[1] else f"{block[2]}\\{block[3]}") + body[block.end():]
+    return lead + body
+
+
+def _escaped(found: re.Match) -> str:
+    return "\\" + found[0]
 
 
 LONGEST_WORD = 32
