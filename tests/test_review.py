@@ -528,3 +528,18 @@ def test_json_output_shows_invisible_characters_as_escapes(cli, program_db):
         assert "R\\u202eA" in output
     assert "csi \\u009b31m and \\u202eoverride\\u2067 \\u007f" in text
     assert json.loads(listing)[0]["reviewers"] == "R\u202eA"
+
+
+def test_html_reports_show_invisible_characters_as_escapes(cli, program_db, tmp_path):
+    """HTML escaping keeps a page's markup safe, but a right-to-left override in a reviewer's name
+    reversed the rest of its line, and an ESC reached whoever ran `cat` on the file."""
+    out = cli.ok("review", "start", "--site", "S1", "--reviewer", "R\u202eA").stdout
+    review = re.search(r"started review ([0-9a-f]{8})", out)[1]
+    cli.ok("review", "strength", review, "red \x1b[31m text")
+    cli.ok("site", "add", "S2", "--name", "site \u202egnirts")
+    pages = [_html_report(cli, review, tmp_path / "review.html")]
+    cli.ok("report", "html", "--out", str(tmp_path / "fidelity.html"))
+    pages.append((tmp_path / "fidelity.html").read_text(encoding="utf-8"))
+    for page in pages:
+        assert not any(c in page for c in "\u202e\x1b"), page
+    assert "R\\u202eA" in pages[0] and "red \\x1b[31m text" in pages[0]

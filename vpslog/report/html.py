@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from vpslog.errors import InputError
+from vpslog.errors import InputError, printable
 from vpslog.files import new_file_refusal, write_private
 from vpslog.report import gather
 from vpslog.report.gather import View
@@ -68,9 +68,13 @@ def render_review(report: dict, *, deidentified: bool = False) -> str:
 
 
 def _environment() -> Environment:
-    """The templates of vpslog/templates/, every value escaped, an unknown name an error."""
+    """The templates of vpslog/templates/, every value escaped, an unknown name an error. Text also
+    has its invisible characters shown as escapes (`\\x1b`, `\\u202e`), as listings show them: HTML
+    escaping leaves a right-to-left override to reverse the rest of its line (the charts, already
+    markup, are left as they are)."""
     environment = Environment(loader=PackageLoader("vpslog", "templates"), autoescape=True,
-                              undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                              undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              finalize=lambda value: printable(value) if type(value) is str else value)
     environment.filters["rate"] = _rate
     environment.filters["change"] = _change
     return environment
