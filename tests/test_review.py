@@ -543,3 +543,18 @@ def test_html_reports_show_invisible_characters_as_escapes(cli, program_db, tmp_
     for page in pages:
         assert not any(c in page for c in "\u202e\x1b"), page
     assert "R\\u202eA" in pages[0] and "red \\x1b[31m text" in pages[0]
+
+
+def test_a_user_whose_name_is_not_an_id_is_refused_before_a_review_not_at_its_signing(cli, program_db, tmp_path,
+                                                                                         monkeypatch):
+    """`log` refuses such a user at once; a review was started and scored, then could not be signed."""
+    settings = tmp_path / "config" / "config.json"
+    settings.write_text(json.dumps({k: v for k, v in json.loads(settings.read_text()).items() if k != "specialist"}))
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(name, "Reviewer Z")
+    before = snapshot(program_db)
+    result = cli("review", "start", "--site", "S1", "--reviewer", "RA")
+    assert (result.exit_code, result.stderr) == (1, (
+        "error: you are 'Reviewer Z': not a user or specialist id (letters, digits and . _ @ -, no spaces); "
+        "set yours with `vpslog config set specialist ID`\n"))
+    assert snapshot(program_db) == before

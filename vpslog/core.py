@@ -373,8 +373,13 @@ class Program:
         if record.entered_at > _now():
             raise InputError(f"entered_at {record.entered_at.isoformat()} is in the future")
         if not ACTOR.fullmatch(record.entered_by):
-            raise InputError("entered_by: not a user or specialist id (letters, digits and . _ @ -, no spaces); "
-                             "set yours with `vpslog config set specialist ID`")
+            raise InputError(f"entered_by: {NOT_AN_ACTOR}")
+
+    def check_actor(self) -> None:
+        """The user about to write is a user or specialist id: what every entry and signature names
+        (a review's writes check it first, as `log` does, or a review could be started and never signed)."""
+        if not ACTOR.fullmatch(self.actor):
+            raise InputError(f"you are {quoted(self.actor)}: {NOT_AN_ACTOR}")
 
     def check_specialist(self, specialist: Specialist) -> None:
         if specialist.trained_on is not None:
@@ -458,6 +463,8 @@ def _now() -> datetime:
 EARLIEST = date(1900, 1, 1)
 """No record is dated before it (see Program._refuse_out_of_range)."""
 ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+NOT_AN_ACTOR = ("not a user or specialist id (letters, digits and . _ @ -, no spaces); set yours with "
+                "`vpslog config set specialist ID`")
 """Who enters records: a specialist id or a login name; never free text."""
 
 _STAFF = ("site", "specialist")

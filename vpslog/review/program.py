@@ -24,6 +24,7 @@ class Reviews:
     def start(self, reviewers: list[str], *, site: str | None = None, as_of: date | None = None) -> Review:
         """A new review, its record-based items scored at once from the fidelity engine as of
         the review date (kept as scored then), its reviewer items waiting for a score."""
+        self.prog.check_actor()
         from vpslog.fidelity.engine import evaluate
         from vpslog.fidelity.rules import load_rules
 
@@ -61,6 +62,7 @@ class Reviews:
               addendum: str | None = None) -> ReviewItem:
         """A reviewer's score with its evidence; on a record-based item an override (the computed
         score is kept). Each score adds its source and a `source: evidence` line."""
+        self.prog.check_actor()
         from vpslog.parsing import resolve_code
 
         if not 1 <= score <= 5:
@@ -90,6 +92,7 @@ class Reviews:
                 addendum: str | None = None) -> ReviewObservation:
         """A session observed against the curriculum components: a session of the site reviewed,
         not voided, on or before the review date, observed once per review."""
+        self.prog.check_actor()
         with self.store.transaction():
             row = self.review(review)
             reason = self._addendum(row, addendum)
@@ -113,6 +116,7 @@ class Reviews:
     def find(self, review: str, kind: str, detail: str, *, item: str | None = None, owner: str | None = None,
              due: date | None = None, addendum: str | None = None) -> ReviewFinding:
         """A strength, or a recommendation (an open action item, with an owner and a due date if given)."""
+        self.prog.check_actor()
         from vpslog.parsing import resolve_code
 
         detail = _required(detail, f"the {kind} has no text: write it in quotes after the review id")
@@ -134,6 +138,7 @@ class Reviews:
     def follow_up(self, finding: str, status: str, on: date, note: str | None) -> ReviewFinding:
         """An action item done or dropped, with what was done or why not (allowed after signing:
         following up the action plan is what comes after a review)."""
+        self.prog.check_actor()
         if status not in ("done", "dropped"):
             raise InputError(f"unknown follow-up {status!r}; accepted: done, dropped")
         note = _required(note, "say what was done, or why it was dropped, with -n")
@@ -154,6 +159,7 @@ class Reviews:
 
     def sign(self, review: str) -> Review:
         """Lock a review once every reviewer item has a score."""
+        self.prog.check_actor()
         with self.store.transaction():
             row = self.review(review)
             if row["status"] == "signed":
