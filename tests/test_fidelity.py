@@ -425,3 +425,8 @@ def test_due_lists_a_participant_who_fails_tomorrow(cli, prog, env):
                    "off track for the dose; no contact for 30 days: due today (limit 30)"),
     }
     assert results(prog, d(182))[0]["adequate-dose", "P-0001"].status == "fail"
+
+
+def test_fidelity_of_a_store_with_nothing_to_judge_says_the_scale_is_not_scored(cli, program_db):
+    out = cli.ok("fidelity", "--as-of", "2000-01-01").stdout
+    assert "Scale: not scored (nothing was judged). Item score per rule" in out and "None" not in out

@@ -158,8 +158,9 @@ def render_summary(report: Report, fmt: Format) -> None:
         emit(_by_site(report), ("rule", *report.sites), fmt, "Pass rate by site (pass/judged)")
     bands = ", ".join(f"{b['label']} >= {b['min_share']:.0%}" for b in scale["total_bands"])
     items = ", ".join(f"{b['score']} if >= {b['min_rate']:.0%}" for b in scale["item_bands"])
-    line = (f"Scale: {scale['total']} of {scale['max']} ({scale['share']:.0%}): {scale['band']}. "
-            f"Item score per rule from its pass rate: {items}. Total bands: {bands}.")
+    total = (f"{scale['total']} of {scale['max']} ({scale['share']:.0%}): {scale['band']}" if scale["band"] else
+             "not scored (nothing was judged)")
+    line = f"Scale: {total}. Item score per rule from its pass rate: {items}. Total bands: {bands}."
     sys.stdout.write(line + "\n\n")
 
 
