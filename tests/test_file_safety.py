@@ -313,3 +313,14 @@ def test_a_folder_where_no_file_can_be_made_is_one_line_and_exit_1_not_an_intern
     assert result.exit_code == 1
     assert re.fullmatch(r"error: /proc/\.vpslog-backup\.db\.tmp-\d+-[0-9a-f]{12} cannot be used: No such file or "
                         r"directory\n", result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("command", [["report", "html", "--out"], ["backup"]])
+def test_a_folder_given_for_a_new_file_is_said_to_be_a_folder(cli, program_db, tmp_path, monkeypatch, command):
+    """`--out ""` (an unset variable) reads as `.`: it said ". already exists"."""
+    monkeypatch.chdir(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    result = cli(*command, "")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: . is a folder ({tmp_path.resolve()}), not a new file; choose a new file")
+    assert sorted(os.listdir(tmp_path)) == before
