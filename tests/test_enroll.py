@@ -183,3 +183,23 @@ def test_a_randomized_participants_arm_cannot_be_edited_away_from_its_allocation
         "the arm is the allocation's and cannot be edited\n"))
     assert snapshot(newcomers) == before
     cli.ok("participant", "edit", "P-0003", "--arm", allocation["arm"], "--age", "40", "--reason", "age")
+
+
+def test_screen_asks_until_each_answer_is_yes_or_no(cli, newcomers):
+    """Enter alone meant no, which passed an exclusion criterion (`cannot-consent`) unread."""
+    result = cli.ok("screen", "P-0003", input="y\ny\ny\ny\n\n\nn\nmaybe\nno\n")
+    assert "P-0003 is eligible" in result.stdout
+    assert result.stdout.count("in-peer-support:") == 3 and result.stdout.count("cannot-consent:") == 2  # asked again
+    assert "answer 'maybe' not understood: use yes or no" in result.stderr
+    assert json.loads(screenings(newcomers)[-1]["answers"])["cannot-consent"] is False
+
+
+@pytest.mark.parametrize("args,message", [
+    (["screen", "P-0099"], "error: unknown participant 'P-0099'"),
+    (["screen", "P-0003", "-d", "2999-01-01"], "error: screening date 2999-01-01 is in the future"),
+])
+def test_screen_checks_the_participant_and_the_date_before_asking_anything(cli, newcomers, args, message):
+    before = snapshot(newcomers)
+    result = cli(*args, input="y\n" * 6)
+    assert result.exit_code == 1 and result.stderr.startswith(message) and "smi:" not in result.stdout
+    assert snapshot(newcomers) == before

@@ -155,14 +155,20 @@ class Program:
             raise InputError(f"no answer for {', '.join(missing)}: every criterion needs yes or no")
         eligible, reasons = assess(criteria, answers)
         with self.store.transaction():
-            person = self._active(participant)
-            self._refuse_out_of_range(on, "screening date")
+            person = self.screenable(participant, on)
             screening = build("screening", {
                 **self._entered(), "participant_id": person["id"], "date": on, "answers": answers,
                 "eligible": eligible, "reasons": "; ".join(reasons), "rules_version": criteria.version}, self.catalog)
             self.check_screening(screening)
             self.store.insert("screening", screening, actor=self.actor)
         return screening
+
+    def screenable(self, participant: str, on: date) -> dict:
+        """The participant a screening on `on` is of: active, the date not in the future (checked
+        before the questions too, so that nobody answers them all for nothing)."""
+        person = self._active(participant)
+        self._refuse_out_of_range(on, "screening date")
+        return person
 
     def enroll(self, participant: str, consent_on: date, arm: str | None = None,
                sequence_key: bytes | None = None) -> Participant:

@@ -23,14 +23,31 @@ def screen(
 
     with program(ctx) as prog:
         criteria = load_criteria(prog.catalog.folder)
-        answers = _given(answer, criteria.ids) if answer else {
-            c.id: typer.confirm(f"{c.id}: {c.question}") for c in criteria.items}
-        screening = prog.screen(participant, parse_day(date, prog.today) or prog.today, answers)
+        day = parse_day(date, prog.today) or prog.today
+        if answer:
+            answers = _given(answer, criteria.ids)
+        else:
+            prog.screenable(participant, day)
+            answers = {c.id: _asked(f"{c.id}: {c.question}") for c in criteria.items}
+        screening = prog.screen(participant, day, answers)
     if screening.eligible:
         say(f"{screening.participant_id} is eligible (screened {screening.date}, rules {screening.rules_version})")
     else:
         say(f"{screening.participant_id} is not eligible (screened {screening.date}, rules "
             f"{screening.rules_version}): {screening.reasons}")
+
+
+def _asked(question: str) -> bool:
+    """A yes or a no, asked until one is given: Enter alone answers nothing (it meant no, which
+    passed an exclusion criterion unread)."""
+    from vpslog.eligibility import parse_answer
+    from vpslog.errors import InputError
+
+    while True:
+        try:
+            return parse_answer(typer.prompt(f"{question} [yes/no]"))
+        except InputError as exc:
+            typer.echo(f"{exc}", err=True)
 
 
 def _given(pairs: list[str], ids: tuple[str, ...]) -> dict[str, bool]:
