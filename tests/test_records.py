@@ -192,3 +192,15 @@ def test_participant_list_takes_a_site_in_any_case_and_a_status_from_its_choices
     assert listed == cli.ok("participant", "list", "--site", "S1", "--status", "active", "--format", "csv").stdout
     assert "P-0001" in listed and "P-0002" in listed
     assert cli("participant", "list", "--status", "bogus").exit_code == 2
+
+
+@pytest.mark.parametrize("years_before", [-74, 10, 121])
+def test_a_birth_year_must_give_an_age_at_enrollment_that_age_would_accept(cli, program_db, years_before):
+    """`--age` takes 16 to 120; a birth year of 2100 (or of ten years before) was taken."""
+    enrolled = days_ago(3)
+    year = int(enrolled[:4]) - years_before
+    before = snapshot(program_db)
+    result = cli("participant", "add", "P-0009", "--site", "S1", "--enrolled", enrolled, "--birth-year", str(year))
+    assert (result.exit_code, result.stderr) == (1, f"error: birth year {year} makes the age at enrollment "
+                                                    f"{years_before}; it must be 16 to 120, as --age\n")
+    assert snapshot(program_db) == before

@@ -65,6 +65,10 @@ PersonalText = Annotated[str, Field(min_length=1, max_length=200, json_schema_ex
 """Short free text that may name or describe a person or place (a reason, a location)."""
 
 
+AGES = (16, 120)
+"""The ages at enrollment a participant can have (given as the age, or as a birth year)."""
+
+
 class Record(BaseModel):
     """Every record: strict about unknown fields, immutable, and documented per field
     (the descriptions become the JSON Schema and the codebook). Field descriptions are
@@ -110,7 +114,7 @@ class Participant(Record):
     status: Literal["active", "exited"] = Field("active", description="active, or exited (with exit date and reason).")
     exited_on: date | None = Field(None, description="Date the participant left the program.")
     exit_reason: PersonalText | None = Field(None, description="Why the participant left (free text; dropped when de-identified).")
-    age: Annotated[int, Field(ge=16, le=120)] | None = Field(None, description="Age at enrollment, in years.")
+    age: Annotated[int, Field(ge=AGES[0], le=AGES[1])] | None = Field(None, description="Age at enrollment, in years.")
     birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = Field(None, description="Year of birth (instead of the age; dropped when de-identified).")
     gender: Annotated[str | None, *_known("gender", "gender")] = Field(None, description="Gender.")
     race: Annotated[str | None, *_known("race", "race")] = Field(None, description="Race/ethnicity.")
@@ -125,6 +129,9 @@ class Participant(Record):
     def consistent(self) -> Participant:
         if self.age is not None and self.birth_year is not None:
             raise ValueError("give the age at enrollment or the birth year, not both")
+        if self.birth_year is not None and not AGES[0] <= self.enrolled_on.year - self.birth_year <= AGES[1]:
+            raise ValueError(f"birth year {self.birth_year} makes the age at enrollment "
+                             f"{self.enrolled_on.year - self.birth_year}; it must be {AGES[0]} to {AGES[1]}, as --age")
         if (self.status == "exited") != (self.exited_on is not None):
             raise ValueError("an exited participant needs an exit date, and only an exited one")
         if self.status == "exited" and not self.exit_reason:
