@@ -5,6 +5,7 @@ due, and every refusal (one line on stderr, exit 1, nothing written)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -558,3 +559,29 @@ def test_a_user_whose_name_is_not_an_id_is_refused_before_a_review_not_at_its_si
         "error: you are 'Reviewer Z': not a user or specialist id (letters, digits and . _ @ -, no spaces); "
         "set yours with `vpslog config set specialist ID`\n"))
     assert snapshot(program_db) == before
+
+
+def test_a_review_dated_before_a_signed_one_is_refused_so_a_signed_report_never_changes(cli, program_db, tmp_path):
+    """A back-dated review became the one a signed review compared against: its report changed. Refused
+    when started here, and when a merge brings it in."""
+    laptop = tmp_path / "laptop.db"
+    shutil.copyfile(program_db, laptop)
+    os.chmod(laptop, 0o600)
+    first = start(cli, "--site", "S1", "--as-of", days_ago(30))
+    score_reviewer_items(cli, first)
+    cli.ok("review", "sign", first)
+    signed = cli.ok("review", "report", first).stdout
+    for as_of in (days_ago(30), days_ago(60)):
+        refused(cli, program_db, ("review", "start", "--site", "S1", "--reviewer", "RB", "--as-of", as_of),
+                f"review {first} of S1 as of {days_ago(30)} is signed: a new review is dated after it (not {as_of}), "
+                "or its signed report would change")
+    there = re.search(r"started review ([0-9a-f]{8})", cli.ok(
+        "--db", str(laptop), "review", "start", "--site", "S1", "--reviewer", "RB", "--as-of", days_ago(60)).stdout)[1]
+    before = snapshot(program_db)
+    result = cli("merge", str(laptop))
+    assert result.exit_code == 1 and result.stderr.endswith(
+        f"review {first} of S1 as of {days_ago(30)} is signed: a new review is dated after it (not {days_ago(60)}), "
+        "or its signed report would change; nothing was merged\n")
+    assert there and snapshot(program_db) == before
+    start(cli, "--site", "S1", "--as-of", days_ago(29))
+    assert cli.ok("review", "report", first).stdout == signed

@@ -41,6 +41,7 @@ class Reviews:
             if (open_one := self.store.open_review(site_id)) is not None:
                 raise InputError(f"review {open_one['id'][:8]} of {site_id or 'the program'} is not signed yet: "
                                  "sign it before starting the next")
+            refuse_back_dated(self.store, site_id, as_of)
             review = build(Review, {**prog._entered(), "site_id": site_id, "as_of": as_of,
                                     "reviewers": "; ".join(names), "scale_version": scale.version,
                                     "rules_version": book.version}, prog.catalog)
@@ -195,6 +196,15 @@ def _required(text: str | None, refusal: str) -> str:
 REVIEW_PART_NAMES = {"review_item": "an item", "review_observation": "an observation", "review_finding": "a finding"}
 
 
+def refuse_back_dated(store, site_id: str | None, as_of: date) -> None:
+    """A new review of a site (or of the whole program) is dated after its latest signed one: one
+    dated before would become the review a signed one compares against, changing a signed report."""
+    latest = store.latest_signed_reviews().get(site_id)
+    if latest is not None and as_of.isoformat() <= latest["as_of"]:
+        raise InputError(f"review {latest['id'][:8]} of {site_id or 'the program'} as of {latest['as_of']} is signed: "
+                         f"a new review is dated after it (not {as_of}), or its signed report would change")
+
+
 def check_review_record(store, table: str, record, opened: dict | None = None) -> None:
     """The review rules a record brought in by `import` or `merge` meets (core.Program.check_record):
     one open review per site (or of the whole program), counting those `opened` earlier in the
@@ -206,6 +216,7 @@ def check_review_record(store, table: str, record, opened: dict | None = None) -
     if store.get(table, record.id) is not None:
         return
     if table == "review":
+        refuse_back_dated(store, record.site_id, record.as_of)
         if record.status != "open":
             return
         pending = (opened or {}).get(record.site_id)
