@@ -206,7 +206,8 @@ def test_counts_of_one_are_singular(cli, program_db, tmp_path):
     assert result.stderr.startswith(f"error: 1 bad row in {bad}; nothing was imported:")
 
 
-@pytest.mark.parametrize("command", [["sessions"], ["fidelity"], ["site", "list"]])
+@pytest.mark.parametrize("command", [["sessions"], ["fidelity"], ["site", "list"], ["--help"], ["log", "--help"],
+                                     ["review", "--help"]])
 def test_a_table_whose_reader_leaves_early_ends_quietly_and_well(cli, program_db, command):
     """`vpslog sessions | head`: the reader gone, the command stops with nothing on stderr and exit 0,
     as every other output does (rich would exit 1, which fails a script run with `set -o pipefail`)."""

@@ -35,6 +35,14 @@ class VpslogGroup(TyperGroup):
         except typer.Abort:
             typer.echo("error: aborted; nothing was written", err=True)
             code = EXIT_REFUSED
+        except SystemExit as exc:  # rich exits 1 when the reader of --help leaves (`| head`): it ends
+            # well, as every other output does
+            if exc.code != 1 or not isinstance(exc.__context__, BrokenPipeError):
+                raise
+            from vpslog.quick import quiet_stdout
+
+            quiet_stdout()
+            code = 0
         except VpslogError as exc:
             _error(str(exc))
             code = exc.exit_code
