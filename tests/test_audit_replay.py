@@ -261,3 +261,20 @@ def test_a_damaged_witness_stops_writes_until_the_head_is_accepted(cli, program_
     assert json.loads(witness.read_text())["seq"] == 11
     cli.ok("log", "P-0001", "20")
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified: 12 entries")
+
+
+def test_an_older_copy_swapped_in_through_a_symbolic_link_is_caught_by_the_witness(cli, program_db, tmp_path, logged):
+    """`mv vpslog.db .hidden.db; ln -s .old.db vpslog.db`: the witness was filed under the path the link
+    pointed to, so the older copy found none, passed `audit verify`, and took writes."""
+    older = program_db.with_name(".old.db")
+    cli.ok("backup", str(older))
+    cli.ok("log", "P-0001", "20")
+    program_db.rename(program_db.with_name(".hidden.db"))
+    for suffix in ("-wal", "-shm"):
+        Path(str(program_db) + suffix).unlink(missing_ok=True)
+    program_db.symlink_to(older.name)
+    assert "witness file recorded entry 11" in _refused(cli, "audit", "verify").stdout
+    before = snapshot(older)
+    result = cli("log", "P-0001", "25")
+    assert result.exit_code == 3 and "the witness file recorded entry 11" in result.stderr
+    assert snapshot(older) == before

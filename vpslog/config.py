@@ -80,10 +80,12 @@ def secret_path() -> Path:
 
 
 def witness_path(db: Path) -> Path:
-    """The witness file of the store at `db`: its audit head, kept beside the secret (one per store path)."""
+    """The witness file of the store at `db`: its audit head, kept beside the secret (one per store
+    path). The path is the one named, links not followed: filed under where a link pointed, a link
+    swapped to an older copy of the store (`ln -s .old.db vpslog.db`) found no witness and passed."""
     import hashlib
 
-    key = hashlib.sha256(str(Path(db).resolve()).encode("utf-8")).hexdigest()[:20]
+    key = hashlib.sha256(os.path.abspath(db).encode("utf-8")).hexdigest()[:20]
     return config_dir() / "witness" / f"{key}.json"
 
 
