@@ -98,7 +98,9 @@ def test_an_older_store_is_migrated_in_one_transaction(tmp_path, monkeypatch):
     assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
     conn.close()
     monkeypatch.undo()
-    store = Store.open(path)
+    with pytest.raises(StoreError, match="is not a vpslog store \\(an empty file\\)"):
+        Store.open(path)  # a listing does not make a store of it
+    store = Store.open(path, create=True)  # init takes up the private file a failed first migration left
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     store.close()
 
@@ -209,3 +211,37 @@ def test_a_version_1_store_is_migrated_to_the_current_schema_keeping_its_records
         assert store.rows("site") == [{"id": "S1", "name": "Site one"}]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["log", "P-0001", "45"], ["audit", "verify"], ["init"]])
+def test_a_database_of_another_program_is_never_made_a_store(cli, env, tmp_path, command):
+    """A wrong --db naming another program's SQLite file had vpslog's tables added to it (and was switched
+    to WAL) by any command; `audit verify` then said it verified."""
+    other = tmp_path / "customers.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    result = cli("--db", str(other), *command)
+    assert result.exit_code == 3
+    if command != ["init"]:  # init refuses any existing file it has no secret or key for first
+        assert result.stderr == (f"error: {other} is not a vpslog store (an SQLite database of another program); "
+                                 "vpslog makes a store only as a new file: choose another --db\n")
+    assert other.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir() if "customers" in p.name) == [
+        "customers.db"]
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o644])
+def test_an_empty_file_is_no_store_and_init_takes_up_only_a_private_one(cli, env, tmp_path, mode):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    os.chmod(empty, mode)
+    refusal = (f"error: {empty} is not a vpslog store (an empty file); vpslog makes a store only as a new file: "
+               "choose another --db, or remove it and run `vpslog init`\n")
+    assert (cli("--db", str(empty), "sessions").exit_code, cli("--db", str(empty), "sessions").stderr) == (3, refusal)
+    result = cli("--db", str(empty), "init")
+    if mode == 0o600:  # what an init stopped before its first commit leaves
+        assert result.exit_code == 0 and result.stdout.startswith(f"created store at {empty}")
+    else:
+        assert (result.exit_code, result.stderr, empty.stat().st_size) == (3, refusal, 0)

@@ -15,7 +15,7 @@ def init(ctx: typer.Context,
     from vpslog import config
 
     path = ctx.find_root().obj.db_path
-    existed = path.exists()
+    existed = path.exists() and path.stat().st_size > 0  # an empty file (a stopped init) is taken up
     key = new_store_key(path) if encrypt else None
     with program(ctx, create=True, key=key) as prog:
         prog.store.check_key()  # an existing store: the secret here must be the one its trail was written with

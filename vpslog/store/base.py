@@ -183,6 +183,22 @@ def _listed(actions: frozenset[str]) -> str:
     return ", ".join(f"'{action}'" for action in sorted(actions))
 
 
+def _not_a_store(conn) -> str | None:
+    """Why an existing file is no vpslog store (an SQLite database of another program, or an empty
+    file), or None: a vpslog store has its schema version set from its first transaction on."""
+    if conn.execute("PRAGMA user_version").fetchone()[0]:
+        return None
+    if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        return "an SQLite database of another program"
+    return "an empty file"
+
+
+def _own_private(path: Path) -> bool:
+    """Whether `path` is this user's and readable by nobody else, as vpslog creates every file."""
+    info = os.stat(path)
+    return info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
 def _refuse_if_replaced(path: Path, opened: tuple[int, int] | None) -> None:
     """Say so when the file at `path` is no longer the one this command began with: `encrypt` or
     `rekey` renamed a new copy over it (the old key, or a write to the old file, then fails)."""
@@ -241,7 +257,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         store's key comes from its sources (vpslog.keys) unless given; `cipher` opens a plain store
         through SQLCipher (to encrypt it)."""
         path = Path(path)
-        if not path.exists():
+        made = not path.exists()
+        if made:
             if not create:
                 raise StoreError(f"no store at {path}: create one with `vpslog init` (or choose another with --db)")
             create_private_file(path)
@@ -253,6 +270,14 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             raise
         dbapi = dbapi_of(conn)
         try:
+            why = None if made else _not_a_store(conn)  # before anything is written to it
+            if why == "an empty file" and create and _own_private(path):
+                why = None  # what an init stopped before its first commit left: init takes it up
+            if why:
+                conn.close()
+                emptied = ", or remove it and run `vpslog init`" if why == "an empty file" else ""
+                raise StoreError(f"{path} is not a vpslog store ({why}); vpslog makes a store only as a new file: "
+                                 f"choose another --db{emptied}")
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -701,6 +726,9 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         except dbapi_of(conn).DatabaseError as exc:
             conn.close()
             raise StoreError(f"{path} is not a vpslog store: {exc}") from None
+        if why := _not_a_store(conn):
+            conn.close()
+            raise StoreError(f"{path} is not a vpslog store ({why})")
         if version != schema.SCHEMA_VERSION:
             conn.close()
             raise StoreError(f"{path} has schema version {version}; merge needs {schema.SCHEMA_VERSION} "
