@@ -278,3 +278,15 @@ def test_an_older_copy_swapped_in_through_a_symbolic_link_is_caught_by_the_witne
     result = cli("log", "P-0001", "25")
     assert result.exit_code == 3 and "the witness file recorded entry 11" in result.stderr
     assert snapshot(older) == before
+
+
+@pytest.mark.parametrize("text", ["", "ab", "ab" * 31, "ab" * 33])
+def test_a_secret_that_is_not_32_bytes_is_refused_as_no_secret(cli, program_db, env, text):
+    """An empty secret (a file created and then killed before its write) keyed the trail with nothing:
+    anyone could then rewrite it. Any length but the 64 hex digits vpslog writes is refused."""
+    secret = env.parent.parent / "config" / "secret"
+    secret.write_text(text + "\n")
+    before = snapshot(program_db)
+    result = cli("log", "P-0001", "45")
+    assert (result.exit_code, result.stderr) == (3, f"error: {secret}: not a vpslog secret (expected 64 hex digits)\n")
+    assert snapshot(program_db) == before

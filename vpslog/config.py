@@ -95,22 +95,30 @@ def ensure_secret() -> bytes:
     if not path.exists():
         import secrets  # here, not at the top: quick entry never makes a secret
 
-        from vpslog.store import create_private_file
+        from vpslog.files import write_private
 
-        create_private_file(path)
-        path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+        try:  # whole or not at all: a secret created empty and then killed before its write keyed the trail with nothing
+            write_private(path, secrets.token_hex(SECRET_BYTES) + "\n", replace=False)
+        except FileExistsError:
+            pass  # another init made it meanwhile: that one is the secret
     return read_secret()
+
+
+SECRET_BYTES = 32
 
 
 def read_secret(path: Path | None = None) -> bytes | None:
     """The project secret (or the secret file at `path`, e.g. another store's for merge); None if absent."""
     path = path or secret_path()
     try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        secret = bytes.fromhex(path.read_text(encoding="ascii").strip())
+        if len(secret) != SECRET_BYTES:  # an empty or short key would let anyone rewrite the trail
+            raise ValueError
+        return secret
     except FileNotFoundError:
         return None
     except (ValueError, UnicodeDecodeError):
-        raise StoreError(f"{path}: not a vpslog secret (expected 64 hex digits)") from None
+        raise StoreError(f"{path}: not a vpslog secret (expected {2 * SECRET_BYTES} hex digits)") from None
     except OSError as exc:
         raise StoreError(f"{path}: cannot be read ({exc.strerror})") from None
 
