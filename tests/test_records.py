@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -203,4 +204,23 @@ def test_a_birth_year_must_give_an_age_at_enrollment_that_age_would_accept(cli, 
     result = cli("participant", "add", "P-0009", "--site", "S1", "--enrolled", enrolled, "--birth-year", str(year))
     assert (result.exit_code, result.stderr) == (1, f"error: birth year {year} makes the age at enrollment "
                                                     f"{years_before}; it must be 16 to 120, as --age\n")
+    assert snapshot(program_db) == before
+
+
+def test_every_change_of_records_is_refused_to_a_user_whose_name_is_not_an_id(cli, program_db, tmp_path, monkeypatch):
+    """`log` refused such a user, but `amend`, `void`, `participant edit` and the rest took the login
+    name (`Reviewer Z`, with a space) into the permanent trail as the actor."""
+    session = re.search(r"logged session ([0-9a-f]{8})", cli.ok("log", "P-0001", "45").stdout)[1]
+    settings = tmp_path / "config" / "config.json"
+    settings.write_text(json.dumps({k: v for k, v in json.loads(settings.read_text()).items() if k != "specialist"}))
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(name, "Reviewer Z")
+    before = snapshot(program_db)
+    for args in (["amend", session, "50", "--reason", "r"], ["void", session, "--reason", "r"],
+                 ["participant", "edit", "P-0001", "--age", "40", "--reason", "r"], ["site", "add", "S7", "--name", "x"],
+                 ["participant", "exit", "P-0002", "--on", days_ago(1), "--reason", "r"]):
+        result = cli(*args)
+        assert (result.exit_code, result.stderr) == (1, (
+            "error: you are 'Reviewer Z': not a user or specialist id (letters, digits and . _ @ -, no spaces); "
+            "set yours with `vpslog config set specialist ID`\n")), args
     assert snapshot(program_db) == before

@@ -82,14 +82,14 @@ class Program:
 
     def add_site(self, site_id: str, name: str) -> Site:
         site = build("site", {"id": site_id.strip().upper(), "name": name}, self.catalog)
-        with self.store.transaction():
+        with self.changing():
             self._refuse_existing("site", site.id)
             self.store.insert("site", site, actor=self.actor)
         return site
 
     def add_specialist(self, specialist_id: str, site: str, name: str | None = None,
                        trained_on: date | None = None) -> Specialist:
-        with self.store.transaction():
+        with self.changing():
             data = {"id": specialist_id.strip().upper(), "site_id": self.resolve("site", site),
                     "name": name, "trained_on": trained_on}
             specialist = build("specialist", data, self.catalog)
@@ -99,7 +99,7 @@ class Program:
         return specialist
 
     def add_participant(self, participant_id: str, site: str, enrolled_on: date, **fields) -> Participant:
-        with self.store.transaction():
+        with self.changing():
             data = {"id": participant_id, "site_id": self.resolve("site", site), "enrolled_on": enrolled_on, **fields}
             participant = build("participant", data, self.catalog)
             self._refuse_existing("participant", participant.id)
@@ -109,7 +109,7 @@ class Program:
 
     def edit_participant(self, participant: str, changes: dict, reason: str) -> Participant:
         """Change any enrollment or demographic field, with the reason in the audit."""
-        with self.store.transaction():
+        with self.changing():
             row = self.participant(participant)
             if "site_id" in changes:
                 changes["site_id"] = self.resolve("site", changes["site_id"])
@@ -128,7 +128,7 @@ class Program:
         return updated
 
     def exit_participant(self, participant: str, on: date, reason: str) -> Participant:
-        with self.store.transaction():
+        with self.changing():
             row = self.participant(participant)
             if row["status"] == "exited":
                 raise InputError(f"{row['id']} already exited on {row['exited_on']}")
@@ -154,7 +154,7 @@ class Program:
         if missing := [c for c in criteria.ids if c not in answers]:
             raise InputError(f"no answer for {', '.join(missing)}: every criterion needs yes or no")
         eligible, reasons = assess(criteria, answers)
-        with self.store.transaction():
+        with self.changing():
             person = self.screenable(participant, on)
             screening = build("screening", {
                 **self._entered(), "participant_id": person["id"], "date": on, "answers": answers,
@@ -176,7 +176,7 @@ class Program:
         site from the sequence keyed with the project secret (the demo gives its own key)."""
         from vpslog.randomization import allocate
 
-        with self.store.transaction():
+        with self.changing():
             person = self._active(participant)
             if person["arm"]:
                 raise InputError(f"{person['id']} is already allocated to the {person['arm']} arm")
@@ -216,7 +216,7 @@ class Program:
             "components": tuple(components), "supports": tuple(supports), "phase": phase,
             "note": note, "clinical": clinical, "start_time": start_time, "location": location,
         }
-        with self.store.transaction():
+        with self.changing():
             data["participant_id"] = self.resolve("participant", participant)
             data["specialist_id"] = self._specialist(specialist)
             session = self.build_session(data)
@@ -248,7 +248,7 @@ class Program:
         return said
 
     def amend_session(self, session_id: str, changes: dict, reason: str) -> Session:
-        with self.store.transaction():
+        with self.changing():
             row = self._live_session(session_id)
             if "participant_id" in changes:
                 changes["participant_id"] = self.resolve("participant", changes["participant_id"])
@@ -263,7 +263,7 @@ class Program:
 
     def void_session(self, session_id: str, reason: str) -> Session:
         """A wrong session is voided, never deleted: it stays in the store and its history."""
-        with self.store.transaction():
+        with self.changing():
             row = self._live_session(session_id)
             session = self.build_session({**row, "voided": True, "void_reason": _reason(reason)})
             self.store.update("session", session, actor=self.actor, reason=reason, action="void")
@@ -276,7 +276,7 @@ class Program:
             raise InputError("no supervisor given: pass --supervisor NAME")
         data = {**self._entered(), "supervisor": supervisor, "minutes": minutes, "date": on,
                 "group": group, "topics": tuple(topics), "note": note}
-        with self.store.transaction():
+        with self.changing():
             data["specialist_id"] = self._specialist(specialist)
             supervision = build("supervision", data, self.catalog)
             self.check_entry(supervision)
@@ -287,7 +287,7 @@ class Program:
     def log_milestone(self, participant: str, kind: str, *, on: date, detail: str | None = None) -> Milestone:
         """Record a vocational milestone, dated between the participant's enrollment and today."""
         data = {**self._entered(), "kind": kind, "date": on, "detail": detail}
-        with self.store.transaction():
+        with self.changing():
             person = self.participant(participant)
             milestone = build("milestone", {**data, "participant_id": person["id"]}, self.catalog)
             self.check_entry(milestone)
@@ -381,9 +381,15 @@ class Program:
         if not ACTOR.fullmatch(record.entered_by):
             raise InputError(f"entered_by: {NOT_AN_ACTOR}")
 
+    def changing(self):
+        """The transaction records are changed in, by a user the trail can name: checked first, for
+        every change (`amend` and `void` took a login name such as `Jane Doe` into the trail)."""
+        self.check_actor()
+        return self.store.transaction()
+
     def check_actor(self) -> None:
         """The user about to write is a user or specialist id: what every entry and signature names
-        (a review's writes check it first, as `log` does, or a review could be started and never signed)."""
+        (never a name; a review started by one could not be signed)."""
         if not ACTOR.fullmatch(self.actor):
             raise InputError(f"you are {quoted(self.actor)}: {NOT_AN_ACTOR}")
 

@@ -24,7 +24,6 @@ class Reviews:
     def start(self, reviewers: list[str], *, site: str | None = None, as_of: date | None = None) -> Review:
         """A new review, its record-based items scored at once from the fidelity engine as of
         the review date (kept as scored then), its reviewer items waiting for a score."""
-        self.prog.check_actor()
         from vpslog.fidelity.engine import evaluate
         from vpslog.fidelity.rules import load_rules
 
@@ -36,7 +35,7 @@ class Reviews:
         prog, as_of = self.prog, as_of or self.prog.today
         prog._refuse_out_of_range(as_of, "review date")
         scale, book = load_review_scale(prog.catalog), load_rules(prog.catalog)
-        with self.store.transaction():
+        with self.prog.changing():
             site_id = prog.resolve("site", site) if site else None
             if (open_one := self.store.open_review(site_id)) is not None:
                 raise InputError(f"review {open_one['id'][:8]} of {site_id or 'the program'} is not signed yet: "
@@ -63,7 +62,6 @@ class Reviews:
               addendum: str | None = None) -> ReviewItem:
         """A reviewer's score with its evidence; on a record-based item an override (the computed
         score is kept). Each score adds its source and a `source: evidence` line."""
-        self.prog.check_actor()
         from vpslog.parsing import resolve_code
 
         if not 1 <= score <= 5:
@@ -74,7 +72,7 @@ class Reviews:
             raise InputError("records scores come from the fidelity engine when the review starts; "
                              f"score from {', '.join(REVIEWER_SOURCES)}")
         evidence = _required(evidence, "evidence is required: say what the score rests on with -n")
-        with self.store.transaction():
+        with self.prog.changing():
             row = self.review(review)
             reason = self._addendum(row, addendum)
             action = "addendum" if reason else "amend"
@@ -93,8 +91,7 @@ class Reviews:
                 addendum: str | None = None) -> ReviewObservation:
         """A session observed against the curriculum components: a session of the site reviewed,
         not voided, on or before the review date, observed once per review."""
-        self.prog.check_actor()
-        with self.store.transaction():
+        with self.prog.changing():
             row = self.review(review)
             reason = self._addendum(row, addendum)
             seen = self.prog.session(session)
@@ -117,11 +114,10 @@ class Reviews:
     def find(self, review: str, kind: str, detail: str, *, item: str | None = None, owner: str | None = None,
              due: date | None = None, addendum: str | None = None) -> ReviewFinding:
         """A strength, or a recommendation (an open action item, with an owner and a due date if given)."""
-        self.prog.check_actor()
         from vpslog.parsing import resolve_code
 
         detail = _required(detail, f"the {kind} has no text: write it in quotes after the review id")
-        with self.store.transaction():
+        with self.prog.changing():
             row = self.review(review)
             reason = self._addendum(row, addendum)
             items = [part["item"] for part in self.store.review_part("review_item", row["id"])]
@@ -139,12 +135,11 @@ class Reviews:
     def follow_up(self, finding: str, status: str, on: date, note: str | None) -> ReviewFinding:
         """An action item done or dropped, with what was done or why not (allowed after signing:
         following up the action plan is what comes after a review)."""
-        self.prog.check_actor()
         if status not in ("done", "dropped"):
             raise InputError(f"unknown follow-up {status!r}; accepted: done, dropped")
         note = _required(note, "say what was done, or why it was dropped, with -n")
         self.prog._refuse_out_of_range(on, "follow-up date")
-        with self.store.transaction():
+        with self.prog.changing():
             row = self.store.get("review_finding",
                                  self.store.resolve("review_finding", finding.strip().lower(), "action item"))
             if row["kind"] != "recommendation":
@@ -160,8 +155,7 @@ class Reviews:
 
     def sign(self, review: str) -> Review:
         """Lock a review once every reviewer item has a score."""
-        self.prog.check_actor()
-        with self.store.transaction():
+        with self.prog.changing():
             row = self.review(review)
             if row["status"] == "signed":
                 raise InputError(f"review {row['id'][:8]} is already signed (on {row['signed_at'][:10]})")
