@@ -314,3 +314,13 @@ def test_an_arm_is_read_in_any_case_as_codes_are(cli, program_db, typed):
     listed = cli.ok("export", "participants", "--out", "-", "--arm", typed).stdout
     assert listed == cli.ok("export", "participants", "--out", "-", "--arm", "vps").stdout
     assert "P-0001" in listed
+
+
+def test_history_of_a_prefix_ambiguous_among_sessions_says_so_not_another_records(cli, program_db, tmp_path):
+    """`history 00` showed the one supervision starting 00 when several sessions did (`show 00` said
+    ambiguous)."""
+    cli.ok("import", "sessions", str(_sessions_csv(tmp_path / "s.csv", 1, 2)))
+    result = cli("history", "0000")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (f"error: session '0000' is ambiguous: it could be {1:032x}, {2:032x}\n")
+    assert "insert" in cli.ok("history", f"{1:032x}").stdout

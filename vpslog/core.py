@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vpslog import config
 from vpslog.curriculum import Catalog
-from vpslog.errors import InputError, StoreError
+from vpslog.errors import InputError, NotFoundError, StoreError
 from vpslog.files import link_refusal
 from vpslog.parsing import quoted
 from vpslog.store import Store
@@ -304,13 +304,19 @@ class Program:
     def history(self, record: str) -> list[dict]:
         """Audit entries of a session, supervision or milestone (by id prefix) or of a
         participant, specialist or site."""
+        found = []
         for table in (*_LOGGED, "participant", "specialist", "site"):
-            try:
-                record_id = self.resolve(table, record)
-            except InputError:
+            try:  # a prefix ambiguous among one table's ids is said so, not passed over to the next table
+                found.append((table, self.resolve(table, record)))
+            except NotFoundError:
                 continue
-            return list(self.store.audit_entries(table, record_id))
-        raise InputError(f"no session, supervision, milestone, participant, specialist or site matches {quoted(record)}")
+        if len(found) > 1:
+            raise InputError(f"{quoted(record)} is ambiguous: it could be "
+                             + ", ".join(f"{table} {record_id}" for table, record_id in found))
+        if not found:
+            raise InputError(f"no session, supervision, milestone, participant, specialist or site matches "
+                             f"{quoted(record)}")
+        return list(self.store.audit_entries(*found[0]))
 
     # -- rules -----------------------------------------------------------------
 
