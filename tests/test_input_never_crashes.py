@@ -134,3 +134,19 @@ def test_any_command_line_gets_an_answer_or_a_one_line_refusal_that_writes_nothi
     if result.exit_code not in (0, 4):
         assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1, result.stderr
         assert snapshot(db) == before
+
+
+@pytest.mark.parametrize("answers,prompt", [(b"P-00\xff\n", "Participant"),
+                                            (b"P-0001\n45\n\n\n\n\n\n\nnote \xff\n", "Note")])
+def test_an_answer_that_is_not_utf8_at_a_prompt_is_refused_not_a_crash(program_db, tmp_path, answers, prompt):
+    """Standard input reads bad bytes as lone surrogates: they reached the store (exit 70) at the
+    Participant prompt, and at the Note prompt were refused only after the summary was confirmed."""
+    before = snapshot(program_db)
+    typed = tmp_path / "typed"
+    typed.write_bytes(answers + b"y\n")
+    with typed.open("rb") as stdin:
+        result = _vpslog(b"log", stdin=stdin)
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        f"error: the answer at the {prompt} prompt is not valid UTF-8 text; nothing was logged\n".encode())
+    assert snapshot(program_db) == before

@@ -80,8 +80,11 @@ def summary(participant: str, fields: dict) -> str:
 def _read(where: str, prompt: Callable[[], object]):
     """One answer; the end of input, or bytes that are not UTF-8, end the command with nothing logged."""
     try:
-        return prompt()
+        answer = prompt()
+        if isinstance(answer, str):
+            answer.encode("utf-8")  # standard input decodes bad bytes as lone surrogates, which no store takes
+        return answer
     except EOFError:
         raise InputError(f"input ended at {where}; nothing was logged") from None
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, UnicodeEncodeError):
         raise InputError(f"the answer at {where} is not valid UTF-8 text; nothing was logged") from None
