@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -149,4 +151,27 @@ def test_an_answer_that_is_not_utf8_at_a_prompt_is_refused_not_a_crash(program_d
     assert result.returncode == 1
     assert result.stderr.endswith(
         f"error: the answer at the {prompt} prompt is not valid UTF-8 text; nothing was logged\n".encode())
+    assert snapshot(program_db) == before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_note_being_edited_is_removed_when_vpslog_is_ended(program_db, tmp_path, signum):
+    """`log -e` writes the note to a private temp file for the editor; SIGTERM or SIGHUP (the terminal
+    closed) left it in the temp folder, in clear, outside an encrypted store."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\necho "private words" > "$1"\ntouch "$1.opened"\nsleep 30\n')
+    editor.chmod(0o700)
+    before = snapshot(program_db)
+    logging = subprocess.Popen([sys.executable, "-m", "vpslog", "log", "P-0001", "45", "-e"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "EDITOR": str(editor), "TMPDIR": str(temp)})
+    deadline = time.monotonic() + 30
+    while not list(temp.glob("*.opened")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    logging.send_signal(signum)
+    logging.communicate(timeout=30)
+    assert logging.returncode == 128 + signum
+    assert [p.name for p in temp.iterdir() if not p.name.endswith(".opened")] == []
     assert snapshot(program_db) == before

@@ -36,6 +36,7 @@ def edit_note(initial: str | None) -> str | None:
     an editor that cannot start or fails, or a note that is not UTF-8, saves nothing."""
     import os
     import shlex
+    import signal
     import subprocess
     import tempfile
 
@@ -47,6 +48,8 @@ def edit_note(initial: str | None) -> str | None:
     except ValueError:
         raise InputError(f"the editor command {editor!r} cannot be read (unbalanced quotes); nothing was saved") from None
     handle, name = tempfile.mkstemp(prefix="vpslog-note-", suffix=".txt")  # created 0600
+    ending = [sig for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if sig is not None]
+    previous = {sig: signal.signal(sig, _ended) for sig in ending}  # a closed terminal still removes the note
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(initial or "")
@@ -64,6 +67,14 @@ def edit_note(initial: str | None) -> str | None:
             raise InputError("the note is not valid UTF-8 text; nothing was saved") from None
     finally:
         os.unlink(name)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ended(signum, frame) -> None:
+    """SIGTERM or SIGHUP (the terminal closed) while the editor is open: end as the signal would,
+    but through the `finally` that removes the note's temporary file (it stayed in /tmp, in clear)."""
+    raise SystemExit(128 + signum)
 
 
 def log(prog, settings: dict, participant: str | None, options: dict, ask=None) -> tuple[str, list[str]]:
