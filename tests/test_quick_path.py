@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -24,7 +25,7 @@ import typer.main
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from conftest import days_ago, open_db, snapshot, write_key_file
+from conftest import days_ago, open_db, session_rows, snapshot, write_key_file
 from vpslog import config, modelchecks, quick
 from vpslog.cli import app
 from vpslog.curriculum import Catalog
@@ -545,3 +546,25 @@ def test_quick_entry_does_not_import_typer_click_rich_sqlite_utils_or_pydantic(p
         assert "vpslog" in imported
         assert not imported & {"typer", "click", "rich", "sqlite_utils", "pydantic", "pydantic_core", "sqlcipher3",
                                "keyring"}, args
+
+
+def test_a_write_whose_witness_the_system_refuses_says_it_was_saved(cli, program_db, monkeypatch):
+    """The commit came first; a full disk under the config folder then failed the witness update, and
+    the command said only "the system refused a read or write" (exit 74): a tired user logs it again."""
+    import errno
+
+    def full(path, text, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    args = ["log", "P-0001", "45"]
+    with monkeypatch.context() as patched:
+        patched.setattr("vpslog.store.base.write_private", full)
+        fast = by_quick(cli, program_db, args)
+        slow = by_typer(cli, program_db, args)
+    for code, out, err in (fast, slow):
+        assert (code, out) == (74, "")
+        assert re.fullmatch(r"error: the change was saved, but the witness file \S+\.json could not be updated "
+                            r"\(No space left on device\); the next write updates it\n", err), err
+    assert len(session_rows(program_db)) == 2
+    assert cli.ok("log", "P-0001", "30").exit_code == 0  # the witness one write behind, then caught up
+    assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")

@@ -42,6 +42,12 @@ class StoreError(VpslogError):
     exit_code = EXIT_STORE
 
 
+class SavedUnwitnessed(VpslogError):
+    """A write committed whose witness file the system would not let be updated (a full disk)."""
+
+    exit_code = EXIT_IO
+
+
 _SYSTEM_REFUSED = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EIO", "EFBIG", "EROFS")
                             if hasattr(errno, name))
 """An OSError with one of these is the machine's (a full disk or quota, a failing device, a file too

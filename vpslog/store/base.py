@@ -24,7 +24,7 @@ from vpslog.audit import (
     CHAINED, EVENT_ACTIONS, NO_RECORD_CHANGED, chained, first_break, image, replay, stored_image, verifies,
     witness_problem,
 )
-from vpslog.errors import InputError, StoreError, system_refused
+from vpslog.errors import InputError, SavedUnwitnessed, StoreError, system_refused
 from vpslog.files import (
     PLAIN_HEADER, create_private_file, create_private_temp_file, fsync_path, new_file_refusal, write_private,
 )
@@ -384,8 +384,12 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             raise
         self.conn.execute("COMMIT")
         if self._new_head is not None:
-            self._write_witness(self._new_head)
-            self._new_head = None
+            head, self._new_head = self._new_head, None
+            try:
+                self._write_witness(head)
+            except OSError as exc:  # committed: said so, or a tired user logs the session again
+                raise SavedUnwitnessed(f"the change was saved, but the witness file {self._witness} could not be "
+                                       f"updated ({exc.strerror}); the next write updates it") from None
 
     def _begin_immediate(self) -> None:
         """Wait for another's write (up to BUSY_TIMEOUT_MS) in short steps: SQLite's own wait is one C
