@@ -224,3 +224,15 @@ def test_every_change_of_records_is_refused_to_a_user_whose_name_is_not_an_id(cl
             "error: you are 'Reviewer Z': not a user or specialist id (letters, digits and . _ @ -, no spaces); "
             "set yours with `vpslog config set specialist ID`\n")), args
     assert snapshot(program_db) == before
+
+
+@pytest.mark.parametrize("text", ['{"specialist": 5}', "[]", '{"specialist": ["PS1"]}', '"PS1"'])
+def test_a_config_file_of_the_wrong_shape_is_one_line_not_an_internal_error(cli, program_db, tmp_path, text):
+    """Valid JSON that is not an object of text values gave exit 70 (AttributeError) on both paths."""
+    settings = tmp_path / "config" / "config.json"
+    settings.write_text(text)
+    for args in (["log", "P-0001", "45"], ["sessions"]):
+        result = cli(*args)
+        assert (result.exit_code, result.stderr) == (3, (
+            f"error: {settings}: not vpslog settings (a JSON object of text values, as `vpslog config set` writes); "
+            "fix or remove it\n"))

@@ -49,11 +49,15 @@ def db_path(option: Path | None) -> Path:
 def load() -> dict[str, str]:
     path = config_dir() / "config.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        settings = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path}: not valid JSON ({exc}); fix or remove it") from None
+    if not isinstance(settings, dict) or not all(isinstance(value, str) for value in settings.values()):
+        raise StoreError(f"{path}: not vpslog settings (a JSON object of text values, as `vpslog config set` "
+                         "writes); fix or remove it")
+    return settings
 
 
 def save(settings: dict[str, str]) -> Path:
