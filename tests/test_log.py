@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -236,3 +237,48 @@ def test_log_warns_at_once_about_what_fidelity_will_flag(cli, program_db):
         "warning: a clinical service was recorded, which no-clinical-services flags: VPS does not provide one"]
     assert len(session_rows(program_db)) == 1
     assert cli.ok("log", "P-0001", "45").stderr == ""
+
+
+def _counting_editor(tmp_path, monkeypatch) -> Path:
+    """An editor that writes a note and counts its openings in `opened`."""
+    editor = tmp_path / "editor.py"
+    opened = tmp_path / "opened"
+    editor.write_text("import sys\nopen(sys.argv[1], 'w').write('written in the editor\\n')\n"
+                      f"open({str(opened)!r}, 'a').write('x')\n")
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
+    return opened
+
+
+@pytest.mark.parametrize("args,message", [
+    (["log", "P-0099", "45", "-e"], "unknown participant 'P-0099'"),
+    (["log", "P-0001", "481", "-e"], "minutes: must be at most 480 (got 481)"),
+    (["log", "P-0001", "45", "-d", "2999-01-01", "-e"], "session date 2999-01-01 is in the future"),
+])
+def test_the_editor_opens_only_for_a_session_every_rule_accepts(cli, program_db, tmp_path, monkeypatch, args, message):
+    """The note was written first and then thrown away with the refusal."""
+    opened = _counting_editor(tmp_path, monkeypatch)
+    before = snapshot(program_db)
+    result = cli(*args)
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: {message}")
+    assert not opened.exists() and snapshot(program_db) == before
+
+
+def test_amend_e_of_a_voided_session_is_refused_before_the_editor_opens(cli, program_db, tmp_path, monkeypatch):
+    cli.ok("log", "P-0001", "45", "-n", "first")
+    session_id = session_rows(program_db)[0]["id"]
+    opened = _counting_editor(tmp_path, monkeypatch)
+    cli.ok("amend", session_id[:8], "-e", "--reason", "a fuller note")
+    assert session_rows(program_db)[0]["note"] == "written in the editor" and opened.read_text() == "x"
+    cli.ok("void", session_id[:8], "--reason", "logged twice")
+    result = cli("amend", session_id[:8], "-e", "--reason", "r")
+    assert result.exit_code == 1 and result.stderr == f"error: session {session_id[:8]} is voided and cannot change\n"
+    assert opened.read_text() == "x"
+    assert cli.ok("audit", "verify").exit_code == 0
+
+
+def test_a_no_show_chosen_at_the_prompt_leaves_out_the_content_given_as_options(cli, program_db):
+    """It was refused only after the summary was confirmed, and everything typed was lost."""
+    result = cli.ok("log", "P-0001", "30", "-i", "-c", "hope", "-p", "get", input="\n\n\nno-show\n\n\ny\n")
+    assert "a no-show records no content: the components, support types and phase given are left out" in result.stdout
+    [row] = session_rows(program_db)
+    assert (row["type"], row["components"], row["phase"]) == ("no-show", "", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
@@ -393,6 +394,17 @@ class Program:
         self.check_actor()
         return self.store.transaction()
 
+    @contextmanager
+    def rehearsal(self):
+        """A change made and rolled back: every rule and constraint applied, nothing written (`-e`
+        checks a session before the editor opens, so that no note is written for nothing)."""
+        try:
+            with self.changing():
+                yield
+                raise _Rehearsed
+        except _Rehearsed:
+            pass
+
     def check_actor(self) -> None:
         """The user about to write is a user or specialist id: what every entry and signature names
         (never a name; a review started by one could not be signed)."""
@@ -490,6 +502,10 @@ _STAFF = ("site", "specialist")
 
 _LOGGED = ("session", "supervision", "milestone")
 """Tables of logged events, whose ids are random lower-case hex (a prefix is enough)."""
+
+
+class _Rehearsed(Exception):
+    """Ends a rehearsal: the transaction rolls back."""
 
 
 def _reason(reason: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def session_fields(prog, *, duration=None, date=None, mode=None, type=None, codes=None, support=None,
-                   phase=None, note=None, edit=False, specialist=None, clinical=None, at=None, location=None) -> dict:
+                   phase=None, note=None, specialist=None, clinical=None, at=None, location=None) -> dict:
     """The given options as session fields, with typed text parsed and codes resolved."""
     from vpslog.parsing import parse_date, parse_duration, parse_time, resolve_code, resolve_codes
 
@@ -21,7 +21,7 @@ def session_fields(prog, *, duration=None, date=None, mode=None, type=None, code
         "components": resolve_codes(codes, codes_of("component"), "component") if codes else None,
         "supports": resolve_codes(support, codes_of("support_type"), "support type") if support else None,
         "phase": resolve_code(phase, codes_of("phase"), "phase") if phase else None,
-        "note": edit_note(note) if edit else note,
+        "note": note,
         "specialist_id": specialist,
         "clinical": clinical,
         "location": location,
@@ -82,6 +82,8 @@ def log(prog, settings: dict, participant: str | None, options: dict, ask=None) 
     the rest); returns the line to print and the advisory warnings."""
     from vpslog.errors import InputError
 
+    options = dict(options)
+    edit = options.pop("edit", False)
     fields = session_fields(prog, **options)
     fields.setdefault("specialist_id", settings.get("specialist"))
     fields.setdefault("mode", settings.get("mode") or prog.catalog.codes("mode")[0])
@@ -91,9 +93,16 @@ def log(prog, settings: dict, participant: str | None, options: dict, ask=None) 
         participant, fields = ask(prog, participant, fields)
     if "minutes" not in fields:
         raise InputError("the duration is missing: give it after the participant (45, 45m, 1h15m) or use -i")
-    session = prog.log_session(
-        participant, specialist=fields.pop("specialist_id"), minutes=fields.pop("minutes"),
-        on=fields.pop("date"), **fields)
+    def logged():
+        given = dict(fields)
+        return prog.log_session(participant, specialist=given.pop("specialist_id"), minutes=given.pop("minutes"),
+                                on=given.pop("date"), **given)
+
+    if edit:  # every rule first: a note written for a session that is then refused would be lost
+        with prog.rehearsal():
+            logged()
+        fields["note"] = edit_note(fields.get("note"))
+    session = logged()
     line = (f"logged session {session.id[:8]}: {session.participant_id} {session.date} "
             f"{session.minutes} min {session.type} {session.mode}")
     return line, prog.advisories(session)
@@ -101,11 +110,16 @@ def log(prog, settings: dict, participant: str | None, options: dict, ask=None) 
 
 def amend(prog, session_id: str, reason: str, options: dict, participant: str | None = None) -> str:
     """Correct a session with the options of `vpslog amend` (only those given change); the line to print."""
-    if options.get("edit") and options.get("note") is None:
-        options = {**options, "note": prog.session(session_id)["note"]}
+    options = dict(options)
+    edit = options.pop("edit", False)
     changes = session_fields(prog, **options)
     if participant is not None:
         changes["participant_id"] = participant
+    if edit:  # every rule first (a voided session, a move to an exited participant), then the editor
+        current = changes.get("note", prog.session(session_id)["note"])
+        with prog.rehearsal():  # with a note that differs, as the edited one will
+            prog.amend_session(session_id, {**changes, "note": "x" if current != "x" else "y"}, reason)
+        changes["note"] = edit_note(current)
     session = prog.amend_session(session_id, changes, reason)
     return f"amended session {session.id[:8]}"
 

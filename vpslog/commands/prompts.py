@@ -50,6 +50,11 @@ def ask_session(prog, participant: str | None, fields: dict) -> tuple[str, dict]
                          fields["type"], hint=" / ".join(codes("session_type")))
     fields["mode"] = ask("Mode", lambda a: resolve_code(a, codes("mode"), "mode"),
                          fields["mode"], hint=" / ".join(codes("mode")))
+    if fields["type"] not in prog.catalog.delivered_types and {"components", "supports", "phase"} & fields.keys():
+        for content in ("components", "supports", "phase"):  # given as options, then the type said no-show
+            fields.pop(content, None)
+        console.print(Text(f"a {fields['type']} records no content: the components, support types and phase "
+                           "given are left out", style="dim"))
     if fields["type"] in prog.catalog.delivered_types:  # a no-show records no content
         fields["components"] = ask("Components", lambda a: resolve_codes([a], codes("component"), "component"),
                                    ",".join(fields.get("components", ())) or None,
