@@ -49,37 +49,39 @@ def merge(prog, other_path: Path, secret_file: Path | None = None, key_file: Pat
     other_secret = _other_secret(store, secret_file)
     other = Store.open_readonly(other_path, other_secret, key_file)
     try:
-        _verified(other, other_path, secret_file)
-        with store.transaction():
-            inserted, skipped, conflicts, brought = {}, {}, [], {}
-            known = _Known(store)
-            for spec in TABLES.values():
-                theirs = [dict(row) for row in other.conn.execute(f'SELECT * FROM "{spec.table}" ORDER BY rowid')]
-                ours = store.rows_by_id(spec.table, [row["id"] for row in theirs])
-                new = []
-                for row in theirs:
-                    mine = ours.get(row["id"])
-                    if mine is None:
-                        new.append(_checked(prog, spec.table, row, other_path, known))
-                    elif mine != row:
-                        changed = next(k for k in row if mine.get(k) != row[k])
-                        conflicts.append(f"{spec.name} {row['id']}: differs in {changed}")
-                inserted[spec.name], skipped[spec.name] = len(new), len(theirs) - len(new)
-                if not conflicts:
-                    refused = store.insert_rows(spec.table, new)
-                    if refused:
-                        raise InputError(f"{other_path}: {spec.name} {new[refused[0][0]]['id']}: {refused[0][1]}")
-                    brought |= {(spec.table, row["id"]): row for row in new}
-            if conflicts:
-                shown = conflicts[:SHOWN] + ([f"... and {len(conflicts) - SHOWN} more"] if len(conflicts) > SHOWN else [])
-                raise MergeConflicts(f"{len(conflicts)} conflicts with {other_path}; nothing was merged:\n"
-                                     + "\n".join(shown))
-            entries = [e for e in other.audit_entries() if (e["tbl"], e["record_id"]) in brought]
-            for entry in entries:
-                store.adopt_audit(rekey_notes(entry, brought[(entry["tbl"], entry["record_id"])], other_secret,
-                                              store.secret()))
-            store.append_audit("merge", "store", other_path.name, {"file": str(other_path), "inserted": inserted,
-                                                                   "skipped": skipped}, actor=prog.actor)
+        with other.snapshot():  # what was verified is what is copied, without our write lock meanwhile
+            _verified(other, other_path, secret_file)
+            with store.transaction():
+                inserted, skipped, conflicts, brought = {}, {}, [], {}
+                known = _Known(store)
+                for spec in TABLES.values():
+                    theirs = [dict(row) for row in other.conn.execute(f'SELECT * FROM "{spec.table}" ORDER BY rowid')]
+                    ours = store.rows_by_id(spec.table, [row["id"] for row in theirs])
+                    new = []
+                    for row in theirs:
+                        mine = ours.get(row["id"])
+                        if mine is None:
+                            new.append(_checked(prog, spec.table, row, other_path, known))
+                        elif mine != row:
+                            changed = next(k for k in row if mine.get(k) != row[k])
+                            conflicts.append(f"{spec.name} {row['id']}: differs in {changed}")
+                    inserted[spec.name], skipped[spec.name] = len(new), len(theirs) - len(new)
+                    if not conflicts:
+                        refused = store.insert_rows(spec.table, new)
+                        if refused:
+                            raise InputError(f"{other_path}: {spec.name} {new[refused[0][0]]['id']}: {refused[0][1]}")
+                        brought |= {(spec.table, row["id"]): row for row in new}
+                if conflicts:
+                    more = [f"... and {len(conflicts) - SHOWN} more"] if len(conflicts) > SHOWN else []
+                    shown = conflicts[:SHOWN] + more
+                    raise MergeConflicts(f"{len(conflicts)} conflicts with {other_path}; nothing was merged:\n"
+                                         + "\n".join(shown))
+                entries = [e for e in other.audit_entries() if (e["tbl"], e["record_id"]) in brought]
+                for entry in entries:
+                    store.adopt_audit(rekey_notes(entry, brought[(entry["tbl"], entry["record_id"])], other_secret,
+                                                  store.secret()))
+                store.append_audit("merge", "store", other_path.name, {"file": str(other_path), "inserted": inserted,
+                                                                       "skipped": skipped}, actor=prog.actor)
     finally:
         other.close()
     return MergeResult(inserted, skipped, len(entries))

@@ -651,13 +651,26 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         row = self.conn.execute("SELECT * FROM audit WHERE seq = ?", (seq,)).fetchone()
         return dict(row) if row else None
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see the store as of one moment (joining one already open): a merge verifies the
+        other store and copies it from the same snapshot, so nothing written between is brought in."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts at a read
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
     def verify(self, *, witness: bool = True) -> list[str]:
         """Every problem the audit trail can show, in one read snapshot: the chain, the witness
         outside the store, the records against the state the trail gives them, the triggers."""
         secret = self.secret()
         problems = []
-        self.conn.execute("BEGIN")
-        try:
+        with self.snapshot():
             head = self.audit_head()
             if broken := first_break(secret, self.audit_entries(), head):
                 problems.append(f"audit chain: {broken}")
@@ -669,8 +682,6 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                 for problem in replay(secret, table, rows,
                                       self._record_entries(table)):
                     records.append(problem)
-        finally:
-            self.conn.execute("COMMIT")
         if len(records) > SHOWN_PROBLEMS:
             records = records[:SHOWN_PROBLEMS] + [f"... and {len(records) - SHOWN_PROBLEMS} more record problems"]
         triggers = [f"the audit triggers are missing ({', '.join(names)}): the trail could be edited in place"
