@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -797,3 +800,20 @@ def test_an_encrypt_refused_while_another_command_has_the_store_open_changes_not
     assert (result.exit_code, result.stdout, result.stderr) == (3, "", (
         f"error: another vpslog command has {db} open; run this again when it has ended (nothing was changed)\n"))
     assert snapshot(db) == before and not encrypted(db) and not key_file.exists()
+
+
+def test_decrypt_killed_after_its_entry_and_before_its_copy_leaves_no_copy(cli, logged, tmp_path):
+    """A real SIGKILL as the copy is linked into place: it was linked before the entry committed, so a kill
+    between left a plain copy the trail did not record; now the entry commits first (a kill between
+    leaves an entry for a copy that is not there, erring towards disclosure)."""
+    plain = tmp_path / "handover.db"
+    killed = ("import os, signal, sys\n"
+              "os.link = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+              "from vpslog.quick import main\n"
+              f"sys.argv = ['vpslog', 'decrypt', '--out', {str(plain)!r}]\n"
+              "main()\n")
+    done = subprocess.run([sys.executable, "-c", killed], env=os.environ.copy(), capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    assert not plain.exists()
+    events = json.loads(cli.ok("audit", "events", "--format", "json").stdout)
+    assert events[-1]["action"] == "export" and "handover.db" in json.dumps(events[-1])

@@ -16,7 +16,7 @@ import sqlite3
 import stat
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -752,8 +752,9 @@ class Store(ResearchQueries, ReviewRecords, Staging):
 
     def backup_to(self, dest: Path, *, plain: bool = False, what: str = "backup", record=None) -> None:
         """A verified copy at `dest`, encrypted with the store's key (`plain`: not, for decrypt), or no
-        file there at all; `what` names it in refusals. `record` (decrypt: the audit entry) is called
-        in the transaction that links the copy to `dest`: the copy exists only if the entry does.
+        file there at all; `what` names it in refusals. `record` (decrypt: the audit entry) is committed
+        before the copy is linked to `dest`: the copy exists only if the entry does (a kill between
+        leaves an entry for a copy that is not there, erring towards disclosure, as exports do).
 
         The copy goes to a private temp file beside `dest` and is checked against the same read
         snapshot (`_copy`); only then is it fsynced and linked to `dest`, which fails if `dest`
@@ -767,22 +768,16 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             if problem := self._copy(tmp, None if plain else self.key)[1]:
                 raise StoreError(f"the {what.removesuffix(' copy')} copy did not verify ({problem}); nothing was written at {dest}")
             fsync_path(tmp)
-            linked = False
+            if record:  # committed before the copy is linked: killed between, the trail errs towards disclosure
+                with self.transaction():
+                    record()
             try:
-                with self.transaction() if record else nullcontext():
-                    if record:
-                        record()
-                    try:
-                        os.link(tmp, dest)
-                    except FileExistsError:
-                        raise InputError(f"{dest} appeared while the {what} was made; "
-                                         f"choose a new file for the {what}") from None
-                    linked = True
-                    fsync_path(dest.parent)
-            except BaseException:
-                if linked:  # the entry was not committed, or the folder not flushed: no copy either
-                    dest.unlink()
-                raise
+                os.link(tmp, dest)
+            except FileExistsError:
+                recorded = " (its audit entry stays: the trail errs towards disclosure)" if record else ""
+                raise InputError(f"{dest} appeared while the {what} was made; choose a new file for the "
+                                 f"{what}{recorded}") from None
+            fsync_path(dest.parent)
         finally:
             for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):  # a failed copy leaves its journal
                 leftover.unlink(missing_ok=True)
