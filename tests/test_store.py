@@ -245,3 +245,17 @@ def test_an_empty_file_is_no_store_and_init_takes_up_only_a_private_one(cli, env
         assert result.exit_code == 0 and result.stdout.startswith(f"created store at {empty}")
     else:
         assert (result.exit_code, result.stderr, empty.stat().st_size) == (3, refusal, 0)
+
+
+def test_an_error_after_sqlite_rolled_back_by_itself_is_raised_as_it_is(cli, program_db):
+    """On a full disk SQLite ends the transaction itself; rolling back again raised "cannot rollback - no
+    transaction is active" (exit 3, store problem) in place of the disk's error (exit 74)."""
+    store = Store.open(program_db)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            with store.transaction():
+                store.conn.execute("ROLLBACK")  # what SQLite does by itself
+                raise sqlite3.OperationalError("database or disk is full")
+        assert not store.conn.in_transaction
+    finally:
+        store.close()

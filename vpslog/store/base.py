@@ -380,7 +380,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             yield
         except BaseException:
             self._new_head = None
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite rolls back by itself on a full disk: the real error is raised
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
         if self._new_head is not None:
