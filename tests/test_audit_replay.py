@@ -113,7 +113,7 @@ def test_missing_triggers_are_reported_when_they_cannot_be_recreated(cli, progra
     assert result.exit_code == 3 and "the project secret is missing" in result.stdout
     secret.with_suffix(".away").rename(secret)
     verify = cli("audit", "verify")  # the secret is back: recreated on open, then verified
-    assert verify.exit_code == 0 and "were missing, dropped outside vpslog; recreated" in verify.stderr
+    assert verify.exit_code == 0 and "were missing or altered outside vpslog; recreated" in verify.stderr
 
 
 def test_a_cut_tail_with_a_rewritten_head_is_caught_by_the_witness_and_blocks_writes(cli, program_db, logged):
@@ -290,3 +290,17 @@ def test_a_secret_that_is_not_32_bytes_is_refused_as_no_secret(cli, program_db, 
     result = cli("log", "P-0001", "45")
     assert (result.exit_code, result.stderr) == (3, f"error: {secret}: not a vpslog secret (expected 64 hex digits)\n")
     assert snapshot(program_db) == before
+
+
+def test_a_look_alike_trigger_that_lets_edits_through_is_replaced_said_and_recorded(cli, program_db, logged):
+    """A trigger of the same name that does nothing (`BEGIN SELECT 1; END`) passed `audit verify` and
+    `doctor`, which checked names only, and the trail could be edited in place."""
+    tamper(program_db, "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT 1; END",
+           "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT 1; END")
+    result = cli.ok("sessions")
+    assert ("warning: the audit triggers (audit_no_update, audit_no_delete) were missing or altered outside vpslog; "
+            "recreated") in result.stderr
+    conn = open_db(program_db)
+    with pytest.raises(Exception, match="append-only"):  # sqlite3 or sqlcipher3, as the store is
+        conn.execute("UPDATE audit SET reason = 'x' WHERE seq = 1")
+    conn.close()

@@ -332,11 +332,13 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         return version == 0
 
     def missing_triggers(self) -> list[str]:
-        present = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-        return [name for name in schema.AUDIT_TRIGGERS if name not in present]
+        """The audit triggers not there as vpslog made them: dropped, or replaced by a look-alike of
+        the same name that lets an UPDATE or DELETE through."""
+        present = dict(self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+        return [name for name, sql in schema.AUDIT_TRIGGERS.items() if present.get(name) != sql]
 
     def _restore_triggers(self) -> None:
-        """Recreate audit triggers dropped outside vpslog, as an audit entry of its own.
+        """Recreate audit triggers dropped or altered outside vpslog, as an audit entry of its own.
 
         Without the secret nothing is written: `audit verify` and `doctor` report them missing."""
         missing = self.missing_triggers()
@@ -345,12 +347,13 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         try:
             with self.transaction():
                 for name in missing:
+                    self.conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')  # a look-alike goes first
                     self.conn.execute(schema.AUDIT_TRIGGERS[name])
                 self.append_audit("repair", "audit", "triggers", {"recreated": missing}, actor="vpslog",
-                                  reason="audit triggers were missing (dropped outside vpslog)")
+                                  reason="audit triggers were missing or altered (outside vpslog)")
         except StoreError:
             return  # a wrong secret or a busy store: leave it to `audit verify` to report
-        self.repaired.append(f"the audit triggers ({', '.join(missing)}) were missing, dropped outside "
+        self.repaired.append(f"the audit triggers ({', '.join(missing)}) were missing or altered outside "
                              f"vpslog; recreated (audit entry {self.audit_head()[0]})")
 
     def others_can_read(self) -> bool:
