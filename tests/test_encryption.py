@@ -817,3 +817,21 @@ def test_decrypt_killed_after_its_entry_and_before_its_copy_leaves_no_copy(cli, 
     assert not plain.exists()
     events = json.loads(cli.ok("audit", "events", "--format", "json").stdout)
     assert events[-1]["action"] == "export" and "handover.db" in json.dumps(events[-1])
+
+
+def test_a_key_file_that_is_a_dangling_link_is_refused_once_with_why(cli, tmp_path, monkeypatch):
+    """`encrypt` said "appeared meanwhile; run this again", and again at every run."""
+    plain = tmp_path / "plain.db"
+    monkeypatch.delenv("VPSLOG_KEY_FILE")
+    type(cli)().ok("--db", str(plain), "init")
+    link = tmp_path / "agency.key"
+    link.symlink_to(tmp_path / "nowhere.key")
+    monkeypatch.setenv("VPSLOG_KEY_FILE", str(link))
+    before = snapshot(plain)
+    for _ in range(2):
+        result = cli("--db", str(plain), "encrypt")
+        assert (result.exit_code, result.stderr) == (1, (
+            f"error: {link} is a symbolic link to {tmp_path / 'nowhere.key'}, which does not exist; vpslog does not "
+            "create files through links; name a new file for the key (nothing was changed)\n"))
+    assert snapshot(plain) == before and not (tmp_path / "nowhere.key").exists()
+    assert plain.read_bytes().startswith(b"SQLite format 3\0")  # still plain

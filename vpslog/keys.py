@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vpslog.errors import InputError, StoreError
-from vpslog.files import fsync_path, new_file_refusal, write_private
+from vpslog.files import fsync_path, link_refusal, new_file_refusal, write_private
 
 KEY_FILE_VARIABLE = "VPSLOG_KEY_FILE"
 SERVICE = "vpslog"
@@ -293,6 +293,8 @@ def keep(path: Path, key: Key) -> None:
 def _create_key_file(key: Key, *, rekey: bool) -> None:
     """Create the key file of a key vpslog made; refused when a file appeared at its name since
     (another `encrypt` or `init` sharing the key file made it: run again to use the key it holds)."""
+    if refusal := link_refusal(key.key_file):  # a dangling link: "appeared meanwhile" at every run
+        raise InputError(f"{refusal}; name a new file for the key (nothing was changed)")
     try:
         write_private(key.key_file, key.text + "\n", replace=False)
     except FileExistsError:
