@@ -568,3 +568,16 @@ def test_a_write_whose_witness_the_system_refuses_says_it_was_saved(cli, program
     assert len(session_rows(program_db)) == 2
     assert cli.ok("log", "P-0001", "30").exit_code == 0  # the witness one write behind, then caught up
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
+
+
+def test_amend_warns_as_log_does_on_both_paths(cli, program_db):
+    """A session amended into what fidelity flags (clinical; moved to a control-arm participant) was
+    amended without a word, where `log` warns."""
+    cli.ok("log", "P-0001", "45")
+    session = open_db(program_db).execute("SELECT id FROM session").fetchone()[0][:8]
+    fast = by_quick(cli, program_db, ["amend", session, "--clinical", "--reason", "was clinical"])
+    slow = by_typer(cli, program_db, ["amend", session, "--no-clinical", "--participant", "P-0002", "--reason", "moved"])
+    assert fast == (0, f"amended session {session}\n", "warning: a clinical service was recorded, which "
+                    "no-clinical-services flags: VPS does not provide one\n")
+    assert slow[:2] == (0, f"amended session {session}\n")
+    assert slow[2].startswith("warning: P-0002 is in the control arm: individual sessions break arm-integrity")

@@ -232,7 +232,7 @@ class Program:
         return build("session", data, self.catalog)
 
     def advisories(self, session: Session) -> list[str]:
-        """What the fidelity rules will flag about a session just logged, said at once
+        """What the fidelity rules will flag about a session just logged or amended, said at once
         (the session is kept: it records what happened)."""
         arm = self.store.get("participant", session.participant_id)["arm"]
         if arm == "vps" and not session.clinical:

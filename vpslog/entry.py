@@ -108,8 +108,9 @@ def log(prog, settings: dict, participant: str | None, options: dict, ask=None) 
     return line, prog.advisories(session)
 
 
-def amend(prog, session_id: str, reason: str, options: dict, participant: str | None = None) -> str:
-    """Correct a session with the options of `vpslog amend` (only those given change); the line to print."""
+def amend(prog, session_id: str, reason: str, options: dict, participant: str | None = None) -> tuple[str, list[str]]:
+    """Correct a session with the options of `vpslog amend` (only those given change); the line to print
+    and the advisory warnings (as `log` gives them: a session moved to a control-arm participant)."""
     options = dict(options)
     edit = options.pop("edit", False)
     changes = session_fields(prog, **options)
@@ -121,7 +122,7 @@ def amend(prog, session_id: str, reason: str, options: dict, participant: str | 
             prog.amend_session(session_id, {**changes, "note": "x" if current != "x" else "y"}, reason)
         changes["note"] = edit_note(current)
     session = prog.amend_session(session_id, changes, reason)
-    return f"amended session {session.id[:8]}"
+    return f"amended session {session.id[:8]}", prog.advisories(session)
 
 
 def void(prog, session_id: str, reason: str) -> str:

@@ -151,7 +151,7 @@ def _run(prog, settings: dict | None, command: str, positional: list[str], optio
     reason = options.pop("reason")
     if command == "amend":
         participant = options.pop("participant", None)
-        return entry.amend(prog, first, reason, options, participant), []
+        return entry.amend(prog, first, reason, options, participant)
     return entry.void(prog, first, reason), []
 
 

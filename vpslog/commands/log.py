@@ -63,9 +63,7 @@ def log(
         line, warnings = entry.log(prog, settings, participant, dict(
             duration=duration, date=date, mode=mode, type=type, codes=codes, support=support, phase=phase,
             note=note, edit=edit, specialist=specialist, clinical=clinical, at=at, location=location), ask)
-    say(line)
-    for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
+    _said(line, warnings)
 
 
 def amend(
@@ -91,7 +89,14 @@ def amend(
     from vpslog import entry
 
     with program(ctx) as prog:
-        line = entry.amend(prog, session_id, reason, dict(
+        line, warnings = entry.amend(prog, session_id, reason, dict(
             duration=duration, date=date, mode=mode, type=type, codes=codes, support=support, phase=phase,
             note=note, edit=edit, specialist=specialist, clinical=clinical, at=at, location=location), participant)
+    _said(line, warnings)
+
+
+def _said(line: str, warnings: list[str]) -> None:
+    """What a log or an amendment did, then what fidelity will flag about the session (on stderr)."""
     say(line)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
