@@ -161,7 +161,8 @@ def test_a_note_being_edited_is_removed_when_vpslog_is_ended(program_db, tmp_pat
     temp = tmp_path / "tmp"
     temp.mkdir()
     editor = tmp_path / "editor.sh"
-    editor.write_text('#!/bin/sh\necho "private words" > "$1"\ntouch "$1.opened"\nsleep 30\n')
+    editor.write_text('#!/bin/sh\necho "private words" > "$1"\ntouch "$1.opened"\n'
+                      'exec sleep 30 </dev/null >/dev/null 2>&1\n')  # not holding vpslog's pipes open
     editor.chmod(0o700)
     before = snapshot(program_db)
     logging = subprocess.Popen([sys.executable, "-m", "vpslog", "log", "P-0001", "45", "-e"], stdin=subprocess.DEVNULL,
