@@ -45,8 +45,8 @@ def test_participant_list_json_shows_every_field_including_the_arm(cli, program_
 
 
 PARTICIPANT_REFUSALS = [
-    (["participant", "add", "Jane Doe", "--site", "S1", "--enrolled", "2026-01-01"],
-     "error: id: 'JANE DOE' is not a study code: use a pseudonymous code like P-0017"),
+    (["participant", "add", "Name Surname", "--site", "S1", "--enrolled", "2026-01-01"],
+     "error: id: 'NAME SURNAME' is not a study code: use a pseudonymous code like P-0017"),
     (["participant", "add", "P-0009", "--site", "S9", "--enrolled", "2026-01-01"],
      "error: unknown site 'S9'; accepted: S1"),
     (["participant", "add", "P-0001", "--site", "S1", "--enrolled", "2026-01-01"],

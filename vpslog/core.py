@@ -390,7 +390,7 @@ class Program:
 
     def changing(self):
         """The transaction records are changed in, by a user the trail can name: checked first, for
-        every change (`amend` and `void` took a login name such as `Jane Doe` into the trail)."""
+        every change (`amend` and `void` took a login name with a space into the trail)."""
         self.check_actor()
         return self.store.transaction()
 
