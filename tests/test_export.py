@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -523,10 +523,13 @@ def test_the_manifest_of_a_deidentified_export_holds_no_real_date_and_filters_ap
 
 
 def test_a_deidentified_export_imports_into_a_fresh_store_and_fidelity_recomputes(cli, demo_db, tmp_path):
+    """Every table, reviews and their action items' owners included (an owner's pseudonym came back in
+    lower case and the store refused it)."""
     out, fresh = tmp_path / "deid", tmp_path / "fresh.db"
     cli.ok("export", "--out", str(out), "--deidentify")
     cli.ok("--db", str(fresh), "init")
-    for table in TABLE_FILES:
+    assert any(row["owner"] for row in read_csv(out / "review_findings.csv"))
+    for table in (*TABLE_FILES, "reviews", "review_items", "review_observations", "review_findings"):
         cli.ok("--db", str(fresh), "import", table, str(out / f"{table}.csv"))
     assert cli.ok("--db", str(fresh), "audit", "verify").stdout.startswith("audit trail verified")
     # rules that compare a participant's own dates are blind to the shift; the as-of date, staff dates are not
@@ -538,3 +541,20 @@ def test_a_deidentified_export_imports_into_a_fresh_store_and_fidelity_recompute
         return {row["rule"]: row for row in report["summary"] if row["rule"] in shift_free}
 
     assert summary("--db", str(fresh)) == summary()
+
+
+def test_a_deidentified_observation_is_dated_on_its_participants_shifted_calendar(cli, demo_db, tmp_path):
+    """An observation's entry time was exported as it is while its session's date was shifted: a
+    session observed the day it took place gave that participant's offset away exactly. Now it moves
+    back by the offset of the participant of the session it observes."""
+    cli.ok("export", "review_observations", "sessions", "--out", str(tmp_path / "real"))
+    cli.ok("export", "review_observations", "--out", str(tmp_path / "deid"), "--deidentify")
+    sessions = {row["id"]: row for row in read_csv(tmp_path / "real" / "sessions.csv")}
+    secret = bytes.fromhex((demo_db.parent.parent / "config" / "secret").read_text().strip())
+    expected = []
+    for row in read_csv(tmp_path / "real" / "review_observations.csv"):
+        offset = date_shift(secret, sessions[row["session_id"]]["participant_id"])
+        entered = datetime.strptime(row["entered_at"], "%Y-%m-%dT%H:%M:%SZ") - timedelta(days=offset)
+        expected.append(entered.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    observed = [row["entered_at"] for row in read_csv(tmp_path / "deid" / "review_observations.csv")]
+    assert expected and sorted(observed) == sorted(expected)

@@ -77,7 +77,7 @@ def plan(spec: TableSpec, catalog: Catalog, settings: ReportSettings, *, deident
             out.append((replace(column, description="Order of allocation within the site on the shifted timeline "
                                                     "(the real allocation number is not exported)."),
                         "shifted_rank", ("site_id", "allocated_at", "id")))
-        elif deidentify and spec.participant_linked and column.type in ("date", "datetime"):
+        elif deidentify and spec.shifts_dates and column.type in ("date", "datetime"):
             out.append((_described(column, "Shifted back by the participant's offset."), f"shift_{column.type}", name))
         elif deidentify and name == "age":
             out.append((replace(column, description=f"Age at enrollment; over {settings.top_code_above} "
@@ -172,7 +172,7 @@ def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: R
             cells = [(kind, argument) for _, kind, argument in columns]
             lines = store.export_lines(
                 spec.table, cells, participant_column=("id" if spec.name == "participants" else "participant_id")
-                if spec.participant_linked else None,
+                if spec.participant_linked else None, shifted_through=spec.shifted_through,
                 date_column=spec.date_column, deidentified=deidentify, **filters)
             header = ",".join(column.name for column, _, _ in columns)
             target = folder / f"{spec.name}.csv" if folder is not None else None

@@ -273,6 +273,10 @@ def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, peo
         if (specialist := known["specialist"].get(row["specialist_id"].upper())) is None:
             raise InputError(f"specialist_id: unknown specialist {row['specialist_id']!r}")
         row["specialist_id"] = specialist["id"]
+    if row.get("owner") is not None:  # an action item's owner is a specialist, matched as specialist_id is
+        if (owner := known["specialist"].get(row["owner"].upper())) is None:
+            raise InputError(f"owner: unknown specialist {row['owner']!r}")
+        row["owner"] = owner["id"]
     person = None
     if "participant_id" in row and (person := people.get(row["participant_id"])) is None:
         raise InputError(f"participant_id: unknown participant {row['participant_id']!r}")

@@ -51,6 +51,13 @@ class TableSpec:
     table: str  # store table
     model: type[Record]
     participant_linked: bool  # its dates are shifted when de-identified
+    shifted_through: str | None = None
+    """The table whose participant a row's dates belong to, through its `<table>_id` column (an
+    observation is of a session): shifted by that participant's offset when de-identified."""
+
+    @property
+    def shifts_dates(self) -> bool:
+        return self.participant_linked or self.shifted_through is not None
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -90,7 +97,7 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("milestones", "milestone", Milestone, True),
     TableSpec("reviews", "review", Review, False),
     TableSpec("review_items", "review_item", ReviewItem, False),
-    TableSpec("review_observations", "review_observation", ReviewObservation, False),
+    TableSpec("review_observations", "review_observation", ReviewObservation, False, shifted_through="session"),
     TableSpec("review_findings", "review_finding", ReviewFinding, False),
 )}
 """In dependency order: a table only refers to tables before it."""

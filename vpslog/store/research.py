@@ -253,7 +253,7 @@ class ResearchQueries:
 
     def export_lines(self, table: str, plan: list[tuple[str, object]], *, participant_column: str | None,
                      date_column: str | None, deidentified: bool = False, site=None, arm=None, since=None,
-                     until=None, batch: int = 2_000):
+                     until=None, batch: int = 2_000, shifted_through: str | None = None):
         """CSV lines built by SQLite itself for speed, in batches: (the batch's lines joined by
         newlines, without the last one; how many lines).
 
@@ -261,19 +261,22 @@ class ResearchQueries:
         a leading formula trigger neutralized with `'`), plain (a code, id, date or number:
         written as stored unless the guard is needed after all), participant or
         pseudonym (kind, column) (keyed pseudonyms), withheld (free text), shift_date /
-        shift_datetime (moved back by the participant's shift), shifted_rank (site,
+        shift_datetime (moved back by the shift of the row's participant, or of the participant of
+        the `shifted_through` record it names), shifted_rank (site,
         date-time, id: the order within the site on the shifted timeline), age
         (top-coded), units (minutes_per_unit, round_up_from, types), flag (a component
         code). De-identified, a participant's rows are filtered on their shifted dates
         (the dates the recipient sees) and rows come in the order of the first
         (pseudonymous) column, not in the order they were entered. Streams: memory stays flat.
         """
-        shifts = bool(participant_column) and deidentified
+        shifts = bool(participant_column or shifted_through) and deidentified
         joins = ""
         if participant_column and (site or arm):
             joins += f" JOIN participant p ON p.id = t.{participant_column}"
         if shifts:
-            joins += f" LEFT JOIN temp.deid_participant dp ON dp.id = t.{participant_column}"
+            whose = (f"t.{participant_column}" if participant_column else
+                     f'(SELECT participant_id FROM "{shifted_through}" WHERE id = t.{shifted_through}_id)')
+            joins += f" LEFT JOIN temp.deid_participant dp ON dp.id = {whose}"
         day = _shifted_day(f"t.{date_column}") if shifts and date_column else f"substr(t.{date_column}, 1, 10)"
         of_review = "t.review_id IN (SELECT id FROM review WHERE site_id = ?)"  # a review's parts: by its site
         by_site = {"specialist": "t.site_id = ?", "site": "t.id = ?", "review": "t.site_id = ?",
