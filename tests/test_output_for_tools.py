@@ -65,6 +65,8 @@ def test_stored_text_that_begins_a_line_in_markdown_is_never_read_as_a_block(cli
     for tag in ("<h1>", "<ol>", "<pre>", "<blockquote>", "<hr"):
         assert tag not in page.split("Strengths")[-1].split("</ul>")[0], (tag, page)
     assert "https\\://example.invalid and www\\.example.invalid" in document  # no bare link for a GFM viewer
+    listing = cli.ok("review", "list", "--format", "markdown").stdout  # table cells begin no block
+    assert re.search(r"\| 0\.\d+ \|", listing) and "\\." not in listing and "\\-" not in listing, listing
 
 
 @pytest.mark.parametrize("command", [["site", "list"], ["specialist", "list"], ["supervision", "list"],

@@ -120,12 +120,18 @@ _AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|(?<=\bwww)(\.)")
 
 def markdown_text(text: str) -> str:
     """Stored text in a markdown document: shown as it is, never read as markup (an image fetched, a
-    link, a tag, emphasis, a heading or a list), each such character after a backslash; leading
-    spaces as entities (four would start a code block); control characters escaped."""
-    text = _AUTOLINK.sub(_escaped, _MARKUP.sub(_escaped, printable(text)))
+    link, a tag, emphasis), each such character after a backslash; control characters escaped."""
+    return _AUTOLINK.sub(_escaped, _MARKUP.sub(_escaped, printable(text)))
+
+
+def markdown_line(text: str) -> str:
+    """Stored text that begins a block (a list item's own text): `markdown_text`, and a mark that would
+    start a heading or a list after a backslash (`\\#`, `\\-`, `1\\.`), leading spaces as entities
+    (four would start a code block). Table cells never begin a block: their numbers stay as they are."""
+    text = markdown_text(text)
     body = text.lstrip(" ")
     lead = "&#32;" * (len(text) - len(body))
-    if block := _BLOCK.match(body):  # the mark's punctuation after a backslash: `\\#`, `\\-`, `1\\.`
+    if block := _BLOCK.match(body):
         body = (f"\\{block[1]}" if block[1] else f"{block[2]}\\{block[3]}") + body[block.end():]
     return lead + body
 

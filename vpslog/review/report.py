@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from vpslog.render import markdown_text
+from vpslog.render import markdown_line, markdown_text
 from vpslog.review.scale import ReviewScale
 from vpslog.review.scoring import compare, total
 
@@ -133,7 +133,7 @@ def markdown(report: dict) -> str:
         lines += ["", "## Sessions observed", "", "| session | date | present | absent |", "|---|---|---|---|"]
         lines += [f"| {o['session_id'][:8]} | {o['date']} | {', '.join(o['present'])} | {', '.join(o['absent'])} |"
                   for o in report["observations"]]
-    lines += ["", "## Strengths", ""] + ([f"- {markdown_text(s['detail'])}" + (f" (`{s['item']}`)" if s["item"] else "")
+    lines += ["", "## Strengths", ""] + ([f"- {markdown_line(s['detail'])}" + (f" (`{s['item']}`)" if s["item"] else "")
                                          for s in report["strengths"]] or ["None recorded."])
     lines += ["", "## Recommendations", ""] + (_actions(report["recommendations"]) or ["None recorded."])
     if report["addenda"]:
