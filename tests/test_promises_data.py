@@ -324,3 +324,16 @@ def test_history_of_a_prefix_ambiguous_among_sessions_says_so_not_another_record
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == (f"error: session '0000' is ambiguous: it could be {1:032x}, {2:032x}\n")
     assert "insert" in cli.ok("history", f"{1:032x}").stdout
+
+
+def test_history_of_an_id_that_is_also_a_session_prefix_is_that_records(cli, program_db, tmp_path):
+    """A site `DE` beside sessions whose ids begin `de…`: `history DE` said the prefix was ambiguous
+    among sessions, and the site's history could not be reached at all."""
+    rows = [f"de{n:030x},P-0001,PS1,{days_ago(10)},45,individual,phone,2026-01-01T10:00:00Z,PS1" for n in (1, 2)]
+    (tmp_path / "s.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    cli.ok("import", "sessions", str(tmp_path / "s.csv"))
+    cli.ok("site", "add", "DE", "--name", "Delta")
+    shown = json.loads(cli.ok("history", "DE", "--format", "json").stdout)
+    assert [(entry["action"], entry["changes"]) for entry in shown] == [("insert", "created (2 fields)")]
+    result = cli("history", "de0")
+    assert result.exit_code == 1 and result.stderr.startswith("error: session 'de0' is ambiguous")

@@ -311,6 +311,14 @@ class Program:
                 found.append((table, self.resolve(table, record)))
             except NotFoundError:
                 continue
+            except InputError:  # ambiguous as a prefix here, unless it is exactly an id of another table
+                found.append((table, None))
+        exact = [(table, record_id) for table, record_id in found if record_id is not None
+                 and record_id.lower() == record.strip().lower()]  # a site `DE` beside sessions de18…, de8a…
+        if len(exact) == 1:
+            return list(self.store.audit_entries(*exact[0]))
+        for table in [table for table, record_id in found if record_id is None]:
+            self.resolve(table, record)  # says it is ambiguous, with the candidates
         if len(found) > 1:
             raise InputError(f"{quoted(record)} is ambiguous: it could be "
                              + ", ".join(f"{table} {record_id}" for table, record_id in found))
