@@ -304,3 +304,26 @@ def test_a_look_alike_trigger_that_lets_edits_through_is_replaced_said_and_recor
     with pytest.raises(Exception, match="append-only"):  # sqlite3 or sqlcipher3, as the store is
         conn.execute("UPDATE audit SET reason = 'x' WHERE seq = 1")
     conn.close()
+
+
+def test_the_witness_is_filed_under_the_folder_the_system_reaches_and_an_earlier_one_is_moved(env, tmp_path):
+    """`..` after a linked folder goes where the system goes (filed as text, a store there was checked
+    against another store's witness); a witness filed the earlier way (every link followed) is moved
+    under the new name, so an upgrade does not forget a store's head."""
+    from vpslog import config
+
+    (tmp_path / "home").mkdir()
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "home" / "link").symlink_to(tmp_path / "real" / "sub")
+    through = tmp_path / "home" / "link" / ".." / "s.db"
+    assert config.witness_path(through) == config.witness_path(tmp_path / "real" / "s.db")
+    assert config.witness_path(through) != config.witness_path(tmp_path / "home" / "s.db")
+    target, named = tmp_path / "real" / "t.db", tmp_path / "home" / "t.db"
+    named.symlink_to(target)
+    import hashlib
+
+    earlier = config.config_dir() / "witness" / f"{hashlib.sha256(str(target).encode()).hexdigest()[:20]}.json"
+    earlier.parent.mkdir(parents=True, exist_ok=True)
+    earlier.write_text('{"seq": 7, "hash": "ab"}')
+    moved = config.witness_path(named)
+    assert moved != earlier and moved.read_text() == '{"seq": 7, "hash": "ab"}' and not earlier.exists()

@@ -85,12 +85,20 @@ def secret_path() -> Path:
 
 def witness_path(db: Path) -> Path:
     """The witness file of the store at `db`: its audit head, kept beside the secret (one per store
-    path). The path is the one named, links not followed: filed under where a link pointed, a link
-    swapped to an older copy of the store (`ln -s .old.db vpslog.db`) found no witness and passed."""
+    path). Filed under the store's folder as the system resolves it and its name as given: a link
+    swapped in for the store (`ln -s .old.db vpslog.db`) is not followed to where it points (filed
+    there, an older copy found no witness and passed), while `..` after a linked folder goes where
+    the system goes. A witness filed the way earlier versions did (the path with every link
+    followed) is moved under this name the first time."""
     import hashlib
 
-    key = hashlib.sha256(os.path.abspath(db).encode("utf-8")).hexdigest()[:20]
-    return config_dir() / "witness" / f"{key}.json"
+    folder = config_dir() / "witness"
+    named = os.path.join(os.path.realpath(os.path.dirname(db) or "."), os.path.basename(db))  # `..` as the system reads it
+    path = folder / f"{hashlib.sha256(named.encode('utf-8')).hexdigest()[:20]}.json"
+    earlier = folder / f"{hashlib.sha256(str(Path(db).resolve()).encode('utf-8')).hexdigest()[:20]}.json"
+    if earlier != path and not path.exists() and earlier.exists():
+        os.replace(earlier, path)
+    return path
 
 
 def ensure_secret() -> bytes:
