@@ -835,3 +835,19 @@ def test_a_key_file_that_is_a_dangling_link_is_refused_once_with_why(cli, tmp_pa
             "create files through links; name a new file for the key (nothing was changed)\n"))
     assert snapshot(plain) == before and not (tmp_path / "nowhere.key").exists()
     assert plain.read_bytes().startswith(b"SQLite format 3\0")  # still plain
+
+
+def test_decrypt_whose_witness_the_system_refuses_still_leaves_its_recorded_copy(cli, logged, tmp_path, monkeypatch):
+    """The entry committed, the witness update failed, and the error escaped before the copy was linked:
+    "the change was saved" with no copy. Now the copy is linked, then that is said."""
+    import errno
+
+    def full(path, text, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    plain = tmp_path / "handover.db"
+    with monkeypatch.context() as patched:
+        patched.setattr("vpslog.store.base.write_private", full)
+        result = cli("decrypt", "--out", str(plain))
+    assert result.exit_code == 74 and "the change was saved, but the witness file" in result.stderr
+    assert plain.read_bytes().startswith(b"SQLite format 3\0")

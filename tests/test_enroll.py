@@ -182,7 +182,8 @@ def test_a_randomized_participants_arm_cannot_be_edited_away_from_its_allocation
         f"error: P-0003 was randomized to {allocation['arm']} (allocation {allocation['number']} at S1): "
         "the arm is the allocation's and cannot be edited\n"))
     assert snapshot(newcomers) == before
-    cli.ok("participant", "edit", "P-0003", "--arm", allocation["arm"], "--age", "40", "--reason", "age")
+    cli.ok("participant", "edit", "P-0003", "--age", "40", "--reason", "age")  # the arm untouched: no refusal
+    cli.ok("participant", "edit", "P-0003", "--arm", allocation["arm"], "--age", "41", "--reason", "the same arm")
 
 
 def test_screen_asks_until_each_answer_is_yes_or_no(cli, newcomers):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -216,9 +217,14 @@ def test_every_change_of_records_is_refused_to_a_user_whose_name_is_not_an_id(cl
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         monkeypatch.setenv(name, "Reviewer Z")
     before = snapshot(program_db)
+    sites = tmp_path / "sites.csv"
+    sites.write_text("id,name\nS8,Site eight\n", encoding="utf-8")
+    other = tmp_path / "other.db"
+    shutil.copyfile(program_db, other)
     for args in (["amend", session, "50", "--reason", "r"], ["void", session, "--reason", "r"],
                  ["participant", "edit", "P-0001", "--age", "40", "--reason", "r"], ["site", "add", "S7", "--name", "x"],
-                 ["participant", "exit", "P-0002", "--on", days_ago(1), "--reason", "r"]):
+                 ["participant", "exit", "P-0002", "--on", days_ago(1), "--reason", "r"],
+                 ["import", "sites", str(sites)], ["merge", str(other)], ["screen", "P-0002"]):
         result = cli(*args)
         assert (result.exit_code, result.stderr) == (1, (
             "error: you are 'Reviewer Z': not a user or specialist id (letters, digits and . _ @ -, no spaces); "
@@ -236,3 +242,24 @@ def test_a_config_file_of_the_wrong_shape_is_one_line_not_an_internal_error(cli,
         assert (result.exit_code, result.stderr) == (3, (
             f"error: {settings}: not vpslog settings (a JSON object of text values, as `vpslog config set` writes); "
             "fix or remove it\n"))
+
+
+def test_an_older_record_outside_todays_rules_stays_editable_in_its_other_fields(cli, program_db):
+    """A birth year now refused (2020 for a 2026 enrollment), or a randomized participant, made every
+    edit and the exit fail on a field nobody changed."""
+    from vpslog.core import Program, build
+
+    cli.ok("participant", "add", "P-0009", "--site", "S1", "--enrolled", days_ago(30))
+    prog = Program.open(program_db)
+    try:  # through the store, with its audit entry, as an older vpslog could have written it
+        row = prog.store.get("participant", "P-0009")
+        older = build("participant", {**row, "birth_year": int(days_ago(30)[:4]) - 6}, prog.catalog)
+        with prog.store.transaction():
+            prog.store.update("participant", older, actor="PS1", reason="as an older vpslog stored it")
+    finally:
+        prog.close()
+    cli.ok("participant", "edit", "P-0009", "--gender", "female", "--reason", "given at intake")
+    result = cli("participant", "edit", "P-0009", "--birth-year", "2021", "--reason", "r")
+    assert result.exit_code == 1 and "makes the age at enrollment" in result.stderr
+    cli.ok("participant", "exit", "P-0009", "--on", days_ago(1), "--reason", "moved")
+    assert cli.ok("audit", "verify").exit_code == 0

@@ -571,17 +571,17 @@ def test_a_review_dated_before_a_signed_one_is_refused_so_a_signed_report_never_
     score_reviewer_items(cli, first)
     cli.ok("review", "sign", first)
     signed = cli.ok("review", "report", first).stdout
-    for as_of in (days_ago(30), days_ago(60)):
+    for as_of in (days_ago(31), days_ago(60)):
         refused(cli, program_db, ("review", "start", "--site", "S1", "--reviewer", "RB", "--as-of", as_of),
-                f"review {first} of S1 as of {days_ago(30)} is signed: a new review is dated after it (not {as_of}), "
+                f"review {first} of S1 as of {days_ago(30)} is signed: a new review is not dated before it ({as_of}), "
                 "or its signed report would change")
     there = re.search(r"started review ([0-9a-f]{8})", cli.ok(
         "--db", str(laptop), "review", "start", "--site", "S1", "--reviewer", "RB", "--as-of", days_ago(60)).stdout)[1]
     before = snapshot(program_db)
     result = cli("merge", str(laptop))
     assert result.exit_code == 1 and result.stderr.endswith(
-        f"review {first} of S1 as of {days_ago(30)} is signed: a new review is dated after it (not {days_ago(60)}), "
+        f"review {first} of S1 as of {days_ago(30)} is signed: a new review is not dated before it ({days_ago(60)}), "
         "or its signed report would change; nothing was merged\n")
     assert there and snapshot(program_db) == before
-    start(cli, "--site", "S1", "--as-of", days_ago(29))
+    start(cli, "--site", "S1", "--as-of", days_ago(30))  # the same day: entered after it, so it comes after
     assert cli.ok("review", "report", first).stdout == signed

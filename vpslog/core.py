@@ -115,13 +115,13 @@ class Program:
             if "site_id" in changes:
                 changes["site_id"] = self.resolve("site", changes["site_id"])
             updated = build("participant", {**row, **changes}, self.catalog)
-            self.check_participant(updated)
+            self.check_participant(updated, changes)
             enrolled = updated.enrolled_on.isoformat()
             for what, first in (("session", self.store.participant_summary(updated.id)["first_session"]),
                                 ("milestone", self.store.first_milestone_date(updated.id))):
                 if first and enrolled > first:
                     raise InputError(f"{updated.id} has a {what} on {first}, before the new enrollment date {enrolled}")
-            allocated = self.store.allocation_of(updated.id)
+            allocated = self.store.allocation_of(updated.id) if "arm" in changes else None
             if allocated and updated.arm != allocated["arm"]:  # the trial's record of what chance decided
                 raise InputError(f"{updated.id} was randomized to {allocated['arm']} (allocation {allocated['number']} "
                                  f"at {allocated['site_id']}): the arm is the allocation's and cannot be edited")
@@ -167,6 +167,7 @@ class Program:
     def screenable(self, participant: str, on: date) -> dict:
         """The participant a screening on `on` is of: active, the date not in the future (checked
         before the questions too, so that nobody answers them all for nothing)."""
+        self.check_actor()
         person = self._active(participant)
         self._refuse_out_of_range(on, "screening date")
         return person
@@ -196,7 +197,7 @@ class Program:
                 self.store.insert("allocation", allocation, actor=self.actor, action="randomize")
                 arm = allocation.arm
             updated = build("participant", {**person, "arm": arm, "consent_on": consent_on}, self.catalog)
-            self.check_participant(updated)
+            self.check_participant(updated, ("arm", "consent_on"))
             self.store.update("participant", updated, actor=self.actor, reason=None, action="enroll")
         return updated
 
@@ -405,7 +406,10 @@ class Program:
     @contextmanager
     def rehearsal(self):
         """A change made and rolled back: every rule and constraint applied, nothing written (`-e`
-        checks a session before the editor opens, so that no note is written for nothing)."""
+        checks a session before the editor opens, so that no note is written for nothing). Never
+        inside an open transaction, which it would join and could not roll back alone."""
+        if self.store.conn.in_transaction:
+            raise RuntimeError("a rehearsal runs in a transaction of its own")
         try:
             with self.changing():
                 yield
@@ -423,12 +427,22 @@ class Program:
         if specialist.trained_on is not None:
             self._refuse_out_of_range(specialist.trained_on, "training date")
 
-    def check_participant(self, person: Participant) -> None:
-        """Enrollment, consent and exit have happened: none is dated after today."""
+    def check_participant(self, person: Participant, changed=None) -> None:
+        """Enrollment, consent and exit have happened: none is dated after today. A birth year gives an
+        age at enrollment that --age accepts, checked for a new record or when `changed` (the fields
+        an edit gives) holds the birth year or the enrollment date: an older record holding another
+        stays editable."""
+        from vpslog.models import AGES
+
         for day, what in ((person.enrolled_on, "enrollment date"), (person.consent_on, "consent date"),
                           (person.exited_on, "exit date")):
             if day is not None:
                 self._refuse_out_of_range(day, what)
+        age = None if person.birth_year is None else person.enrolled_on.year - person.birth_year
+        checked = changed is None or {"birth_year", "enrolled_on"} & set(changed)
+        if age is not None and checked and not AGES[0] <= age <= AGES[1]:
+            raise InputError(f"birth year {person.birth_year} makes the age at enrollment {age}; it must be "
+                             f"{AGES[0]} to {AGES[1]}, as --age")
 
     def check_screening(self, screening: Screening) -> None:
         self._refuse_out_of_range(screening.date, "screening date")
@@ -501,9 +515,9 @@ def _now() -> datetime:
 EARLIEST = date(1900, 1, 1)
 """No record is dated before it (see Program._refuse_out_of_range)."""
 ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+"""Who enters records: a specialist id or a login name; never free text."""
 NOT_AN_ACTOR = ("not a user or specialist id (letters, digits and . _ @ -, no spaces); set yours with "
                 "`vpslog config set specialist ID`")
-"""Who enters records: a specialist id or a login name; never free text."""
 
 _STAFF = ("site", "specialist")
 """Tables whose ids are upper-case codes that older stores may hold in lower case."""

@@ -167,6 +167,7 @@ def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:
     staged id, the file is validated again first.
     """
     store = prog.store
+    prog.check_actor()  # each row's entry names who imported it
     store.check_key()  # a wrong secret or a cut trail: refuse before reading the file
     digest = _sha256(path)
     store.prepare_bulk()

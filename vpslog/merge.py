@@ -44,6 +44,7 @@ def merge(prog, other_path: Path, secret_file: Path | None = None, key_file: Pat
     (`secret_file`) or, by default, this project's; an encrypted one opened with the key in `key_file`,
     else from the same sources as this store's."""
     store = prog.store
+    prog.check_actor()  # the merge's own entry names who merged
     if Path(other_path).resolve() == store.path.resolve():
         raise InputError("a store cannot be merged into itself")
     other_secret = _other_secret(store, secret_file)

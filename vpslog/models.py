@@ -129,9 +129,6 @@ class Participant(Record):
     def consistent(self) -> Participant:
         if self.age is not None and self.birth_year is not None:
             raise ValueError("give the age at enrollment or the birth year, not both")
-        if self.birth_year is not None and not AGES[0] <= self.enrolled_on.year - self.birth_year <= AGES[1]:
-            raise ValueError(f"birth year {self.birth_year} makes the age at enrollment "
-                             f"{self.enrolled_on.year - self.birth_year}; it must be {AGES[0]} to {AGES[1]}, as --age")
         if (self.status == "exited") != (self.exited_on is not None):
             raise ValueError("an exited participant needs an exit date, and only an exited one")
         if self.status == "exited" and not self.exit_reason:

@@ -247,7 +247,7 @@ def _cadences(store, catalog, book: RuleBook, report: Report, periods, since: da
             if r.status in ("fail", "warn"):
                 findings[r.subject].append({"rule": r.rule, "status": r.status, "evidence": r.evidence, "open": r.open})
     order = sorted(sites, key=lambda sid: (-sum(f["status"] == "fail" for f in findings[sid]),
-                                           -len(findings[sid]), sid))
+                                           -len(findings[sid]), names.staff(sid)))  # ties: as the reader sees them
     chosen = order[:SPECIALISTS_SHOWN]
     if not chosen:
         return [], 0

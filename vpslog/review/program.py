@@ -190,13 +190,20 @@ def _required(text: str | None, refusal: str) -> str:
 REVIEW_PART_NAMES = {"review_item": "an item", "review_observation": "an observation", "review_finding": "a finding"}
 
 
-def refuse_back_dated(store, site_id: str | None, as_of: date) -> None:
-    """A new review of a site (or of the whole program) is dated after its latest signed one: one
-    dated before would become the review a signed one compares against, changing a signed report."""
+def refuse_back_dated(store, site_id: str | None, as_of: date, entered_at: str | None = None) -> None:
+    """A new review of a site (or of the whole program) does not come before its latest signed one (by
+    date, then entry time, as reviews are ordered; `entered_at` of one brought in, None for one started
+    now): it would become the review the signed one compares against, changing a signed report."""
     latest = store.latest_signed_reviews().get(site_id)
-    if latest is not None and as_of.isoformat() <= latest["as_of"]:
+    if latest is None:
+        return
+    if entered_at is None:
+        before = as_of.isoformat() < latest["as_of"]
+    else:
+        before = (as_of.isoformat(), entered_at) < (latest["as_of"], latest["entered_at"])
+    if before:
         raise InputError(f"review {latest['id'][:8]} of {site_id or 'the program'} as of {latest['as_of']} is signed: "
-                         f"a new review is dated after it (not {as_of}), or its signed report would change")
+                         f"a new review is not dated before it ({as_of}), or its signed report would change")
 
 
 def check_review_record(store, table: str, record, opened: dict | None = None) -> None:
@@ -210,7 +217,7 @@ def check_review_record(store, table: str, record, opened: dict | None = None) -
     if store.get(table, record.id) is not None:
         return
     if table == "review":
-        refuse_back_dated(store, record.site_id, record.as_of)
+        refuse_back_dated(store, record.site_id, record.as_of, record.entered_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
         if record.status != "open":
             return
         pending = (opened or {}).get(record.site_id)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # quick entry does not pay for vpslog.keys (dataclasses, secr
 BUSY_TIMEOUT_MS = 60_000
 """How long a command waits for another's write to end: the last step of a 1M-row import holds
 the lock for about 20 s (docs/benchmarks.md), and a `log` started meanwhile must wait, not fail."""
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 WAIT_STEP_MS = 200
 """A write waits for another's in steps this long, so that Ctrl-C stops it at once."""
 SHOWN_PROBLEMS = 50
@@ -406,7 +407,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                     self.conn.execute("BEGIN IMMEDIATE")
                     return
                 except self.dbapi.OperationalError as exc:
-                    if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                    busy = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+                    if not busy or time.monotonic() >= deadline:
                         raise StoreError(f"{self.path} is busy or unwritable: {exc}") from None
         finally:
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -772,9 +774,13 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             if problem := self._copy(tmp, None if plain else self.key)[1]:
                 raise StoreError(f"the {what.removesuffix(' copy')} copy did not verify ({problem}); nothing was written at {dest}")
             fsync_path(tmp)
+            unwitnessed = None
             if record:  # committed before the copy is linked: killed between, the trail errs towards disclosure
-                with self.transaction():
-                    record()
+                try:
+                    with self.transaction():
+                        record()
+                except SavedUnwitnessed as exc:  # the entry is in: the copy goes in too, then that is said
+                    unwitnessed = exc
             try:
                 os.link(tmp, dest)
             except FileExistsError:
@@ -782,6 +788,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                 raise InputError(f"{dest} appeared while the {what} was made; choose a new file for the "
                                  f"{what}{recorded}") from None
             fsync_path(dest.parent)
+            if unwitnessed:
+                raise unwitnessed
         finally:
             for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):  # a failed copy leaves its journal
                 leftover.unlink(missing_ok=True)
@@ -863,15 +871,6 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                              f"file could not be removed ({exc.strerror}): delete {aside}, which may hold the "
                              "records in clear") from None
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[None]:
-        """One read transaction (ATTACH and DETACH are refused inside one: they go around it)."""
-        self.conn.execute("BEGIN")
-        try:
-            yield
-        finally:
-            self.conn.execute("COMMIT")
-
     def _figures(self) -> tuple:
         """What a copy must match: the audit head and the record counts."""
         return self.meta("audit_head"), self.record_counts()
@@ -888,7 +887,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         if self.dbapi is sqlite3 and key is None:
             target = connect(tmp)
             try:
-                with self._snapshot():
+                with self.snapshot():
                     expected = self._figures()
                     self.conn.backup(target)
             finally:
@@ -896,7 +895,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         else:
             self.conn.execute("ATTACH DATABASE ? AS copy KEY ?", (str(tmp), key.value if key else ""))
             try:
-                with self._snapshot():
+                with self.snapshot():  # ATTACH and DETACH go around it (refused inside one)
                     expected = self._figures()
                     self.conn.execute("SELECT sqlcipher_export('copy')")
                     version = self.conn.execute("PRAGMA main.user_version").fetchone()[0]
