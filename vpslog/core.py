@@ -385,6 +385,8 @@ class Program:
             self.check_supervision(record, specialist)
         elif table == "milestone":
             self.check_milestone(record, person)
+        elif table == "allocation":
+            self.check_allocation(record, person)
         elif table.startswith("review"):
             from vpslog.review.program import check_review_record
 
@@ -443,6 +445,15 @@ class Program:
         if age is not None and checked and not AGES[0] <= age <= AGES[1]:
             raise InputError(f"birth year {person.birth_year} makes the age at enrollment {age}; it must be "
                              f"{AGES[0]} to {AGES[1]}, as --age")
+
+    def check_allocation(self, allocation, person: dict) -> None:
+        """An allocation brought in is what `enroll --randomize` makes: dated no later than now (and not
+        before 1900), at the participant's own site, of the arm the participant has when one is set."""
+        self._refuse_out_of_range(allocation.allocated_at.date(), "allocation date")
+        if allocation.site_id != person["site_id"]:
+            raise InputError(f"site_id: {person['id']} is at site {person['site_id']}, not {allocation.site_id}")
+        if person["arm"] is not None and allocation.arm != person["arm"]:
+            raise InputError(f"arm: {person['id']} is in the {person['arm']} arm, not {allocation.arm}")
 
     def check_screening(self, screening: Screening) -> None:
         self._refuse_out_of_range(screening.date, "screening date")
