@@ -203,7 +203,8 @@ def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: R
         del manifest["exported_at"]
         manifest["filters"] = {**filters, "site": filters["site"] and site_pseudonym(store.secret(), filters["site"])}
     if folder is not None:
-        _write_private(folder / "datapackage.json", json.dumps(datapackage(written, prog.catalog), indent=2) + "\n")
+        package = datapackage(written, prog.catalog, filtered=any(filters.values()))
+        _write_private(folder / "datapackage.json", json.dumps(package, indent=2) + "\n")
         _write_private(folder / "codebook.md", codebook(written, prog.catalog, deidentify, settings))
         _write_private(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -390,11 +391,13 @@ def _field(column: Column, catalog: Catalog) -> dict:
     return field
 
 
-def datapackage(written: list[dict], catalog: Catalog) -> dict:
-    """A Frictionless Tabular Data Package: one resource (with its Table Schema) per CSV."""
+def datapackage(written: list[dict], catalog: Catalog, *, filtered: bool = False) -> dict:
+    """A Frictionless Tabular Data Package: one resource (with its Table Schema) per CSV. A filtered
+    export declares no foreign keys: each table is filtered on its own date, so a session may name a
+    participant enrolled before `--since`, left out of participants.csv."""
     from vpslog.tables import TABLES
 
-    included = {w["table"] for w in written}
+    included = set() if filtered else {w["table"] for w in written}
     resources = []
     for w in written:
         names = {c.name for c in w["columns"]}
@@ -406,7 +409,12 @@ def datapackage(written: list[dict], catalog: Catalog) -> dict:
         resources.append({"name": w["table"], "path": w["path"], "profile": "tabular-data-resource",
                           "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
                           "hash": f"sha256:{w['sha256']}", "schema": schema})
-    return {"name": "vpslog-export", "profile": "tabular-data-package", "resources": resources}
+    package = {"name": "vpslog-export", "profile": "tabular-data-package", "resources": resources}
+    if filtered:
+        package["description"] = ("A filtered export (--since, --until, --site, --arm): each table is filtered on "
+                                  "its own date, so a row may name one the filters left out; no foreign keys are "
+                                  "declared.")
+    return package
 
 
 def codebook(written: list[dict], catalog: Catalog, deidentify: bool, settings: ReportSettings) -> str:
