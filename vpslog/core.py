@@ -450,7 +450,7 @@ class Program:
         """An allocation brought in is what `enroll --randomize` makes: dated no later than now (and not
         before 1900), at the participant's own site, of the arm the participant has when one is set."""
         self._refuse_out_of_range(allocation.allocated_at.date(), "allocation date")
-        if allocation.site_id != person["site_id"]:
+        if allocation.site_id.upper() != person["site_id"].upper():  # site ids match in any case (import)
             raise InputError(f"site_id: {person['id']} is at site {person['site_id']}, not {allocation.site_id}")
         if person["arm"] is not None and allocation.arm != person["arm"]:
             raise InputError(f"arm: {person['id']} is in the {person['arm']} arm, not {allocation.arm}")
