@@ -306,10 +306,12 @@ def test_a_look_alike_trigger_that_lets_edits_through_is_replaced_said_and_recor
     conn.close()
 
 
-def test_the_witness_is_filed_under_the_folder_the_system_reaches_and_an_earlier_one_is_moved(env, tmp_path):
+def test_the_witness_is_filed_under_the_folder_the_system_reaches_and_an_earlier_one_still_counts(
+        cli, program_db, tmp_path):
     """`..` after a linked folder goes where the system goes (filed as text, a store there was checked
-    against another store's witness); a witness filed the earlier way (every link followed) is moved
-    under the new name, so an upgrade does not forget a store's head."""
+    against another store's witness). A witness filed the earlier way still counts until the next
+    write files it anew (an upgrade must not forget a head: a rollback would pass), and is never
+    moved (moved by a read through a link, it left the store's own path without one)."""
     from vpslog import config
 
     (tmp_path / "home").mkdir()
@@ -318,12 +320,14 @@ def test_the_witness_is_filed_under_the_folder_the_system_reaches_and_an_earlier
     through = tmp_path / "home" / "link" / ".." / "s.db"
     assert config.witness_path(through) == config.witness_path(tmp_path / "real" / "s.db")
     assert config.witness_path(through) != config.witness_path(tmp_path / "home" / "s.db")
-    target, named = tmp_path / "real" / "t.db", tmp_path / "home" / "t.db"
-    named.symlink_to(target)
-    import hashlib
-
-    earlier = config.config_dir() / "witness" / f"{hashlib.sha256(str(target).encode()).hexdigest()[:20]}.json"
-    earlier.parent.mkdir(parents=True, exist_ok=True)
-    earlier.write_text('{"seq": 7, "hash": "ab"}')
-    moved = config.witness_path(named)
-    assert moved != earlier and moved.read_text() == '{"seq": 7, "hash": "ab"}' and not earlier.exists()
+    (tmp_path / "alias").symlink_to(program_db.parent)  # the store reached through a linked folder
+    db = str(tmp_path / "alias" / program_db.name)
+    current = config.witness_path(db)
+    earlier = config.earlier_witness_paths(db)[0]  # the previous version's: the path as text
+    assert current == config.witness_path(program_db) and earlier != current
+    current.rename(earlier)
+    cli.ok("--db", db, "log", "P-0001", "20")  # the earlier witness's head is in the trail: fine, then filed anew
+    assert current.exists() and earlier.exists()
+    current.unlink()
+    earlier.write_text('{"seq": 999, "hash": "' + "0" * 64 + '"}')  # a head the trail never reached
+    assert "the witness file recorded entry 999" in _refused(cli, "--db", db, "audit", "verify").stdout

@@ -88,17 +88,23 @@ def witness_path(db: Path) -> Path:
     path). Filed under the store's folder as the system resolves it and its name as given: a link
     swapped in for the store (`ln -s .old.db vpslog.db`) is not followed to where it points (filed
     there, an older copy found no witness and passed), while `..` after a linked folder goes where
-    the system goes. A witness filed the way earlier versions did (the path with every link
-    followed) is moved under this name the first time."""
+    the system goes."""
+    named = os.path.join(os.path.realpath(os.path.dirname(db) or "."), os.path.basename(db))  # `..` as the system reads it
+    return _witness_file(named)
+
+
+def earlier_witness_paths(db: Path) -> tuple[Path, ...]:
+    """Where earlier versions filed the witness of `db` (the path with every link followed; the path
+    as text): read, never moved, until the first write files it under `witness_path`."""
+    current = witness_path(db)
+    return tuple(dict.fromkeys(path for path in (_witness_file(str(Path(db).resolve())),
+                                                 _witness_file(os.path.abspath(db))) if path != current))
+
+
+def _witness_file(key: str) -> Path:
     import hashlib
 
-    folder = config_dir() / "witness"
-    named = os.path.join(os.path.realpath(os.path.dirname(db) or "."), os.path.basename(db))  # `..` as the system reads it
-    path = folder / f"{hashlib.sha256(named.encode('utf-8')).hexdigest()[:20]}.json"
-    earlier = folder / f"{hashlib.sha256(str(Path(db).resolve()).encode('utf-8')).hexdigest()[:20]}.json"
-    if earlier != path and not path.exists() and earlier.exists():
-        os.replace(earlier, path)
-    return path
+    return config_dir() / "witness" / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:20]}.json"
 
 
 def ensure_secret() -> bytes:

@@ -67,7 +67,8 @@ class Program:
                              f"at {config.secret_path()}: restore that file from your backup (a new secret would "
                              "break the trail, so none is made for an existing store)")
         store = Store.open(db, secret, create=create, secret_path=config.secret_path(),
-                           witness=config.witness_path(db), key=key, cipher=cipher)
+                           witness=config.witness_path(db), earlier_witnesses=config.earlier_witness_paths(db),
+                           key=key, cipher=cipher)
         return cls(store, Catalog(), config.actor(settings))
 
     def close(self) -> None:
@@ -305,7 +306,8 @@ class Program:
 
     def history(self, record: str) -> list[dict]:
         """Audit entries of a session, supervision or milestone (by id prefix) or of a
-        participant, specialist or site."""
+        participant, specialist or site. An id that is exactly one record's wins over a prefix of
+        another table's (a site `DE` beside sessions `de18…`); a prefix naming several is refused."""
         found = []
         for table in (*_LOGGED, "participant", "specialist", "site"):
             try:  # a prefix ambiguous among one table's ids is said so, not passed over to the next table
@@ -394,7 +396,7 @@ class Program:
 
     def check_entry(self, record) -> None:
         """A logged event was entered no later than now, by a user or specialist id (never a name)."""
-        if record.entered_at > _now():
+        if _utc(record.entered_at) > _now():
             raise InputError(f"entered_at {record.entered_at.isoformat()} is in the future")
         if not ACTOR.fullmatch(record.entered_by):
             raise InputError(f"entered_by: {NOT_AN_ACTOR}")
@@ -447,13 +449,14 @@ class Program:
                              f"{AGES[0]} to {AGES[1]}, as --age")
 
     def check_allocation(self, allocation, person: dict) -> None:
-        """An allocation brought in is what `enroll --randomize` makes: dated no later than now (and not
-        before 1900), at the participant's own site, of the arm the participant has when one is set."""
-        self._refuse_out_of_range(allocation.allocated_at.date(), "allocation date")
-        if allocation.site_id.upper() != person["site_id"].upper():  # site ids match in any case (import)
-            raise InputError(f"site_id: {person['id']} is at site {person['site_id']}, not {allocation.site_id}")
-        if person["arm"] is not None and allocation.arm != person["arm"]:
-            raise InputError(f"arm: {person['id']} is in the {person['arm']} arm, not {allocation.arm}")
+        """An allocation brought in was made no later than now (in UTC, as `enroll --randomize` writes
+        it) and not before 1900. (Its site and arm are the record of the randomization: a participant
+        may have moved site since, or an older store an arm edited by hand.)"""
+        moment = allocation.allocated_at
+        if _utc(moment) > _now():
+            raise InputError(f"allocated_at {moment.isoformat()} is in the future")
+        if moment.date() < EARLIEST:
+            raise InputError(f"allocated_at {moment.isoformat()} is before {EARLIEST}: check the year")
 
     def check_screening(self, screening: Screening) -> None:
         self._refuse_out_of_range(screening.date, "screening date")
@@ -535,6 +538,11 @@ _STAFF = ("site", "specialist")
 
 _LOGGED = ("session", "supervision", "milestone")
 """Tables of logged events, whose ids are random lower-case hex (a prefix is enough)."""
+
+
+def _utc(moment: datetime) -> datetime:
+    """A stored moment in UTC: one without its zone (an older import kept it so) is read as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class _Rehearsed(Exception):

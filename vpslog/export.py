@@ -393,8 +393,9 @@ def _field(column: Column, catalog: Catalog) -> dict:
 
 def datapackage(written: list[dict], catalog: Catalog, *, filtered: bool = False) -> dict:
     """A Frictionless Tabular Data Package: one resource (with its Table Schema) per CSV. A filtered
-    export declares no foreign keys: each table is filtered on its own date, so a session may name a
-    participant enrolled before `--since`, left out of participants.csv."""
+    export declares no foreign keys: each table is filtered on its own terms (its own date, its own
+    participant or site), so a session may name a participant enrolled before `--since`, or a
+    review's observation a session of the other arm, left out."""
     from vpslog.tables import TABLES
 
     included = set() if filtered else {w["table"] for w in written}
@@ -412,7 +413,7 @@ def datapackage(written: list[dict], catalog: Catalog, *, filtered: bool = False
     package = {"name": "vpslog-export", "profile": "tabular-data-package", "resources": resources}
     if filtered:
         package["description"] = ("A filtered export (--since, --until, --site, --arm): each table is filtered on "
-                                  "its own date, so a row may name one the filters left out; no foreign keys are "
+                                  "its own terms, so a row may name one the filters left out; no foreign keys are "
                                   "declared.")
     return package
 

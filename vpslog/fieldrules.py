@@ -7,9 +7,6 @@ into the model's message.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC
-
 from vpslog.parsing import did_you_mean
 
 
@@ -49,26 +46,15 @@ def local_time(value):
     return value
 
 
-def utc_moment(value):
-    """A moment (when a record was entered, allocated, signed) is kept in UTC, as exports write it
-    (`…Z`): one without its zone could be any time (a spreadsheet drops the Z), and one given in
-    another zone is moved to UTC."""
-    if value.tzinfo is None:
-        raise ValueError("must be a date-time in UTC, e.g. 2026-01-01T10:00:00Z (without its zone it could be any time)")
-    return value.astimezone(UTC)
-
-
-CRITERION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
-"""What a criterion id of schemas/eligibility.toml looks like (its code form)."""
-
-
 def criterion_ids(answers: dict) -> dict:
     """A screening's answers are keyed by criterion ids, never by free text (a name, an address typed
     into an imported file would pass into every export, de-identified ones too)."""
+    from vpslog.curriculum import CODE
+
     for key in answers:
-        if not (len(key) <= 40 and CRITERION.fullmatch(key)):
-            raise ValueError("answers: each key is a criterion id of schemas/eligibility.toml (lower-case "
-                             "letters, digits and -), not text")
+        if not CODE.fullmatch(key):
+            raise ValueError("each key is a criterion id of schemas/eligibility.toml (lower-case letters, digits "
+                             "and -), not text")
     return answers
 
 

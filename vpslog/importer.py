@@ -19,6 +19,7 @@ import stat
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -115,6 +116,7 @@ class _Parser:
 
         self.model, self.context = RECORDS[spec.table], {"catalog": catalog}
         columns = {c.name: c for c in spec.columns}
+        self.moments = [index for index, name in enumerate(header) if name in columns and columns[name].type == "datetime"]
         self.kept = [(index, name, columns[name].type in ("string", "object")) for index, name in enumerate(header)
                      if name in columns and not columns[name].derived]
         self.compiled = compile_rows(self.model, catalog)
@@ -126,6 +128,9 @@ class _Parser:
 
     def parse(self, cells: list[str]):
         """(record, row) of a record's cells; the model's ValidationError when it is not valid."""
+        for index in self.moments:
+            if cells[index]:
+                cells[index] = _in_utc(cells[index])
         compiled = self.compiled
         if compiled is not None:
             cells.append("")  # what a column missing from the file reads as
@@ -142,6 +147,17 @@ class _Parser:
                if (cell := cells[index])}
         record = self.model.model_validate(raw, context=self.context)
         return record, to_row(record)
+
+
+def _in_utc(cell: str) -> str:
+    """A date-time cell as vpslog writes one, in UTC (`…Z`): without its zone (a spreadsheet drops the
+    Z) it is read as UTC, and one in another zone is moved to UTC; anything else is left to the model."""
+    try:
+        moment = datetime.fromisoformat(cell)
+    except ValueError:
+        return cell
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _check_header(path: Path, header: list[str], spec: TableSpec) -> None:

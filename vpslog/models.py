@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from vpslog.fieldrules import (check_codes, code_case, criterion_ids, local_time, no_nul, participant_id,
-                               split_codes, utc_moment)
+                               split_codes)
 from vpslog.parsing import quoted
 
 SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason",
@@ -65,9 +65,6 @@ PersonalText = Annotated[str, Field(min_length=1, max_length=200, json_schema_ex
                          AfterValidator(no_nul)]
 """Short free text that may name or describe a person or place (a reason, a location)."""
 
-
-Moment = Annotated[datetime, AfterValidator(utc_moment)]
-"""When something was done: a date-time in UTC."""
 
 AGES = (16, 120)
 """The ages at enrollment a participant can have (given as the age, or as a birth year)."""
@@ -146,7 +143,7 @@ class Entered(Record):
     """What every logged event carries: who entered it, when, and whether it was voided."""
 
     id: RecordId = Field(description="Record id (32 hex digits; any unique prefix names it on the command line).")
-    entered_at: Moment = Field(description="When the record was entered (UTC).")
+    entered_at: datetime = Field(description="When the record was entered (UTC).")
     entered_by: Text = Field(description="Who entered it: the configured specialist, else the OS user.")
     voided: bool = Field(False, description="Voided records stay in the store but never count.")
     void_reason: PersonalText | None = Field(None, description="Why it was voided (free text; dropped when de-identified).")
@@ -208,7 +205,7 @@ class Screening(Record):
     eligible: bool = Field(description="Every criterion had the required answer.")
     reasons: Annotated[str, Field(max_length=2000)] = Field("", description="Why not eligible, `; `-joined (generated from the criteria).")
     rules_version: Text = Field(description="Content hash of the eligibility.toml the result was computed under.")
-    entered_at: Moment = Field(description="When the screening was entered (UTC).")
+    entered_at: datetime = Field(description="When the screening was entered (UTC).")
     entered_by: Text = Field(description="Who entered it.")
 
 
@@ -220,7 +217,7 @@ class Allocation(Record):
     site_id: LocalId = Field(description="The stratum: allocation sequences are per site.")
     number: int = Field(ge=1, description="Allocation number within the site, from 1.")
     arm: Literal["vps", "control"] = Field(description="The arm allocated.")
-    allocated_at: Moment = Field(description="When the allocation was made (UTC).")
+    allocated_at: datetime = Field(description="When the allocation was made (UTC).")
 
 
 ItemCode = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
@@ -239,10 +236,10 @@ class Review(Record):
     scale_version: Text = Field(description="Content hash of the review.toml the review used.")
     rules_version: Text = Field(description="Content hash of the fidelity.toml the record-based items were scored under.")
     status: Literal["open", "signed"] = Field("open", description="open, or signed (locked: later changes only as addenda).")
-    signed_at: Moment | None = Field(None, description="When it was signed (UTC).")
+    signed_at: datetime | None = Field(None, description="When it was signed (UTC).")
     signed_by: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")] | None = Field(
         None, description="Who signed it: a user or specialist id, never a name.")
-    entered_at: Moment = Field(description="When the review was started (UTC).")
+    entered_at: datetime = Field(description="When the review was started (UTC).")
     entered_by: Text = Field(description="Who started it.")
 
     @model_validator(mode="after")
@@ -263,7 +260,7 @@ class ReviewItem(Record):
     computed_score: Score | None = Field(None, description="For a record-based item, the score the fidelity engine gave on the review date (kept when overridden).")
     computed_evidence: Annotated[str, Field(max_length=2000)] | None = Field(None, description="The fidelity counts behind the computed score.")
     evidence: FreeText | None = Field(None, description="The reviewers' evidence, one `source: text` line each (free text; dropped when de-identified).")
-    entered_at: Moment = Field(description="When the item was created (UTC).")
+    entered_at: datetime = Field(description="When the item was created (UTC).")
     entered_by: Text = Field(description="Who created it.")
 
 
@@ -275,7 +272,7 @@ class ReviewObservation(Record):
     session_id: RecordId = Field(description="The session observed.")
     present: Annotated[Codes, *_known("component", "component")] = Field((), description="Components seen in the session.")
     absent: Annotated[Codes, *_known("component", "component")] = Field((), description="Components looked for and not seen.")
-    entered_at: Moment = Field(description="When the observation was entered (UTC).")
+    entered_at: datetime = Field(description="When the observation was entered (UTC).")
     entered_by: Text = Field(description="Who entered it.")
 
     @model_validator(mode="after")
@@ -300,7 +297,7 @@ class ReviewFinding(Record):
     status: Literal["open", "done", "dropped"] | None = Field(None, description="A recommendation's follow-up: open, done or dropped.")
     closed_on: dt.date | None = Field(None, description="When it was done or dropped.")
     note: FreeText | None = Field(None, description="What was done, or why it was dropped (free text; dropped when de-identified).")
-    entered_at: Moment = Field(description="When the finding was entered (UTC).")
+    entered_at: datetime = Field(description="When the finding was entered (UTC).")
     entered_by: Text = Field(description="Who entered it.")
 
     @model_validator(mode="after")

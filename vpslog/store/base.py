@@ -230,7 +230,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
     """An open vpslog store. Create with `Store.open`; close when done."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, secret: bytes | None, *,
-                 secret_path: Path | None = None, witness: Path | None = None, key: Key | None = None):
+                 secret_path: Path | None = None, witness: Path | None = None, key: Key | None = None,
+                 earlier_witnesses: tuple[Path, ...] = ()):
         self.path = path
         self.conn = conn
         self.dbapi = dbapi_of(conn)
@@ -240,6 +241,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         self._secret = secret
         self._secret_path = secret_path
         self._witness = witness
+        self._earlier_witnesses = earlier_witnesses
+        """Where earlier versions filed this path's witness: read while `witness` is not there yet."""
         self._key_checked = False
         self._new_head: tuple[int, str] | None = None
         self.repaired: list[str] = []
@@ -250,7 +253,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
     @classmethod
     def open(cls, path: Path, secret: bytes | None = None, *, create: bool = False,
              secret_path: Path | None = None, witness: Path | None = None, key: Key | None = None,
-             cipher: bool = False) -> Store:
+             cipher: bool = False, earlier_witnesses: tuple[Path, ...] = ()) -> Store:
         """Open (and migrate) the store at `path`; `create` makes a new 0600 file, encrypted with `key`.
 
         `secret_path` is where the secret came from (named in errors); `witness` is the
@@ -291,7 +294,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             if os.statvfs(path).f_flag & os.ST_RDONLY:  # WAL needs its -shm and -wal files beside the store
                 raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path)) from None
             raise StoreError(f"{path} is not a vpslog store: {exc}") from None
-        store = cls(path, conn, secret, secret_path=secret_path, witness=witness, key=key)
+        store = cls(path, conn, secret, secret_path=secret_path, witness=witness, key=key,
+                    earlier_witnesses=earlier_witnesses)
         fresh = store.migrate()
         if fresh:
             store._forget_earlier_witness()
@@ -302,7 +306,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         """A new store at a path that held another one: its witness no longer applies (said once)."""
         earlier = self.witness()
         if earlier is not None:
-            self._witness.unlink()
+            for path in (self._witness, *self._earlier_witnesses):
+                path.unlink(missing_ok=True)
             self.repaired.append(f"a store with {earlier[0]} audit entries was at {self.path} before; "
                                  "this new store replaces it there")
 
@@ -424,13 +429,20 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         """The head recorded in the witness file, or None when this machine has none for the store."""
         if self._witness is None:
             return None
-        try:
-            data = json.loads(self._witness.read_text(encoding="utf-8"))
-            return int(data["seq"]), str(data["hash"])
-        except FileNotFoundError:
+        for path in (self._witness, *self._earlier_witnesses):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                continue
+            except ValueError:
+                break
+            try:
+                return int(data["seq"]), str(data["hash"])
+            except (KeyError, TypeError, ValueError):
+                break
+        else:
             return None
-        except (ValueError, KeyError, TypeError):
-            raise StoreError(f"{self._witness}: the witness file is damaged; compare the store with a backup, "
+        raise StoreError(f"{path}: the witness file is damaged; compare the store with a backup, "
                              "then take its trail as the one to keep with `vpslog audit accept-head --reason ...`"
                              ) from None
 
