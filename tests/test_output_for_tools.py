@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import sqlite3
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import days_ago, session_rows, snapshot
+from conftest import days_ago, session_rows, snapshot, tamper
 from vpslog.errors import printable
 from vpslog.parsing import unique_prefix_length
 
@@ -218,3 +219,16 @@ def test_a_table_whose_reader_leaves_early_ends_quietly_and_well(cli, program_db
                              stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "120"})
     table.stdout.close()  # gone before the table is drawn
     assert (table.wait(timeout=60), table.stderr.read()) == (0, b"")
+
+
+def test_fidelity_json_documents_show_invisible_characters_as_escapes(cli, program_db):
+    """The matrix and trend documents wrote their text with json.dumps itself, leaving bidi marks raw;
+    a specialist id edited outside vpslog carries one here."""
+    cli.ok("log", "P-0001", "45")
+    tamper(program_db, "PRAGMA foreign_keys = OFF", "UPDATE specialist SET id = 'PS\u202e1' WHERE id = 'PS1'",
+           "UPDATE session SET specialist_id = 'PS\u202e1' WHERE specialist_id = 'PS1'")
+    for args in (["--matrix"], ["--by", "month"]):
+        out = cli.ok("fidelity", *args, "--format", "json").stdout
+        assert "\u202e" not in out
+        json.loads(out)
+    assert "PS\\u202e1" in cli.ok("fidelity", "--matrix", "--format", "json").stdout

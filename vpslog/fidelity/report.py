@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 from vpslog.fidelity.engine import Report
-from vpslog.render import Format, csv_writer, emit
+from vpslog.render import Format, csv_writer, emit, json_text
 
 SUMMARY = ("rule", "scope", "severity", "pass", "warn", "fail", "pending", "pass_rate", "item_score")
 RESULT = ("rule", "scope", "subject", "site", "status", "evidence")
@@ -218,7 +218,7 @@ def render_trend(trend, fmt: Format) -> None:
                     "rules_version": trend.book.version, "filters": trend.filters,
                     "periods": [{"period": p.label, "end": p.end.isoformat(), "scale": p.scale._asdict(),
                                  "rates": _trend_rows(p)} for p in trend.periods]}
-        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json_text(document) + "\n")
         return
     if fmt is Format.csv:
         emit([{"period": p.label, "end": p.end.isoformat(), **row, **p.scale._asdict()}
@@ -254,7 +254,7 @@ def render_matrix(matrix, fmt: Format) -> None:
                     "filters": matrix.filters, "rules": matrix.rules,
                     "rows": [{"specialist": row.specialist, "cells": {r: vars(c) for r, c in row.cells.items()}}
                              for row in matrix.rows]}
-        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json_text(document) + "\n")
         return
     if fmt is Format.csv:
         emit([{"specialist": row.specialist, "rule": rule_id, **vars(cell)}

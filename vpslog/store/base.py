@@ -442,9 +442,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                 break
         else:
             return None
-        raise StoreError(f"{path}: the witness file is damaged; compare the store with a backup, "
-                             "then take its trail as the one to keep with `vpslog audit accept-head --reason ...`"
-                             ) from None
+        raise StoreError(f"{path}: the witness file is damaged; compare the store with a backup, then take its "
+                         "trail as the one to keep with `vpslog audit accept-head --reason ...`")
 
     def _witness_cut(self, head: tuple[int, str] | None) -> str | None:
         """Why the trail no longer holds the entry the witness file recorded (None when it does)."""
@@ -907,7 +906,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         else:
             self.conn.execute("ATTACH DATABASE ? AS copy KEY ?", (str(tmp), key.value if key else ""))
             try:
-                with self.snapshot():  # ATTACH and DETACH go around it (refused inside one)
+                with self.snapshot():  # inside ATTACH and DETACH, which SQLite refuses in a transaction
                     expected = self._figures()
                     self.conn.execute("SELECT sqlcipher_export('copy')")
                     version = self.conn.execute("PRAGMA main.user_version").fetchone()[0]
