@@ -129,7 +129,7 @@ class _Parser:
     def parse(self, cells: list[str]):
         """(record, row) of a record's cells; the model's ValidationError when it is not valid."""
         for index in self.moments:
-            if cells[index]:
+            if cells[index] and not cells[index].endswith("Z"):  # already UTC, as vpslog writes every time
                 cells[index] = _in_utc(cells[index])
         compiled = self.compiled
         if compiled is not None:
