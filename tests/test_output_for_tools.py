@@ -222,13 +222,13 @@ def test_a_table_whose_reader_leaves_early_ends_quietly_and_well(cli, program_db
 
 
 def test_fidelity_json_documents_show_invisible_characters_as_escapes(cli, program_db):
-    """The matrix and trend documents wrote their text with json.dumps itself, leaving bidi marks raw;
-    a specialist id edited outside vpslog carries one here."""
+    """The matrix and trend documents wrote their text with json.dumps itself, leaving bidi marks raw,
+    and so did the streamed report's head and results; a specialist id edited outside vpslog carries
+    one here (into the results' evidence and the head's attention list)."""
     cli.ok("log", "P-0001", "45")
     tamper(program_db, "PRAGMA foreign_keys = OFF", "UPDATE specialist SET id = 'PS\u202e1' WHERE id = 'PS1'",
            "UPDATE session SET specialist_id = 'PS\u202e1' WHERE specialist_id = 'PS1'")
-    for args in (["--matrix"], ["--by", "month"]):
+    for args in (["--matrix"], ["--by", "month"], []):
         out = cli.ok("fidelity", *args, "--format", "json").stdout
-        assert "\u202e" not in out
+        assert "\u202e" not in out and ("PS\\u202e1" in out or args == ["--by", "month"])
         json.loads(out)
-    assert "PS\\u202e1" in cli.ok("fidelity", "--matrix", "--format", "json").stdout

@@ -61,8 +61,13 @@ def json_text(value) -> str:
     """`value` as indented JSON whose every invisible character (DEL, the C1 controls such as CSI,
     bidirectional marks, which json.dumps leaves raw when not ensure_ascii) is a `\\u` escape: what
     reaches a terminal or a viewer is never run or reordered."""
-    text = json.dumps(value, ensure_ascii=False, indent=2)
-    if text.replace("\n", "").isprintable():  # nearly always: the indent's line breaks are the only ones
+    return visible_json(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def visible_json(text: str) -> str:
+    """JSON text (not ensure_ascii) with every invisible character but a line break as its `\\u`
+    escape; json itself escapes the line breaks in strings, so those left are the layout's."""
+    if text.replace("\n", "").isprintable():  # nearly always
         return text
     return "".join(c if c.isprintable() or c == "\n" else json.dumps(c)[1:-1] for c in text)
 

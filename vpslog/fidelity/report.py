@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 from vpslog.fidelity.engine import Report
-from vpslog.render import Format, csv_writer, emit, json_text
+from vpslog.render import Format, csv_writer, emit, json_text, visible_json
 
 SUMMARY = ("rule", "scope", "severity", "pass", "warn", "fail", "pending", "pass_rate", "item_score")
 RESULT = ("rule", "scope", "subject", "site", "status", "evidence")
@@ -67,7 +67,7 @@ class Writer:
     def _spill(self) -> None:
         if self._spool is None:
             self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
-        self._spool.write(self._separator + ",\n".join(self._lines))
+        self._spool.write(self._separator + visible_json(",\n".join(self._lines)))
         self._lines, self._separator = [], ",\n"
 
     def _csv_row(self, result) -> None:
@@ -78,7 +78,7 @@ class Writer:
     def finish(self, report: Report) -> None:
         """What follows the results (json: comes before them), once the totals are known."""
         if self.fmt is Format.json:
-            head = json.dumps(as_json(report), ensure_ascii=False)
+            head = visible_json(json.dumps(as_json(report), ensure_ascii=False))
             sys.stdout.write(head[:-1] + ', "results": [')
             if self._lines:
                 self._spill()
