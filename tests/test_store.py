@@ -213,7 +213,8 @@ def test_a_version_1_store_is_migrated_to_the_current_schema_keeping_its_records
         store.close()
 
 
-@pytest.mark.parametrize("command", [["sessions"], ["log", "P-0001", "45"], ["audit", "verify"], ["init"]])
+@pytest.mark.parametrize("command", [["sessions"], ["log", "P-0001", "45"], ["audit", "verify"], ["init"],
+                                     ["init", "--encrypt"]])
 def test_a_database_of_another_program_is_never_made_a_store(cli, env, tmp_path, command):
     """A wrong --db naming another program's SQLite file had vpslog's tables added to it (and was switched
     to WAL) by any command; `audit verify` then said it verified."""
@@ -224,10 +225,9 @@ def test_a_database_of_another_program_is_never_made_a_store(cli, env, tmp_path,
     conn.close()
     before = other.read_bytes()
     result = cli("--db", str(other), *command)
-    assert result.exit_code == 3
-    if command != ["init"]:  # init refuses any existing file it has no secret or key for first
-        assert result.stderr == (f"error: {other} is not a vpslog store (an SQLite database of another program); "
-                                 "vpslog makes a store only as a new file: choose another --db\n")
+    assert result.exit_code == 3  # init too: it used to ask for the "missing" secret of this file's trail
+    assert result.stderr == (f"error: {other} is not a vpslog store (an SQLite database of another program); "
+                             "vpslog makes a store only as a new file: choose another --db\n")
     assert other.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir() if "customers" in p.name) == [
         "customers.db"]
 

@@ -19,7 +19,7 @@ from vpslog.errors import InputError, NotFoundError, StoreError
 from vpslog.files import link_refusal
 from vpslog.parsing import quoted
 from vpslog.store import Store
-from vpslog.store.base import file_refusal
+from vpslog.store.base import another_programs, file_refusal
 
 TYPE_CHECKING = False  # typing itself costs quick entry a few ms
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class Program:
         if create and not existing and (refusal := link_refusal(Path(db))):
             raise StoreError(refusal)  # before a secret is made for a store that cannot be
         secret = config.ensure_secret() if create and not existing else config.read_secret()
-        if create and existing and secret is None:
+        if create and existing and secret is None and not another_programs(Path(db)):  # that one is refused as such
             raise StoreError(f"{db} already exists but the project secret its audit trail is keyed with is not "
                              f"at {config.secret_path()}: restore that file from your backup (a new secret would "
                              "break the trail, so none is made for an existing store)")

@@ -30,11 +30,11 @@ def new_store_key(path):
     with a key that is kept nowhere); None when an encrypted store is already there."""
     from vpslog import keys
     from vpslog.errors import StoreError
-    from vpslog.store.base import encrypted
+    from vpslog.store.base import another_programs, encrypted
 
     if path.exists() and path.stat().st_size > 0:
-        if encrypted(path):
-            return None
+        if encrypted(path) or another_programs(path):
+            return None  # one is opened with its key; the other is refused for what it is
         raise StoreError(f"{path} already exists and is not encrypted: `vpslog encrypt` encrypts it")
     key = keys.new_key(path)
     keys.keep(path, key)

@@ -97,6 +97,22 @@ def encrypted(path: Path) -> bool:
     return size > 0 and size % 512 == 0 and head != PLAIN_HEADER
 
 
+def another_programs(path: Path) -> bool:
+    """Whether `path` is plainly another program's SQLite file: a plain header with no schema version
+    (bytes 60-63), which every vpslog store sets in its first transaction, and no write-ahead log
+    beside it that could hold that transaction still."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64)
+        if os.stat(f"{path}-wal").st_size:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return len(head) == 64 and head.startswith(PLAIN_HEADER) and head[60:64] == bytes(4)
+
+
 def file_identity(path: Path) -> tuple[int, int] | None:
     """Which file is at `path` (device, inode): another one once a store was swapped for its copy."""
     try:
