@@ -232,3 +232,15 @@ def test_fidelity_json_documents_show_invisible_characters_as_escapes(cli, progr
         out = cli.ok("fidelity", *args, "--format", "json").stdout
         assert "\u202e" not in out and ("PS\\u202e1" in out or args == ["--by", "month"])
         json.loads(out)
+
+
+@given(st.recursive(st.none() | st.integers() | st.text(), lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8), st.booleans())
+def test_json_shows_every_invisible_character_as_an_escape_and_reads_back_the_same(value, indented):
+    """What every json output goes through (a fidelity report's million result lines one by one, so
+    its ASCII shortcut must not let DEL or a control through): the same value, nothing invisible."""
+    from vpslog.render import visible_json
+
+    text = visible_json(json.dumps(value, ensure_ascii=False, indent=2 if indented else None))
+    assert json.loads(text) == value
+    assert text.replace("\n", "").isprintable()

@@ -67,8 +67,8 @@ def json_text(value) -> str:
 def visible_json(text: str) -> str:
     """JSON text (not ensure_ascii) with every invisible character but a line break as its `\\u`
     escape; json itself escapes the line breaks in strings, so those left are the layout's."""
-    if text.replace("\n", "").isprintable():  # nearly always
-        return text
+    if (text.isascii() and "\x7f" not in text) or text.replace("\n", "").isprintable():  # nearly always
+        return text  # (json escapes every ASCII control but DEL; isascii is free, a million lines ask it)
     return "".join(c if c.isprintable() or c == "\n" else json.dumps(c)[1:-1] for c in text)
 
 

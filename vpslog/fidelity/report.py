@@ -60,14 +60,14 @@ class Writer:
         self.sink = {Format.json: self._json, Format.csv: self._csv_row}.get(fmt, _nothing)
 
     def _json(self, result) -> None:
-        self._lines.append(result_json(result))
+        self._lines.append(visible_json(result_json(result)))
         if len(self._lines) == SPOOL_LINES:
             self._spill()
 
     def _spill(self) -> None:
         if self._spool is None:
             self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
-        self._spool.write(self._separator + visible_json(",\n".join(self._lines)))
+        self._spool.write(self._separator + ",\n".join(self._lines))
         self._lines, self._separator = [], ",\n"
 
     def _csv_row(self, result) -> None:
