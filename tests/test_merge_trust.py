@@ -95,3 +95,16 @@ def test_what_is_written_to_the_other_store_during_a_merge_is_not_brought_in(cli
     assert "ZZZ" not in [row[0] for row in open_db(program_db).execute("SELECT id FROM site")]
     assert len(session_rows(program_db)) == 2
     assert cli.ok("audit", "verify").exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["laptop%41.db", "laptop#1.db", "laptop?mode=rw.db"])
+def test_the_other_store_is_the_file_named_whatever_its_name_holds(cli, program_db, tmp_path, name):
+    """The other store was opened by a URI built from its path as it was: SQLite read `%41` as `A` and
+    cut the path at `#` or `?`, so `merge laptop%41.db` merged laptopA.db, another store, in its place."""
+    other, decoy = tmp_path / name, tmp_path / "laptopA.db"
+    for path, minutes in ((other, "33"), (decoy, "44")):
+        copyfile(program_db, path)
+        cli.ok("--db", str(path), "log", "P-0001", minutes, "-d", days_ago(3))
+    assert cli.ok("merge", str(other)).stdout.startswith(f"merged {other}: 1 sessions")
+    assert sorted(row["minutes"] for row in open_db(program_db).execute("SELECT minutes FROM session")
+                  if row["minutes"] in (33, 44)) == [33]

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from vpslog.audit import (
     CHAINED, EVENT_ACTIONS, NO_RECORD_CHANGED, chained, first_break, image, replay, stored_image, verifies,
@@ -175,7 +176,8 @@ def connect(path: Path, key: Key | None = None, *, readonly: bool = False, ciphe
     checked at once: a wrong key is refused in one line, before anything is read or written.
     Without, through the standard sqlite3 module: a plain store never loads sqlcipher3 or keyring."""
     path = Path(path)
-    target, uri = (f"file:{path.resolve()}?mode=ro", True) if readonly else (str(path), False)
+    # A URI's path is percent-decoded and ends at `?` or `#`: quoted, `o%41.db` is not `oA.db`.
+    target, uri = (f"file:{quote(str(path.resolve()))}?mode=ro", True) if readonly else (str(path), False)
     dbapi = _sqlcipher() if key is not None or cipher else sqlite3
     try:
         conn = dbapi.connect(target, uri=uri, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
