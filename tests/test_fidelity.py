@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, date, datetime, timedelta
 
@@ -14,6 +15,7 @@ from vpslog.core import Program
 from vpslog.curriculum import Catalog, schemas_dir
 from vpslog.errors import DataFileError
 from vpslog.fidelity.engine import evaluate
+from vpslog.fidelity.kinds import KINDS
 from vpslog.fidelity.rules import load_rules
 
 ELIGIBLE = {"smi": True, "wants-peer-support": True, "vocational-goal": True, "data-collection": True,
@@ -275,6 +277,26 @@ def test_a_new_rule_reusing_a_kind_needs_no_code(prog, tmp_path, monkeypatch):
     ('session_types = ["individual"], arms', 'session_types = ["individul"], arms',
      "rule[0].params.session_types: unknown code 'individul'; did you mean individual?"),
     ("{ min_rate = 0.0, score = 1 }", "{ min_rate = 0.1, score = 1 }", "scale.item_bands: the lowest band must start at 0"),
+    # a value of the right type but out of range was taken, and `fidelity` crashed (exit 70) or scored nonsense
+    ("window_days = 182", "window_days = 0", "rule[0].params.window_days: must be 1 to 36500 (got 0)"),
+    ("window_days = 182", "window_days = 3000000", "rule[0].params.window_days: must be 1 to 36500 (got 3000000)"),
+    ("min_sessions = 10", "min_sessions = -1", "rule[0].params.min_sessions: must be 1 to 36500 (got -1)"),
+    ('session_types = ["individual"], arms', 'session_types = [["individual"]], arms',
+     "rule[0].params.session_types: must be list like ['individual'] (got [['individual']])"),
+    ('session_types = ["individual"], arms', 'session_types = ["individual", "individual"], arms',
+     "rule[0].params.session_types: 'individual' is given twice"),
+    ("{ min_rate = 0.95, score = 5 }", "{ min_rate = 0.95, score = 500 }",
+     "scale.item_bands[0].score: must be a whole score from 1 to 5 (got 500)"),
+    ("{ min_rate = 0.95, score = 5 }", "{ min_rate = 0.95, score = true }",
+     "scale.item_bands[0].score: must be a whole score from 1 to 5 (got True)"),
+    ("{ min_rate = 0.95, score = 5 }", "{ min_rate = nan, score = 5 }",
+     "scale.item_bands[0].min_rate: must be a share from 0 to 1 (got nan)"),
+    ("{ min_rate = 0.95, score = 5 }", "{ min_rate = 7, score = 5 }",
+     "scale.item_bands[0].min_rate: must be a share from 0 to 1 (got 7)"),
+    ("{ min_rate = 0.95, score = 5 }", "{ min_rate = 0.85, score = 5 }",
+     "scale.item_bands[1].min_rate: another band starts at 0.85 too"),
+    ('{ min_share = 0.90, label = "exemplary" }', '{ min_share = 0.90, label = " " }',
+     "scale.total_bands[0].label: must be a label (got ' ')"),
 ])
 def test_a_malformed_rules_file_is_refused_naming_the_file_and_key(env, tmp_path, monkeypatch, old, new, message):
     folder = tmp_path / "schemas"
@@ -285,6 +307,23 @@ def test_a_malformed_rules_file_is_refused_naming_the_file_and_key(env, tmp_path
     with pytest.raises(DataFileError) as refused:
         load_rules(Catalog(folder))
     assert str(refused.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize("end", ["lowest", "highest"])
+def test_every_count_a_rule_accepts_is_judged_without_a_crash(cli, trial, tmp_path, monkeypatch, end):
+    """A window of 0 days or of three million crashed `fidelity` (exit 70): each count a rules file may
+    hold, at either end of what is accepted, gives a report (over, trend and matrix alike)."""
+    from vpslog.fidelity.rules import AT_LEAST_ONE, COUNT_MAX
+
+    folder = tmp_path / "extreme"
+    shutil.copytree(schemas_dir(), folder)
+    path = folder / "fidelity.toml"
+    counts = "|".join(sorted({key for kind in KINDS.values() for key, v in kind.params.items() if type(v) is int}))
+    path.write_text(re.sub(rf"\b({counts}) = \d+", lambda m: f"{m[1]} = {COUNT_MAX if end == 'highest' else int(m[1] in AT_LEAST_ONE)}",
+                           path.read_text()))
+    monkeypatch.setenv("VPSLOG_SCHEMAS", str(folder))
+    for view in ([], ["--by", "month"], ["--matrix"]):
+        assert cli("fidelity", *view, "--format", "json").exit_code == 0
 
 
 # -- the command ------------------------------------------------------------------

@@ -68,6 +68,12 @@ def test_the_default_scale_covers_every_fidelity_rule_every_component_group_and_
     (('rule = "caseload"', 'rule = "caseloads"'), "item[10].rule: no fidelity rule 'caseloads' in fidelity.toml; did you mean caseload?"),
     (('sources = ["interview", "documents"]', 'sources = ["gossip"]'), "item[16].sources: unknown source 'gossip'; accepted: records, interview, observation, documents"),
     (('components = ["normalization", "hope"]', 'components = ["hopes"]'), "item[15].components: unknown component 'hopes'; did you mean hope?"),
+    # accepted, these crashed `review due` (exit 70) or scored out of the 1-5 scale
+    (("months = 6\n", "months = 100000\n"), "interval.months: must be a whole number of months from 1 to 120 (got 100000)"),
+    (("months_when_good = 12", "months_when_good = true"),
+     "interval.months_when_good: must be a whole number of months from 1 to 120 (got True)"),
+    (("{ min_rate = 0.0, score = 1 }", "{ min_rate = 0.0, score = -3 }"),
+     "scale.item_bands[4].score: must be a whole score from 1 to 5 (got -3)"),
 ])
 def test_a_malformed_review_scale_is_refused_with_its_path_and_key(cli, program_db, tmp_path, monkeypatch, edit, message):
     folder = tmp_path / "schemas"

@@ -14,6 +14,11 @@ from vpslog.parsing import did_you_mean
 RULE_KEYS = {"id": "code", "title": "text", "kind": "text", "scope": "text", "severity": "text"}
 SEVERITIES = ("fail", "warn")
 CODE_LISTS = {"session_types": "session_type", "required_components": "component"}
+COUNT_MAX = 36_500
+"""The largest number a parameter takes (days, sessions, participants): a century of days; more
+means nothing in a program, and overflows the date arithmetic."""
+AT_LEAST_ONE = frozenset({"min_sessions", "window_days", "first_sessions"})
+"""Parameters for which 0 means nothing (an empty window, a dose of none)."""
 
 
 @dataclass(frozen=True)
@@ -64,30 +69,52 @@ def _params(where: str, kind: Kind, given, catalog: Catalog) -> dict:
     params = {**kind.params, **given}
     for key, default in kind.params.items():
         value = params[key]
-        if type(value) is not type(default) or (isinstance(value, int) and value < 0):
+        if type(value) is not type(default) or (isinstance(value, list) and not all(type(v) is str for v in value)):
             raise Invalid(f"{where}.{key}: must be {type(default).__name__} like {default!r} (got {value!r})")
+        if type(value) is int and not (low := int(key in AT_LEAST_ONE)) <= value <= COUNT_MAX:
+            raise Invalid(f"{where}.{key}: must be {low} to {COUNT_MAX} (got {value})")
         accepted = catalog.codes(CODE_LISTS[key]) if key in CODE_LISTS else ("vps", "control") if key == "arms" else None
         if accepted is not None:
-            for code in value:
+            for index, code in enumerate(value):
                 if code not in accepted:
                     raise Invalid(f"{where}.{key}: unknown code {code!r}{did_you_mean(code, accepted)}")
+                if code in value[:index]:
+                    raise Invalid(f"{where}.{key}: {code!r} is given twice")
     return {key: tuple(value) if isinstance(value, list) else value for key, value in params.items()}
 
 
-def _bands(data: dict, key: str, fields: tuple[str, str], kinds: tuple[type, type]) -> tuple:
+def _bands(data: dict, key: str, fields: tuple[str, str], accepts, wanted: str) -> tuple:
+    """A scale's bands, highest first: each a share from 0 to 1 where it starts, and what it gives
+    (`accepts` says which values may be given: `wanted` in words)."""
     bands = data.get(key)
     if not isinstance(bands, list) or not bands:
         raise Invalid(f"scale.{key}: needs a list of bands")
     rows = []
     for index, band in enumerate(bands):
-        if not isinstance(band, dict) or set(band) != set(fields) or not all(
-                isinstance(band[f], k) for f, k in zip(fields, kinds)):
+        if not isinstance(band, dict) or set(band) != set(fields):
             raise Invalid(f"scale.{key}[{index}]: needs {fields[0]} (a number) and {fields[1]}")
-        rows.append((float(band[fields[0]]), band[fields[1]]))
+        start, value = band[fields[0]], band[fields[1]]
+        if type(start) not in (int, float) or not 0 <= start <= 1:  # (nan is neither)
+            raise Invalid(f"scale.{key}[{index}].{fields[0]}: must be a share from 0 to 1 (got {start!r})")
+        if not accepts(value):
+            raise Invalid(f"scale.{key}[{index}].{fields[1]}: must be {wanted} (got {value!r})")
+        if float(start) in (row[0] for row in rows):
+            raise Invalid(f"scale.{key}[{index}].{fields[0]}: another band starts at {start} too")
+        rows.append((float(start), value))
     rows.sort(reverse=True)
     if rows[-1][0] != 0:
         raise Invalid(f"scale.{key}: the lowest band must start at 0")
     return tuple(rows)
+
+
+def load_scale(scale) -> Scale:
+    """The `[scale]` table of fidelity.toml (and review.toml): item scores 1-5 and the total's bands."""
+    if not isinstance(scale, dict):
+        raise Invalid("scale: field required")
+    return Scale(_bands(scale, "item_bands", ("min_rate", "score"), lambda v: type(v) is int and 1 <= v <= 5,
+                        "a whole score from 1 to 5"),
+                 _bands(scale, "total_bands", ("min_share", "label"), lambda v: type(v) is str and v.strip() != "",
+                        "a label"))
 
 
 def load_rules(catalog: Catalog) -> RuleBook:
@@ -110,12 +137,6 @@ def load_rules(catalog: Catalog) -> RuleBook:
                 raise Invalid(f"{where}.severity: {entry['severity']!r} is not fail or warn")
             params = _params(f"{where}.params", kind, entry["params"], catalog)
             rules.append(Rule(entry["id"], entry["title"], entry["kind"], entry["scope"], entry["severity"], params))
-        scale = data.get("scale")
-        if not isinstance(scale, dict):
-            raise Invalid("scale: field required")
-        return RuleBook(tuple(rules), Scale(
-            _bands(scale, "item_bands", ("min_rate", "score"), ((int, float), int)),
-            _bands(scale, "total_bands", ("min_share", "label"), ((int, float), str))),
-            hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+        return RuleBook(tuple(rules), load_scale(data.get("scale")), hashlib.sha256(path.read_bytes()).hexdigest()[:16])
 
     return load_data_file(path, check)

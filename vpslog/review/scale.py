@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpslog.curriculum import Catalog, Invalid, check_entries, check_value, load_data_file
-from vpslog.fidelity.rules import Scale, _bands
+from vpslog.fidelity.rules import Scale, load_scale
 from vpslog.parsing import did_you_mean
 
 SOURCES = ("records", "interview", "observation", "documents")
@@ -86,12 +86,16 @@ def _item(index: int, entry: dict, rules: tuple[str, ...], catalog: Catalog) -> 
                 tuple(entry.get("components", [])))
 
 
+MONTHS_MAX = 120
+"""Ten years between reviews at most: a larger interval means none (and overflowed the dates: exit 70)."""
+
+
 def _interval(data) -> Interval:
     if not isinstance(data, dict) or data.keys() != {"months", "months_when_good", "good"}:
         raise Invalid("interval: needs months, months_when_good and good")
     for key in ("months", "months_when_good"):
-        if not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 1:
-            raise Invalid(f"interval.{key}: must be a whole number of months, at least 1")
+        if type(data[key]) is not int or not 1 <= data[key] <= MONTHS_MAX:
+            raise Invalid(f"interval.{key}: must be a whole number of months from 1 to {MONTHS_MAX} (got {data[key]!r})")
     if not isinstance(data["good"], list) or not all(isinstance(label, str) for label in data["good"]):
         raise Invalid("interval.good: needs a list of band labels")
     return Interval(data["months"], data["months_when_good"], tuple(data["good"]))
@@ -111,11 +115,7 @@ def load_review_scale(catalog: Catalog) -> ReviewScale:
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise Invalid("item: needs at least one [[item]] entry")
         check_entries("item", [{k: v for k, v in e.items() if k in ITEM_KEYS} for e in entries], ITEM_KEYS, unique="id")
-        scale = data.get("scale")
-        if not isinstance(scale, dict):
-            raise Invalid("scale: field required")
-        bands = Scale(_bands(scale, "item_bands", ("min_rate", "score"), ((int, float), int)),
-                      _bands(scale, "total_bands", ("min_share", "label"), ((int, float), str)))
+        bands = load_scale(data.get("scale"))
         interval = _interval(data.get("interval"))
         for label in interval.good:
             if label not in [name for _, name in bands.total_bands]:
