@@ -49,7 +49,8 @@ def test_duration_parser_either_returns_minutes_or_refuses_clearly(text):
         assert "not understood: use minutes (45, 45m), hours (1h, 1h15m) or h:mm (1:15)" in str(exc)
 
 
-@pytest.mark.parametrize("text", ["1:60", "h", "m", "1h1h", "-5", "1.5h", "45s", ""])
+@pytest.mark.parametrize("text", ["1:60", "h", "m", "1h1h", "-5", "1.5h", "45s", "",
+                                  "\u0664\u0665", "\uff14\uff15m", "1:\u0661\u0665"])  # 45 in other scripts' digits
 def test_duration_parser_refuses_malformed_forms(text):
     with pytest.raises(InputError, match="not understood"):
         parse_duration(text)

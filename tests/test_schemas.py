@@ -52,6 +52,7 @@ def own_schemas(tmp_path, monkeypatch):
      'group = "core-connexions"\nvocational = false\ndescription = "Open talk',
      "component[1].group: unknown group 'core-connexions'; accepted: core-connections"),
     ('code = "hope"', 'code = "Hope!"', "component[15].code: string should match pattern"),
+    ('code = "hope"', 'code = "hope\\n"', "component[15].code: string should match pattern"),  # `$` took it
     ('code = "resume"', 'code = "hope"', "component: duplicate component code hope"),
     ('vocational = true\ndescription = "Resumes', 'vocational = "sometimes"\ndescription = "Resumes',
      "component[8].vocational: input should be a valid boolean"),

@@ -43,7 +43,7 @@ def check_value(where: str, kind: str, value) -> None:
     elif kind == "bool":
         if not isinstance(value, bool):
             raise Invalid(f"{where}: input should be a valid boolean (true or false)")
-    elif not isinstance(value, str) or (kind == "code" and not CODE.match(value)):
+    elif not isinstance(value, str) or (kind == "code" and not CODE.fullmatch(value)):
         wanted = "a code of lower-case words joined by dashes" if kind == "code" else "a string"
         raise Invalid(f"{where}: string should match pattern: {wanted} (got {value!r})")
 

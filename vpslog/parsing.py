@@ -13,9 +13,9 @@ from difflib import SequenceMatcher
 
 from vpslog.errors import InputError, NotFoundError
 
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)(?:m|min)?)?$")
-_CLOCK = re.compile(r"^(?P<h>\d+):(?P<m>[0-5]\d)$")
-_DAYS_AGO = re.compile(r"^-(?P<n>\d+)d$")
+_DURATION = re.compile(r"^(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)(?:m|min)?)?$")  # [0-9]: \d takes any script's digits
+_CLOCK = re.compile(r"^(?P<h>[0-9]+):(?P<m>[0-5][0-9])$")
+_DAYS_AGO = re.compile(r"^-(?P<n>[0-9]+)d$")
 _TIME = re.compile(r"^(?P<h>[01]?[0-9]|2[0-3]):(?P<m>[0-5][0-9])(?::(?P<s>[0-5][0-9]))?$")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DURATION_FORMS = "minutes (45, 45m), hours (1h, 1h15m) or h:mm (1:15)"
