@@ -174,6 +174,18 @@ def test_participant_exit_refuses_a_date_before_enrollment_or_consent(cli, progr
     assert snapshot(program_db) == before
 
 
+def test_participant_edit_refuses_a_consent_after_the_exit(cli, program_db):
+    """`exit` refuses a date before the consent; `edit --consent` made the same state afterwards."""
+    cli.ok("participant", "edit", "P-0002", "--consent", days_ago(40), "--reason", "consent signed")
+    cli.ok("participant", "exit", "P-0002", "--on", days_ago(30), "--reason", "moved")
+    before = snapshot(program_db)
+    result = cli("participant", "edit", "P-0002", "--consent", days_ago(20), "--reason", "typo")
+    assert (result.exit_code, result.stderr) == (
+        1, f"error: P-0002 exited on {days_ago(30)}, before the consent date {days_ago(20)}\n")
+    assert snapshot(program_db) == before
+    cli.ok("participant", "edit", "P-0002", "--consent", days_ago(35), "--reason", "typo")
+
+
 @pytest.mark.parametrize("args,message", [
     (["participant", "list", "--site", "S9"], "unknown site 'S9'; accepted: S1"),
     (["participant", "list", "--site", ""], "--site is empty: give a site id, or leave the option out"),

@@ -442,6 +442,9 @@ class Program:
                           (person.exited_on, "exit date")):
             if day is not None:
                 self._refuse_out_of_range(day, what)
+        if (person.exited_on and person.consent_on and person.consent_on > person.exited_on
+                and (changed is None or {"consent_on", "exited_on"} & set(changed))):  # as `exit` refuses it
+            raise InputError(f"{person.id} exited on {person.exited_on}, before the consent date {person.consent_on}")
         age = None if person.birth_year is None else person.enrolled_on.year - person.birth_year
         checked = changed is None or {"birth_year", "enrolled_on"} & set(changed)
         if age is not None and checked and not AGES[0] <= age <= AGES[1]:
