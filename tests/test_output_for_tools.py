@@ -134,6 +134,19 @@ def test_a_usage_error_is_one_line(cli, program_db):
     assert re.fullmatch(r"error: No such option: --bogus \(see \S+ log --help\)\n", result.stderr), result.stderr
 
 
+@pytest.mark.parametrize("args,option,choices", [
+    (["participant", "add", "P-0111", "--site", "S1", "--enrolled", "2026-03-01", "--arm", "v"], "--arm", "'vps', 'control'"),
+    (["participant", "list", "--status", "bogus"], "--status", "'active', 'exited'"),
+])
+def test_a_choice_not_offered_is_a_usage_error_in_words(cli, program_db, args, option, choices):
+    """typer checks a choice through pydantic, and its refusal began "Value error, "."""
+    value = args[-1]
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert re.fullmatch(rf"error: Invalid value for '{option}': '{value}' is not one of {choices}\. "
+                        r"\(see \S+ --help\)\n", result.stderr), result.stderr
+
+
 NOTE = "felt low after the interview, talked about a relative's illness"
 """A note a tired user types without -n (synthetic)."""
 

@@ -89,7 +89,8 @@ def _usage_message(message: str, args: list[str]) -> str:
             if at >= 0:  # shown: cut, and what follows dropped where the rest is shown another way
                 end = at + len(form) if message.startswith(form, at) else len(message)
                 message = f"{message[:at]}{form[:37]}...{message[end:]}"
-    return " ".join(message.split())
+    # typer validates a choice through pydantic, whose "Value error, " means nothing to a user
+    return " ".join(message.replace(": Value error, ", ": ").split())
 
 
 def _shown_forms(text: str) -> list[str]:
