@@ -319,6 +319,26 @@ def test_a_report_of_a_new_program_without_sessions_still_builds(cli, program_db
     assert all(section in page.ids for section in SECTIONS)
 
 
+def test_text_in_the_charts_is_drawn_as_typed_never_as_math_or_invisible(cli, program_db, tmp_path, monkeypatch):
+    """matplotlib reads `$...$` as math: a band label `good ($\\ge$ 80%)` crashed the report (exit 70),
+    and a specialist id edited outside vpslog reached the heat map with its bidi mark raw."""
+    from conftest import tamper
+
+    folder = tmp_path / "schemas"
+    shutil.copytree(schemas_dir(), folder)
+    rules = folder / "fidelity.toml"
+    rules.write_text(rules.read_text().replace('label = "good"', "label = 'good ($\\ge$ 80%)'"))
+    monkeypatch.setenv("VPSLOG_SCHEMAS", str(folder))
+    cli.ok("log", "P-0001", "45")
+    tamper(program_db, "PRAGMA foreign_keys = OFF", "UPDATE specialist SET id = '$\\frac{1}$\u202e' WHERE id = 'PS1'",
+           "UPDATE session SET specialist_id = '$\\frac{1}$\u202e' WHERE specialist_id = 'PS1'")
+    result = run("report", "html", "--out", str(tmp_path / "r.html"))
+    assert result.exit_code == 0
+    assert all(line.startswith("warning: the audit triggers") for line in result.stderr.splitlines())  # the tamper's
+    page = (tmp_path / "r.html").read_text()
+    assert "\u202e" not in page and "good ($\\ge$ 80%)" in page and "$\\frac{1}$\\u202e" in page
+
+
 def test_the_temp_file_of_a_killed_report_is_removed_by_the_next_one(cli, program_db, tmp_path):
     """A report is written beside its file and linked into place: one killed in between leaves that
     temp file (participants' records). The next report to the same file removes it, saying so; the

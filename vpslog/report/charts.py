@@ -18,6 +18,8 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.dates import DateFormatter, MonthLocator
 from matplotlib.figure import Figure
 
+from vpslog.errors import printable
+
 STYLE = {
     "svg.fonttype": "none", "font.family": "sans-serif", "font.size": 8, "axes.titlesize": 8,
     "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#888", "axes.grid": True,
@@ -29,6 +31,12 @@ TYPE_MARKS = {"individual": ("o", "#1f5fa8"), "group": ("s", "#6a3d9a"), "collat
 """Session types as marks; a type a program adds to the curriculum gets a plain dot."""
 HEAT = LinearSegmentedColormap.from_list("rate", ["#c62828", "#f9a825", "#2e7d32"])
 _CUT = re.compile(r"\A.*?(?=<svg)|<metadata>.*?</metadata>\s*|\s+xmlns(:\w+)?=\"[^\"]*\"", re.S)
+
+
+def _text(text: str) -> str:
+    """Stored or configured text (a specialist id, a band label) as matplotlib must draw it: every
+    `$` literal (a pair would be read as math, and bad math stops the report), nothing invisible."""
+    return printable(text).replace("$", r"\$")
 
 
 def svg(figure: Figure, key: str) -> str:
@@ -88,7 +96,7 @@ def scale_trend(labels: list[str], percents: list[float], bands: list[dict]) -> 
     for (low, high), shade in zip(zip(edges, edges[1:]), shades):
         axes.axhspan(low, high, color=shade, linewidth=0)
     for band in bands:
-        axes.text(len(labels) - 0.5, 100 * band["min_share"] + 1, band["label"], ha="right", fontsize=7, color="#555")
+        axes.text(len(labels) - 0.5, 100 * band["min_share"] + 1, _text(band["label"]), ha="right", fontsize=7, color="#555")
     axes.plot(range(len(labels)), percents, marker="o", color="#1f5fa8")
     axes.set_xticks(range(len(labels)), labels)
     axes.set_xlim(-0.5, len(labels) - 0.5)
@@ -107,7 +115,7 @@ def heat_map(rows: list[str], rules: list[str], rates: list[list[float | None]])
             axes.text(x, y, "–" if value is None else f"{value:.0%}", ha="center", va="center", fontsize=7,
                       color="white" if value is not None and value < 0.7 else "black")
     axes.set_xticks(range(len(rules)), rules, rotation=35, ha="right")
-    axes.set_yticks(range(len(rows)), rows)
+    axes.set_yticks(range(len(rows)), [_text(row) for row in rows])
     axes.axhline(len(rows) - 1.5, color="black", linewidth=1.2)  # the program row, apart
     axes.grid(False)
     return svg(figure, "heat-map")
