@@ -296,7 +296,9 @@ def test_a_new_rule_reusing_a_kind_needs_no_code(prog, tmp_path, monkeypatch):
     ("{ min_rate = 0.95, score = 5 }", "{ min_rate = 0.85, score = 5 }",
      "scale.item_bands[1].min_rate: another band starts at 0.85 too"),
     ('{ min_share = 0.90, label = "exemplary" }', '{ min_share = 0.90, label = " " }',
-     "scale.total_bands[0].label: must be a label (got ' ')"),
+     "scale.total_bands[0].label: must be a label of visible text (got ' ')"),
+    ('{ min_share = 0.90, label = "exemplary" }', '{ min_share = 0.90, label = "ex\\u001b[31m\\u202e" }',
+     "scale.total_bands[0].label: must be a label of visible text (got 'ex\\x1b[31m\\u202e')"),
 ])
 def test_a_malformed_rules_file_is_refused_naming_the_file_and_key(env, tmp_path, monkeypatch, old, new, message):
     folder = tmp_path / "schemas"

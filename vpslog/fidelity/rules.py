@@ -113,8 +113,8 @@ def load_scale(scale) -> Scale:
         raise Invalid("scale: field required")
     return Scale(_bands(scale, "item_bands", ("min_rate", "score"), lambda v: type(v) is int and 1 <= v <= 5,
                         "a whole score from 1 to 5"),
-                 _bands(scale, "total_bands", ("min_share", "label"), lambda v: type(v) is str and v.strip() != "",
-                        "a label"))
+                 _bands(scale, "total_bands", ("min_share", "label"), lambda v: type(v) is str and v.strip() != "" and v.isprintable(),
+                        "a label of visible text"))
 
 
 def load_rules(catalog: Catalog) -> RuleBook:
