@@ -247,6 +247,24 @@ def test_fidelity_json_documents_show_invisible_characters_as_escapes(cli, progr
         json.loads(out)
 
 
+def test_a_by_site_column_headed_by_a_stored_site_id_is_shown_escaped(cli, program_db):
+    """The pass rate by site has a column per site, headed by its id: the headers were written as they
+    were (an ESC and a bidi mark raw in the table, a tag in the markdown; rich read `[...]` as style)."""
+    odd = "S\u202e\x1b[31m<img src=x>[bold]"
+    cli.ok("log", "P-0001", "45")
+    cli.ok("site", "add", "S2", "--name", "Site two")  # by site: with two sites or more
+    cli.ok("participant", "add", "P-0900", "--site", "S2", "--enrolled", days_ago(10))
+    tamper(program_db, "PRAGMA foreign_keys = OFF", *(f"UPDATE {table} SET site_id = '{odd}' WHERE site_id = 'S1'"
+                                                      for table in ("participant", "specialist")),
+           f"UPDATE site SET id = '{odd}' WHERE id = 'S1'")
+    table = cli.ok("fidelity").stdout
+    markdown = cli.ok("fidelity", "--format", "markdown").stdout
+    assert not any(c in out for c in "\u202e\x1b" for out in (table, markdown))
+    assert re.search(r"(?<!\\)<img", markdown) is None
+    assert "S\\u202e\\x1b[31m<img src=x>[bold]" in table
+    assert "S\\\\u202e\\\\x1b\\[31m\\<img src=x\\>\\[bold\\]" in markdown
+
+
 @given(st.recursive(st.none() | st.integers() | st.text(), lambda inner: st.lists(inner, max_size=3)
                     | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8), st.booleans())
 def test_json_shows_every_invisible_character_as_an_escape_and_reads_back_the_same(value, indented):

@@ -104,7 +104,7 @@ def csv_writer(columns: Sequence[str]) -> Callable[[dict], None]:
 
 def _markdown(records: list[dict], columns: Sequence[str], title: str | None) -> None:
     lines = [f"### {markdown_text(title)}", ""] if title else []  # a title may name a stored id
-    lines.append("| " + " | ".join(c.removesuffix("_id").replace("_", " ") for c in columns) + " |")
+    lines.append("| " + " | ".join(markdown_text(_label(c)) for c in columns) + " |")
     lines.append("|" + "---|" * len(columns))
     for record in records:
         lines.append("| " + " | ".join(markdown_text(_cell(record[c])) for c in columns) + " |")
@@ -150,7 +150,8 @@ LONGEST_WORD = 32
 
 
 def _label(column: str) -> str:
-    return column.removesuffix("_id").replace("_", " ")
+    """A column's header: a field name, or stored text (a site id heads a by-site column), so shown escaped."""
+    return printable(column.removesuffix("_id").replace("_", " "))
 
 
 def _reader_gone() -> None:
@@ -176,7 +177,7 @@ def _table(records: list[dict], columns: Sequence[str], title: str | None, drop:
     shown = _fitting(columns, narrowest, drop, console.width)
     table = Table(title=Text(printable(title)) if title else None, header_style="bold")
     for column in shown:
-        table.add_column(_label(column), no_wrap=one_word[column] and narrowest[column] < LONGEST_WORD,
+        table.add_column(Text(_label(column)), no_wrap=one_word[column] and narrowest[column] < LONGEST_WORD,
                          min_width=narrowest[column], overflow="fold")
     for row in zip(*(cells[c] for c in shown)):
         table.add_row(*map(Text, row))
