@@ -173,6 +173,9 @@ def test_the_deidentified_report_names_no_one_and_gives_no_participants_dates(bu
     assert set(dates.findall(text)) <= set(dates.findall(identified))
     pseudonyms = re.findall(r"\bR-\d{12}\b", text)
     assert pseudonyms
+    sites = re.search(r'<table class="data" id="table-sites">.*?</thead>', text, re.S)[0]
+    columns = re.findall(r'class="n">([^<]+)</th>', sites)
+    assert len(columns) == 2 and columns == sorted(columns)  # in the real ids' order, they told which was NORTH
 
 
 @pytest.mark.parametrize("jobs", ["1", "3"])

@@ -146,7 +146,7 @@ def gather(prog, as_of: date, *, site: str | None = None, specialist: str | None
                  for row in report.summary()],
         scale=scale, previous=previous.label if previous else None,
         scale_change=_change(scale["share"], previous.scale.percent / 100 if previous else None),
-        sites=[names.site(s) for s in report.sites],
+        sites=sorted(names.site(s) for s in report.sites),  # pseudonyms in their own order, not in that of the real ids
         by_site=[{"rule": rule.id, **{names.site(s): report.tally(rule.id, s) for s in report.sites}}
                  for rule in book.rules],
         periods=[{"label": p.label, "end": p.end, "rates": p.rates, "percent": p.scale.percent, "band": p.scale.band}
