@@ -70,6 +70,26 @@ def test_a_malformed_curriculum_is_refused_naming_the_file_and_key(own_schemas, 
     assert message in str(refused.value)
 
 
+@pytest.mark.parametrize("old,new,message", [
+    # taken as they were: `true` as 1 minute a unit, and a negative top code gave every age as -4
+    ("minutes_per_unit = 15", "minutes_per_unit = true", "units.minutes_per_unit: must be a whole number of minutes from 1 to 480 (got True)"),
+    ("round_up_from = 8", "round_up_from = 16", "units.round_up_from: must be a whole number of minutes from 1 to 15 (got 16)"),
+    ("top_code_above = 89", "top_code_above = -5", "deidentify.top_code_above: must be a whole number of years from 16 to 120 (got -5)"),
+    ("top_code_above = 89", "top_code_above = 89\ntop_code_below = 18", "deidentify.top_code_below: unknown key"),
+    ("[units]", "[billing]\nrate = 1\n\n[units]", "billing: unknown table; accepted: units, deidentify"),
+])
+def test_a_malformed_reports_file_is_refused_naming_the_file_and_key(own_schemas, old, new, message):
+    from vpslog.export import load_settings
+
+    path = own_schemas / "reports.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(DataFileError) as refused:
+        load_settings(Catalog())
+    assert str(refused.value) == f"{path}: {message}"
+
+
 def test_a_malformed_curriculum_stops_the_cli_with_one_line(cli, program_db, own_schemas):
     path = own_schemas / "curriculum.toml"
     path.write_text(path.read_text().replace('code = "phone"', 'code = "phone"\ncode2 = 1'))

@@ -41,18 +41,27 @@ class ReportSettings:
 def load_settings(catalog: Catalog) -> ReportSettings:
     """schemas/reports.toml: the billing-unit rule and the age top-code."""
 
+    from vpslog.models import AGES
+
     def check(data: dict) -> ReportSettings:
         units, deid = data.get("units"), data.get("deidentify")
         if not isinstance(units, dict) or not isinstance(deid, dict):
             raise Invalid("needs [units] and [deidentify] tables")
-        for key in ("minutes_per_unit", "round_up_from"):
-            if not isinstance(units.get(key), int) or units[key] < 1:
-                raise Invalid(f"units.{key}: must be a whole number of minutes, at least 1")
+        for key in data.keys() - {"units", "deidentify"}:
+            raise Invalid(f"{key}: unknown table; accepted: units, deidentify")
+        for table, keys in (("units", units.keys() - {"minutes_per_unit", "round_up_from", "session_types"}),
+                            ("deidentify", deid.keys() - {"top_code_above"})):
+            for key in keys:
+                raise Invalid(f"{table}.{key}: unknown key")
+        for key, most in (("minutes_per_unit", 480), ("round_up_from", units.get("minutes_per_unit"))):
+            if type(units.get(key)) is not int or not 1 <= units[key] <= most:
+                raise Invalid(f"units.{key}: must be a whole number of minutes from 1 to {most} (got {units.get(key)!r})")
         types = units.get("session_types")
         if not isinstance(types, list) or any(t not in catalog.codes("session_type") for t in types):
             raise Invalid(f"units.session_types: must list session types ({', '.join(catalog.codes('session_type'))})")
-        if not isinstance(deid.get("top_code_above"), int):
-            raise Invalid("deidentify.top_code_above: must be a whole number of years")
+        if type(deid.get("top_code_above")) is not int or not AGES[0] <= deid["top_code_above"] <= AGES[1]:
+            raise Invalid(f"deidentify.top_code_above: must be a whole number of years from {AGES[0]} to {AGES[1]} "
+                          f"(got {deid.get('top_code_above')!r})")
         return ReportSettings(units["minutes_per_unit"], units["round_up_from"], tuple(types), deid["top_code_above"])
 
     return load_data_file(Path(catalog.folder) / "reports.toml", check)

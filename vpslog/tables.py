@@ -83,8 +83,8 @@ class TableSpec:
                 if c.name in REFERENCES and own.get(self.name) != c.name}
 
 
-UNITS = Column("units", "integer", "Billable 15-minute units (HCPCS H0038 style), by the rule in "
-               "schemas/reports.toml; 0 for session types that are not billable.", minimum=0, derived=True)
+UNITS = Column("units", "integer", "Billable units (HCPCS H0038 style), by the rule in schemas/reports.toml "
+               "(15 minutes each as shipped); 0 for session types that are not billable.", minimum=0, derived=True)
 
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("sites", "site", Site, False),

@@ -19,8 +19,9 @@ REPORTS = {
              "Screened, eligible, ineligible by reason, enrolled, allocated per arm, reached the dose, exited by reason."),
     "baseline": ("Baseline characteristics",
                  "Baseline characteristics per arm and overall: age mean ± SD, n (%) per category."),
-    "units": ("Billable 15-minute units per specialist and month",
-              "Billable 15-minute units (HCPCS H0038 style) per specialist and month."),
+    "units": ("Billable units per specialist and month",
+              "Billable units (HCPCS H0038 style: 15 minutes each unless schemas/reports.toml says otherwise) "
+              "per specialist and month."),
     "allocation": ("Allocation balance per site", "Randomized allocations per site and arm."),
 }
 
