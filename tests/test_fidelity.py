@@ -348,6 +348,19 @@ def test_fidelity_table_shows_summary_scale_and_who_needs_attention(cli, trial):
     assert "Needs attention" in out and "P-0002" in out and "1 VPS sessions for a control-arm participant" in out
 
 
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_filters_that_name_records_but_none_together_are_refused(cli, trial, fmt):
+    """`--site S1 --participant P-0003` (of S2) judged nothing and passed `--strict` with "not scored"."""
+    cli.ok("site", "add", "S2", "--name", "Site two")
+    cli.ok("participant", "add", "P-0003", "--site", "S2", "--enrolled", d(0).isoformat(), "--arm", "control")
+    args = ("fidelity", "--as-of", d(95).isoformat(), "--format", fmt, "--strict")
+    cli.ok(*args, "--participant", "P-0003")  # judged, alone
+    result = cli(*args, "--site", "S1", "--participant", "P-0003")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "", "error: nothing is both --site S1 and --participant P-0003: each names records, but together they "
+               "name none to judge; drop one\n")
+
+
 def test_fidelity_strict_exits_4_only_when_a_fail_rule_fails(cli, trial):
     assert cli("fidelity", "--as-of", d(95).isoformat(), "--strict").exit_code == 4
     assert cli("fidelity", "--as-of", d(95).isoformat()).exit_code == 0

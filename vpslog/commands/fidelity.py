@@ -56,6 +56,7 @@ def fidelity(
                  "participant": filtered(prog, "participant", participant)}
         writer = None if explain else Writer(fmt)  # results written as they are judged
         report = evaluate(prog.store, prog.catalog, book, day, **scope, sink=writer and writer.sink)
+        _refuse_disjoint(scope, report)
     if explain:
         explain_rule(report, explain, fmt)
     else:
@@ -105,6 +106,19 @@ def _matrix(ctx, as_of, site, fmt) -> None:
         result = matrix(prog.store, prog.catalog, load_rules(prog.catalog), parse_day(as_of, prog.today) or prog.today,
                         site=filtered(prog, "site", site))
     render_matrix(result, fmt)
+
+
+def _refuse_disjoint(scope: dict, report) -> None:
+    """Filters that each name records but none together (`--site NORTH --participant P-0009` of
+    SOUTH) judge nothing: refused, as one filter naming nothing is, rather than passed as
+    "not scored" (a script under --strict would read it as a pass). Before any output: with nothing
+    judged, nothing was written."""
+    from vpslog.errors import InputError
+
+    given = [f"--{name} {value}" for name, value in scope.items() if value is not None]
+    if len(given) > 1 and not report.counts:
+        raise InputError(f"nothing is both {' and '.join(given)}: each names records, but together they name "
+                         "none to judge; drop one")
 
 
 def failing_rules(report) -> str:
