@@ -180,6 +180,18 @@ def test_init_on_an_existing_store_never_makes_a_new_secret(cli, program_db, env
     assert not secret.exists() and snapshot(program_db) == before
 
 
+def test_init_never_takes_a_link_to_nothing_for_the_secret(cli, env, tmp_path):
+    """A dangling link where the secret goes: the write found the link and took it for another init's
+    secret; init then said it had made one and made a store whose every write was refused."""
+    secret = tmp_path / "config" / "secret"
+    secret.parent.mkdir(exist_ok=True)
+    secret.symlink_to(tmp_path / "elsewhere")
+    result = _refused(cli, "init")
+    assert result.stderr == (f"error: {secret} is a symbolic link to nothing: vpslog never writes the project "
+                             "secret through a link; remove the link, or restore the file it points to\n")
+    assert not env.exists() and not (tmp_path / "elsewhere").exists()
+
+
 def test_a_secret_that_does_not_verify_the_trail_refuses_every_write(cli, program_db, env):
     secret = env.parent.parent / "config" / "secret"
     secret.write_text("ab" * 32 + "\n")

@@ -111,6 +111,9 @@ def ensure_secret() -> bytes:
     """The project secret, created (0600) on first use by `init` or `demo`."""
     path = secret_path()
     if not path.exists():
+        if path.is_symlink():  # write_private would find the link there and take it for another init's secret
+            raise StoreError(f"{path} is a symbolic link to nothing: vpslog never writes the project secret "
+                             "through a link; remove the link, or restore the file it points to")
         import secrets  # here, not at the top: quick entry never makes a secret
 
         from vpslog.files import write_private
