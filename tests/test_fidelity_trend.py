@@ -255,7 +255,7 @@ def test_mixed_or_wrong_views_are_refused_in_one_line(cli, program_db, arguments
 def test_an_unknown_period_is_a_usage_error(cli, program_db):
     result = cli("fidelity", "--by", "week")
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
-    assert "Invalid value for '--by': Value error, 'week' is not one of 'month', 'quarter'." in result.stderr
+    assert "Invalid value for '--by': 'week' is not one of 'month', 'quarter'." in result.stderr
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

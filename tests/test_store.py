@@ -232,6 +232,24 @@ def test_a_database_of_another_program_is_never_made_a_store(cli, env, tmp_path,
         "customers.db"]
 
 
+def test_a_store_with_two_names_is_refused(cli, program_db, tmp_path):
+    """A hard link gave a store a second name, with a write-ahead log and a witness of its own: a trail
+    cut through one name verified through the other, and writes through both can corrupt the file."""
+    other = tmp_path / "other-name.db"
+    os.link(program_db, other)
+    before = program_db.read_bytes()
+    for db in (program_db, other):
+        result = cli("--db", str(db), "log", "P-0001", "45")
+        assert (result.exit_code, result.stderr) == (3, (
+            f"error: {db} has 2 names (hard links): SQLite keeps a store's write-ahead log beside the name it is "
+            "opened by, so writes through two names can corrupt it, and each name has its own witness, so a trail "
+            f"cut through one goes unseen through the other; keep one name (the others: find / -samefile {db}), "
+            "or copy the store with `vpslog backup`\n"))
+    assert program_db.read_bytes() == before
+    other.unlink()
+    cli.ok("log", "P-0001", "45")
+
+
 @pytest.mark.parametrize("mode", [0o600, 0o644])
 def test_an_empty_file_is_no_store_and_init_takes_up_only_a_private_one(cli, env, tmp_path, mode):
     empty = tmp_path / "empty.db"

@@ -285,6 +285,11 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                 raise StoreError(f"no store at {path}: create one with `vpslog init` (or choose another with --db)")
             create_private_file(path)
         opened = file_identity(path)  # before the key is read: a swap after it gives the old key a new file
+        if (names := os.stat(path).st_nlink) > 1:
+            raise StoreError(f"{path} has {names} names (hard links): SQLite keeps a store's write-ahead log beside "
+                             "the name it is opened by, so writes through two names can corrupt it, and each name "
+                             f"has its own witness, so a trail cut through one goes unseen through the other; keep "
+                             f"one name (the others: find / -samefile {path}), or copy the store with `vpslog backup`")
         try:
             conn, key = open_connection(path, key, cipher=cipher)
         except StoreError:
