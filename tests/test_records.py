@@ -194,6 +194,7 @@ def test_participant_edit_refuses_a_consent_after_the_exit(cli, program_db):
     (["supervision", "list", "--specialist", ""], "--specialist is empty: give a specialist id, or leave the option out"),
     (["export", "sessions", "--out", "-", "--site", ""], "--site is empty: give a site id, or leave the option out"),
     (["fidelity", "--participant", ""], "--participant is empty: give a participant id, or leave the option out"),
+    (["fidelity", "--explain", " "], "--explain is empty: give a rule id, or leave the option out"),
 ])
 def test_a_filter_that_names_nothing_is_refused_not_read_as_no_filter(cli, program_db, args, message):
     """A script's empty variable (`--participant "$P"`) listed every record, and an unknown site none."""

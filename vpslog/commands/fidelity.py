@@ -68,8 +68,10 @@ def fidelity(
 
 def _refuse_mixed_views(*, explain, by, matrix, as_of, since, until, participant, specialist, strict) -> None:
     """One view per run: the report as of a date, --explain, --by (over time) or --matrix (side by side)."""
-    from vpslog.errors import UsageError
+    from vpslog.errors import InputError, UsageError
 
+    if explain is not None and not explain.strip():  # a script's empty variable: not the whole report
+        raise InputError("--explain is empty: give a rule id, or leave the option out")
     views = [name for name, given in (("--explain", explain), ("--by", by), ("--matrix", matrix)) if given]
     if len(views) > 1:
         raise UsageError(f"{' and '.join(views)} are separate views; give one")
