@@ -239,6 +239,16 @@ def test_report_html_refuses_an_existing_file_a_link_or_a_missing_folder(cli, pr
     assert sorted(os.listdir(tmp_path)) == before
 
 
+@pytest.mark.parametrize("command", [["report", "html", "--out"], ["backup"]])
+def test_a_dash_for_the_new_file_is_refused_not_made_a_file_called_dash(cli, program_db, tmp_path, monkeypatch, command):
+    """`--out -` is standard output to an export; here it wrote a file named `-` in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    result = cli(*command, "-")
+    assert result.exit_code == 1 and result.stderr.startswith(
+        "error: - (standard output) is not taken here: give the name of the new file")
+    assert not (tmp_path / "-").exists()
+
+
 def test_an_error_in_the_evaluation_is_one_line_and_writes_no_file(cli, program_db, tmp_path, monkeypatch):
     """The evaluation runs in a forked child (its memory all goes back before the charts are drawn):
     what it refuses, here a rules file with an unknown kind, is still one line, exit 1, no file."""
