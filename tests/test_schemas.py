@@ -110,10 +110,30 @@ def test_a_program_can_add_its_own_component_without_code(cli, program_db, own_s
 def test_participant_pattern_and_demographic_codes_come_from_the_schemas(cli, program_db, own_schemas):
     path = own_schemas / "participants.toml"
     text = path.read_text().replace('pattern = "[A-Z]+-?[0-9]+"', 'pattern = "VPS[0-9]{3}"')
+    text = text.replace('example = "P-0017"', 'example = "VPS017"')
     path.write_text(text.replace('"other"]\nrace', '"other", "two-spirit"]\nrace'))
     cli.ok("participant", "add", "VPS001", "--site", "S1", "--enrolled", "2026-01-01", "--gender", "two-spirit")
     result = cli("participant", "add", "P-0003", "--site", "S1", "--enrolled", "2026-01-01")
-    assert result.exit_code == 1 and "is not a study code: use a pseudonymous code like P-0017 (pattern VPS[0-9]{3})" in result.stderr
+    assert result.exit_code == 1 and "is not a study code: use a pseudonymous code like VPS017 (pattern VPS[0-9]{3})" in result.stderr
+
+
+@pytest.mark.parametrize("old,new,message", [
+    # accepted before: the example is shown as the form to follow, a code twice listed it twice
+    ('example = "P-0017"', 'example = "nope"', "id.example: 'nope' is not a study code the pattern takes"),
+    ('gender = ["female", "male"', 'gender = ["female", "female"', "demographics.gender[1]: 'female' is given twice"),
+    ('education = [', 'religion = ["none"]\neducation = [',
+     "demographics.religion: unknown key; accepted: gender, race, residence, marital, education"),
+    ("[id]", "[other]\nx = 1\n\n[id]", "other: unknown key"),
+    ('example = "P-0017"', 'example = "P-0017"\nfoo = 1', "id.foo: unknown key"),
+])
+def test_a_malformed_participants_file_is_refused_naming_the_file_and_key(own_schemas, old, new, message):
+    path = own_schemas / "participants.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(DataFileError) as refused:
+        Catalog()
+    assert str(refused.value) == f"{path}: {message}"
 
 
 def _schema(name: str) -> dict:

@@ -84,21 +84,33 @@ def _check_curriculum(data: dict) -> dict:
 
 
 def _check_participants(data: dict) -> dict:
+    """As strict as the curriculum: no unknown key, each code list's codes distinct, and the example
+    a study code the pattern takes (it is shown as the form to follow)."""
+    for key in data.keys() - {"id", "demographics"}:
+        raise Invalid(f"{key}: unknown key")
     rule = data.get("id")
     if not isinstance(rule, dict) or not isinstance(rule.get("pattern"), str) or not isinstance(rule.get("example"), str):
         raise Invalid("id: needs pattern and example strings")
+    for key in rule.keys() - {"pattern", "example"}:
+        raise Invalid(f"id.{key}: unknown key")
     try:
-        re.compile(rule["pattern"])
+        pattern = re.compile(rule["pattern"])
     except re.error as exc:
         raise Invalid(f"id.pattern: not a regular expression: {exc}") from None
+    if not pattern.fullmatch(rule["example"]):
+        raise Invalid(f"id.example: {rule['example']!r} is not a study code the pattern takes")
     lists = data.get("demographics")
     if not isinstance(lists, dict):
         raise Invalid("demographics: field required")
+    for name in lists.keys() - set(DEMOGRAPHICS):
+        raise Invalid(f"demographics.{name}: unknown key; accepted: {', '.join(DEMOGRAPHICS)}")
     for name in DEMOGRAPHICS:
         if not isinstance(lists.get(name), list) or not lists[name]:
             raise Invalid(f"demographics.{name}: needs a non-empty list of codes")
         for index, code in enumerate(lists[name]):
             check_value(f"demographics.{name}[{index}]", "code", code)
+            if code in lists[name][:index]:
+                raise Invalid(f"demographics.{name}[{index}]: {code!r} is given twice")
     return data
 
 
