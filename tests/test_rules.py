@@ -144,6 +144,18 @@ def test_site_and_specialist_ids_are_upper_case_and_found_in_any_case(cli, progr
     assert session_rows(program_db)[0]["specialist_id"] == "PS3"
 
 
+@pytest.mark.parametrize("typed", ["straße", "\ufb01eld"])
+def test_an_id_that_upper_case_would_make_another_is_refused_as_typed(cli, program_db, typed):
+    """Upper-cased first, `straße` became the site STRASSE and the ligature `ﬁeld` FIELD: ids nobody typed."""
+    before = snapshot(program_db)
+    for args in (["site", "add", typed, "--name", "x"], ["specialist", "add", typed, "--site", "S1"]):
+        result = cli(*args)
+        assert (result.exit_code, result.stderr) == (
+            1, f"error: id: string should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]{{0,31}}$' (got '{typed}')\n")
+    assert snapshot(program_db) == before
+    assert cli("participant", "list", "--site", typed).stderr == f"error: unknown site '{typed}'; accepted: S1\n"
+
+
 def test_an_older_stores_lower_case_ids_still_work_and_block_an_upper_case_twin(cli, program_db):
     conn = sqlite3.connect(program_db)  # as an earlier vpslog would have stored them
     conn.execute("INSERT INTO site (id, name) VALUES ('south', 'South site')")

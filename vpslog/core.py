@@ -17,7 +17,7 @@ from vpslog import config
 from vpslog.curriculum import Catalog
 from vpslog.errors import InputError, NotFoundError, StoreError
 from vpslog.files import link_refusal
-from vpslog.parsing import quoted
+from vpslog.parsing import quoted, upper_id
 from vpslog.store import Store
 from vpslog.store.base import another_programs, file_refusal
 
@@ -83,7 +83,7 @@ class Program:
     # -- sites, specialists, participants ------------------------------------
 
     def add_site(self, site_id: str, name: str) -> Site:
-        site = build("site", {"id": site_id.strip().upper(), "name": name}, self.catalog)
+        site = build("site", {"id": upper_id(site_id.strip()), "name": name}, self.catalog)
         with self.changing():
             self._refuse_existing("site", site.id)
             self.store.insert("site", site, actor=self.actor)
@@ -92,7 +92,7 @@ class Program:
     def add_specialist(self, specialist_id: str, site: str, name: str | None = None,
                        trained_on: date | None = None) -> Specialist:
         with self.changing():
-            data = {"id": specialist_id.strip().upper(), "site_id": self.resolve("site", site),
+            data = {"id": upper_id(specialist_id.strip()), "site_id": self.resolve("site", site),
                     "name": name, "trained_on": trained_on}
             specialist = build("specialist", data, self.catalog)
             self._refuse_existing("specialist", specialist.id)
@@ -341,7 +341,7 @@ class Program:
         if table in _STAFF and (same := self.store.id_ignoring_case(table, text)) is not None:
             return same
         if table in ("participant", *_STAFF):
-            text = text.upper()
+            text = upper_id(text)
         elif table in _LOGGED:
             text = text.lower()
         return self.store.resolve(table, text, table)

@@ -47,6 +47,12 @@ def quoted(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
+def upper_id(text: str) -> str:
+    """An id as stored, upper case; text that is not ASCII stays as typed, for its refusal to show it
+    (`straße`.upper() is `STRASSE`, `ﬁeld` is `FIELD`: other ids than the one typed)."""
+    return text.upper() if text.isascii() else text
+
+
 def parse_duration(text: str) -> int:
     """Minutes in `45`, `45m`, `1h`, `1h15m` or `1:15`; bounds are the model's job."""
     raw = text.strip().lower()
