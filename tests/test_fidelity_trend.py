@@ -99,6 +99,8 @@ def test_periods_follow_each_other_and_the_last_ends_on_until(since, days, by):
 def test_quarters_are_labelled_and_the_last_is_cut_at_until():
     assert periods("quarter", date(2026, 2, 10), date(2026, 8, 15)) == [
         ("2026-Q1", date(2026, 3, 31)), ("2026-Q2", date(2026, 6, 30)), ("2026-Q3", date(2026, 8, 15))]
+    assert periods("month", date(1, 1, 1), date(1, 2, 1))[0][0] == "0001-01"  # `1-01` beside the end 0001-01-31
+    assert periods("quarter", date(999, 1, 1), date(999, 2, 1))[0][0] == "0999-Q1"
     assert default_since("month", date(2026, 11, 27)) == date(2025, 12, 1)
     assert default_since("quarter", date(2026, 11, 27)) == date(2026, 1, 1)
 

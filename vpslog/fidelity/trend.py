@@ -72,7 +72,7 @@ def periods(by: str, since: date, until: date) -> list[tuple[str, date]]:
     while start is not None and start <= until:
         following = _add_months(start, MONTHS[by])
         end = until if following is None else min(following - timedelta(days=1), until)
-        label = f"{start:%Y-%m}" if by == "month" else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+        label = f"{start.year:04d}-{start.month:02d}" if by == "month" else f"{start.year:04d}-Q{(start.month - 1) // 3 + 1}"  # %Y: `1` for year 1 on glibc
         found.append((label, end))
         start = following
     return found
