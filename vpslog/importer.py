@@ -29,6 +29,7 @@ from vpslog.errors import InputError
 from vpslog.models import describe
 from vpslog.parsing import plural
 from vpslog.store import to_row
+from vpslog.store.staging import StagedRowRefused
 from vpslog.tables import TableSpec
 
 BATCH = 5_000
@@ -203,17 +204,21 @@ def import_csv(prog, spec: TableSpec, path: Path) -> ImportResult:
         store.drop_staged()
 
 
-def _commit(prog, spec: TableSpec, path: Path, digest: str, inserted: int, skipped: int) -> ImportResult:
+def _commit(prog, spec: TableSpec, path: Path, digest: str, inserted: int, skipped: int,
+            lines: array) -> ImportResult:
     """Inside the write transaction: the staged rows and their entries, then the import's own entry."""
-    prog.store.commit_staged(spec.table)
+    try:
+        prog.store.commit_staged(spec.table)
+    except StagedRowRefused as exc:
+        raise InputError(f"{path}:{lines[exc.position - 1]}: {exc}" if exc.position else str(exc)) from None
     prog.store.append_audit("import", spec.table, digest, {"file": path.name, "sha256": digest, "inserted": inserted,
                                                           "skipped": skipped}, actor=prog.actor)
     return ImportResult(spec.name, inserted, skipped, digest)
 
 
-def _stage(prog, spec: TableSpec, path: Path, digest: str) -> tuple[int, int]:
+def _stage(prog, spec: TableSpec, path: Path, digest: str) -> tuple[int, int, array]:
     """Validate every row against the store as it is now and stage the new ones; refuse
-    (nothing staged) listing every bad row."""
+    (nothing staged) listing every bad row. (staged, skipped, the file line of each staged row)."""
     store = prog.store
     problems: list[tuple[int, str]] = []
     fresh = store.count(spec.table) == 0  # then only the file itself can repeat an id
@@ -252,7 +257,7 @@ def _stage(prog, spec: TableSpec, path: Path, digest: str) -> tuple[int, int]:
         shown = [f"{path}:{line}: {text}" for line, text in problems[:SHOWN]]
         shown += [f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else []
         raise ImportRefused(f"{len(problems)} bad {plural(len(problems), 'row')} in {path}; nothing was imported:\n" + "\n".join(shown))
-    return staged, skipped
+    return staged, skipped, lines
 
 
 def _sha256(path: Path) -> str:

@@ -17,6 +17,14 @@ REFERENCE_TABLES = ("participant", "specialist", "site")
 """Tables an imported row is validated against: a change there means validating again."""
 
 
+class StagedRowRefused(InputError):
+    """The store's constraints refused a staged row: the import names its file line from `position`."""
+
+    def __init__(self, position: int, record_id: str, problem: str):
+        super().__init__(f"the store refused the imported row with id {record_id} ({problem}); nothing was imported")
+        self.position = position
+
+
 class Staging:
     """Mixed into Store: the staging side of `vpslog import`."""
 
@@ -76,9 +84,7 @@ class Staging:
             self.conn.execute(f'INSERT INTO main."{table}" ({columns}) SELECT {columns} FROM temp.import_rows '
                               "ORDER BY rowid")
         except self.dbapi.IntegrityError:
-            record_id, problem = self._first_refused(table, columns)
-            raise InputError(f"the store refused the imported row with id {record_id} ({problem}); "
-                             "nothing was imported") from None
+            raise StagedRowRefused(*self._first_refused(table, columns)) from None
         self.check_key()
         staging, head, secret = self._staging, self.audit_head(), self.secret()
         rows = self.conn.cursor()
@@ -95,8 +101,9 @@ class Staging:
         if last is not None and (head is None or last[0] > head[0]):
             self.set_head(last[0], last[1])
 
-    def _first_refused(self, table: str, columns: str) -> tuple[str, str]:
-        """Which staged row the store's constraints refuse (rare: the models check the same), by id."""
+    def _first_refused(self, table: str, columns: str) -> tuple[int, str, str]:
+        """Which staged row the store's constraints refuse (rare: the models check the same): its
+        position among the staged rows (from 1), its id, and why."""
         self.conn.execute("SAVEPOINT probe")
         try:
             for rowid, record_id in self.conn.execute("SELECT rowid, id FROM temp.import_rows ORDER BY rowid").fetchall():
@@ -104,8 +111,8 @@ class Staging:
                     self.conn.execute(f'INSERT INTO main."{table}" ({columns}) SELECT {columns} '
                                       "FROM temp.import_rows WHERE rowid = ?", (rowid,))
                 except self.dbapi.IntegrityError as exc:
-                    return record_id, str(exc)
-            return "?", "unknown"
+                    return rowid, record_id, str(exc)
+            return 0, "?", "unknown"
         finally:
             self.conn.execute("ROLLBACK TO probe")
             self.conn.execute("RELEASE probe")
