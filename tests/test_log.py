@@ -156,6 +156,21 @@ def test_amend_changes_the_given_fields_and_keeps_history(cli, program_db):
     assert "first note" not in json.dumps(history) and "second note" not in json.dumps(history)
 
 
+@pytest.mark.parametrize("debug", [[], ["--debug"]])  # the quick path, and the full command line
+def test_an_empty_phase_note_or_location_is_none_and_amend_clears_one(cli, program_db, debug):
+    """`-n ''` stored an empty note ('' where a note not given is null), and `amend -p ''` said there was
+    nothing to change while `--location ''` was refused: a wrong phase or place could not be cleared."""
+    cli.ok(*debug, "log", "P-0001", "45", "-n", "", "-p", " ", "--location", "")
+    [row] = session_rows(program_db)
+    assert (row["note"], row["phase"], row["location"]) == (None, None, None)
+    cli.ok(*debug, "amend", row["id"][:8], "-p", "get", "-n", "a note", "--location", "room 2", "--reason", "r")
+    cli.ok(*debug, "amend", row["id"][:8], "-p", "", "-n", "", "--location", " ", "--reason", "set by mistake")
+    [row] = session_rows(program_db)
+    assert (row["note"], row["phase"], row["location"]) == (None, None, None)
+    history = json.loads(cli.ok("history", row["id"][:8], "--format", "json").stdout)
+    assert "phase: get -> " in history[-1]["changes"] and "room 2" in history[-1]["changes"]
+
+
 def test_amend_refuses_a_bad_change_and_a_missing_reason(cli, program_db):
     cli.ok("log", "P-0001", "45")
     session_id = session_rows(program_db)[0]["id"]

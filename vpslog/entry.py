@@ -9,9 +9,15 @@ from __future__ import annotations
 
 def session_fields(prog, *, duration=None, date=None, mode=None, type=None, codes=None, support=None,
                    phase=None, note=None, specialist=None, clinical=None, at=None, location=None) -> dict:
-    """The given options as session fields, with typed text parsed and codes resolved."""
+    """The given options as session fields, with typed text parsed and codes resolved. A phase, note or
+    location given empty (`-p ''`) is none: `log` records none, `amend` clears the field (an empty
+    note was stored as '', and `--location ''` or `-p ''` could not clear a wrong one)."""
     from vpslog.parsing import parse_date, parse_duration, parse_time, resolve_code, resolve_codes
 
+    blank = [name for name, text in (("phase", phase), ("note", note), ("location", location))
+             if text is not None and not text.strip()]
+    phase, note, location = (None if name in blank else text
+                             for name, text in (("phase", phase), ("note", note), ("location", location)))
     codes_of = prog.catalog.codes
     fields = {
         "minutes": parse_duration(duration) if duration is not None else None,
@@ -28,7 +34,7 @@ def session_fields(prog, *, duration=None, date=None, mode=None, type=None, code
     }
     if at is not None:
         fields["start_time"] = parse_time(at)
-    return {k: v for k, v in fields.items() if v is not None}
+    return {k: v for k, v in fields.items() if v is not None} | dict.fromkeys(blank)
 
 
 def edit_note(initial: str | None) -> str | None:
