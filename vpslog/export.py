@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable
 from itertools import chain
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from vpslog import __version__
@@ -26,6 +25,7 @@ from vpslog.curriculum import Catalog, Invalid, load_data_file
 from vpslog.deid import (FORMULA_TRIGGERS, date_shift, participant_pseudonym, record_pseudonym,
                          site_pseudonym, staff_pseudonym)
 from vpslog.errors import InputError
+from vpslog.parsing import utc_stamp
 from vpslog.files import create_private_temp_folder, leftovers, link_refusal, name_refusal, open_new_private
 from vpslog.tables import Column, TableSpec
 
@@ -203,7 +203,7 @@ def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: R
         raise stopped
     head = store.audit_head()
     manifest = {
-        "export_id": export_id, "exported_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "export_id": export_id, "exported_at": utc_stamp(),
         "vpslog_version": __version__, "audit_head": {"seq": head[0], "hash": head[1]}, **record,
         "files": [{k: w[k] for k in ("table", "path", "rows", "sha256")} for w in written],
         "transformations": _transformations(deidentify, settings),

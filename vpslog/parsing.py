@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from difflib import SequenceMatcher
 
 from vpslog.errors import InputError, NotFoundError
@@ -51,6 +51,11 @@ def upper_id(text: str) -> str:
     """An id as stored, upper case; text that is not ASCII stays as typed, for its refusal to show it
     (`straße`.upper() is `STRASSE`, `ﬁeld` is `FIELD`: other ids than the one typed)."""
     return text.upper() if text.isascii() else text
+
+
+def utc_stamp(moment: datetime | None = None) -> str:
+    """A moment (now when not given) as vpslog stores every time: UTC to the second, `2026-11-28T12:00:00Z`."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_duration(text: str) -> int:

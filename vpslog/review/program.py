@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from vpslog.core import _now, build
 from vpslog.errors import InputError
+from vpslog.parsing import utc_stamp
 from vpslog.models import Review, ReviewFinding, ReviewItem, ReviewObservation
 from vpslog.review.scale import REVIEWER_SOURCES, SOURCES, load_review_scale
 from vpslog.review.scoring import record_score
@@ -217,7 +218,7 @@ def check_review_record(store, table: str, record, opened: dict | None = None) -
     if store.get(table, record.id) is not None:
         return
     if table == "review":
-        refuse_back_dated(store, record.site_id, record.as_of, record.entered_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        refuse_back_dated(store, record.site_id, record.as_of, utc_stamp(record.entered_at))
         if record.status != "open":
             return
         pending = (opened or {}).get(record.site_id)

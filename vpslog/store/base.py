@@ -17,7 +17,6 @@ import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,7 +28,7 @@ from vpslog.errors import InputError, SavedUnwitnessed, StoreError, system_refus
 from vpslog.files import (
     PLAIN_HEADER, create_private_file, create_private_temp_file, fsync_path, new_file_refusal, write_private,
 )
-from vpslog.parsing import pick_prefix
+from vpslog.parsing import pick_prefix, utc_stamp
 from vpslog.store import schema
 from vpslog.store.research import ResearchQueries
 from vpslog.store.review import ReviewRecords
@@ -47,10 +46,6 @@ SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 WAIT_STEP_MS = 200
 """A write waits for another's in steps this long, so that Ctrl-C stops it at once."""
 SHOWN_PROBLEMS = 50
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_row(record) -> dict:
@@ -355,7 +350,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
                     self.conn.execute(statement)
             self.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
             if version == 0:
-                self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
+                self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (utc_stamp(),))
                 if self.key is not None:  # what doctor tells from a store encrypted later (an `encrypt` entry)
                     self.conn.execute("INSERT INTO meta VALUES ('made_encrypted', 'yes')")
         return version == 0
@@ -445,7 +440,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         """Keep the committed head outside the store too (a temp file renamed over: never half-written)."""
         if self._witness is None:
             return
-        text = json.dumps({"store": str(self.path.resolve()), "seq": head[0], "hash": head[1], "at": _now()}) + "\n"
+        text = json.dumps({"store": str(self.path.resolve()), "seq": head[0], "hash": head[1], "at": utc_stamp()}) + "\n"
         write_private(self._witness, text)
 
     def witness(self) -> tuple[int, str] | None:
@@ -535,7 +530,7 @@ class Store(ResearchQueries, ReviewRecords, Staging):
 
     def _audit(self, action, table, record_id, before, after, actor, reason) -> None:
         secret = self.secret()
-        self._chain(_now(), actor, action, table, record_id, stored_image(image(secret, before)),
+        self._chain(utc_stamp(), actor, action, table, record_id, stored_image(image(secret, before)),
                     stored_image(image(secret, after)), reason)
 
     def _chain(self, at, actor, action, table, record_id, before, after, reason) -> None:

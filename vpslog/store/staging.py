@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from vpslog.audit import CHAINED, chained, image, stored_image
 from vpslog.errors import InputError
+from vpslog.parsing import utc_stamp
 
 REFERENCE_TABLES = ("participant", "specialist", "site")
 """Tables an imported row is validated against: a change there means validating again."""
@@ -35,7 +35,7 @@ class Staging:
         self.drop_staged()
         self.conn.execute(f'CREATE TEMP TABLE import_rows AS SELECT * FROM main."{table}" WHERE 0')
         self._staging = {"table": table, "actor": actor, "reason": reason,
-                         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                         "at": utc_stamp()}
         self.conn.execute("SAVEPOINT staging")
         try:
             yield
