@@ -616,11 +616,11 @@ def test_a_key_file_that_appears_while_the_copy_is_made_is_refused(cli, env, tmp
 
 def test_rekeys_in_the_same_second_each_keep_the_key_they_replace(cli, env, keyring_only, monkeypatch):
     """Each previous key has an entry of its own, and a failed rekey forgets only the entry it made."""
-    from vpslog.store import base
+    from vpslog import parsing
 
     cli.ok("init")
     cli.ok("site", "add", "S1", "--name", "Site one")
-    monkeypatch.setattr(base, "_now", lambda: "2026-01-01T00:00:00Z")
+    monkeypatch.setattr(parsing, "utc_stamp", lambda moment=None: "2026-01-01T00:00:00Z")
     entry = f"store {env.resolve()}"
     first = keyring_only.entries[("vpslog", entry)]
     cli.ok("rekey")

@@ -75,7 +75,7 @@ def same_clock(monkeypatch):
     that fails at once, where typer takes it)."""
     monkeypatch.setenv("EDITOR", "false")
     monkeypatch.setattr("vpslog.core._now", lambda: NOW)
-    monkeypatch.setattr("vpslog.store.base._now", lambda: NOW.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    monkeypatch.setattr("vpslog.store.base.utc_stamp", lambda moment=None: NOW.strftime("%Y-%m-%dT%H:%M:%SZ"))
     monkeypatch.setattr(uuid, "uuid4", lambda: SESSION_ID)
 
 

@@ -17,7 +17,7 @@ from vpslog import config
 from vpslog.curriculum import Catalog
 from vpslog.errors import InputError, NotFoundError, StoreError
 from vpslog.files import link_refusal
-from vpslog.parsing import quoted, upper_id
+from vpslog.parsing import ACTOR_PATTERN, quoted, upper_id
 from vpslog.store import Store
 from vpslog.store.base import another_programs, file_refusal
 
@@ -531,8 +531,7 @@ def _now() -> datetime:
 
 EARLIEST = date(1900, 1, 1)
 """No record is dated before it (see Program._refuse_out_of_range)."""
-ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
-"""Who enters records: a specialist id or a login name; never free text."""
+ACTOR = re.compile(ACTOR_PATTERN)
 NOT_AN_ACTOR = ("not a user or specialist id (letters, digits and . _ @ -, no spaces); set yours with "
                 "`vpslog config set specialist ID`")
 

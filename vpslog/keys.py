@@ -208,9 +208,9 @@ def previous_entry(path: Path) -> str:
     writes over it."""
     from itertools import count
 
-    from vpslog.store.base import _now
+    from vpslog.parsing import utc_stamp
 
-    backend, name = _keyring(), f"{_entry(path)} (previous key, replaced {_now()}"
+    backend, name = _keyring(), f"{_entry(path)} (previous key, replaced {utc_stamp()}"
     entries = (f"{name})" if n == 1 else f"{name}, {n})" for n in count(1))
     return next(entry for entry in entries if backend.get_password(SERVICE, entry) is None)
 

@@ -28,7 +28,7 @@ from pydantic import (
 
 from vpslog.fieldrules import (check_codes, code_case, criterion_ids, local_time, no_nul, participant_id,
                                split_codes)
-from vpslog.parsing import quoted
+from vpslog.parsing import ACTOR_PATTERN, quoted
 
 SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason",
                        "reviewers", "evidence", "name"})
@@ -237,7 +237,7 @@ class Review(Record):
     rules_version: Text = Field(description="Content hash of the fidelity.toml the record-based items were scored under.")
     status: Literal["open", "signed"] = Field("open", description="open, or signed (locked: later changes only as addenda).")
     signed_at: datetime | None = Field(None, description="When it was signed (UTC).")
-    signed_by: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")] | None = Field(
+    signed_by: Annotated[str, Field(pattern=f"^{ACTOR_PATTERN}$")] | None = Field(
         None, description="Who signed it: a user or specialist id, never a name.")
     entered_at: datetime = Field(description="When the review was started (UTC).")
     entered_by: Text = Field(description="Who started it.")

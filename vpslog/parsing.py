@@ -47,6 +47,10 @@ def quoted(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
+ACTOR_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}"
+"""Who enters or signs records: a specialist id or a login name, never free text (a name)."""
+
+
 def upper_id(text: str) -> str:
     """An id as stored, upper case; text that is not ASCII stays as typed, for its refusal to show it
     (`straße`.upper() is `STRASSE`, `ﬁeld` is `FIELD`: other ids than the one typed)."""
