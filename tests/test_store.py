@@ -232,6 +232,21 @@ def test_a_database_of_another_program_is_never_made_a_store(cli, env, tmp_path,
         "customers.db"]
 
 
+def test_what_a_stopped_init_leaves_is_no_other_programs_database(cli, env, tmp_path):
+    """An init stopped after its WAL pragma leaves an SQLite file with no table: taken for another
+    program's, `init --encrypt` made it a plain store and `init` one without its secret."""
+    stopped = tmp_path / "stopped.db"
+    conn = sqlite3.connect(stopped)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    os.chmod(stopped, 0o600)
+    result = cli("--db", str(stopped), "init", "--encrypt")
+    assert (result.exit_code, result.stderr) == (
+        3, f"error: {stopped} already exists and is not encrypted: `vpslog encrypt` encrypts it\n")
+    result = cli("--db", str(stopped), "init")  # (encrypted too where the store kind is: see Cli)
+    assert result.exit_code == 3 and not (tmp_path / "config" / "secret").exists()
+
+
 def test_a_store_with_two_names_is_refused(cli, program_db, tmp_path):
     """A hard link gave a store a second name, with a write-ahead log and a witness of its own: a trail
     cut through one name verified through the other, and writes through both can corrupt the file."""

@@ -94,19 +94,22 @@ def encrypted(path: Path) -> bool:
 
 
 def another_programs(path: Path) -> bool:
-    """Whether `path` is plainly another program's SQLite file: a plain header with no schema version
-    (bytes 60-63), which every vpslog store sets in its first transaction, and no write-ahead log
-    beside it that could hold that transaction still."""
+    """Whether `path` is another program's SQLite database, as SQLite itself reads it (read only):
+    tables but no schema version (`_not_a_store`). An empty database (a stopped `init` leaves one), an
+    encrypted file or one that cannot be read is not (others judge those)."""
     try:
         with open(path, "rb") as file:
-            head = file.read(64)
-        if os.stat(f"{path}-wal").st_size:
-            return False
-    except FileNotFoundError:
-        pass
-    except OSError:
+            if file.read(len(PLAIN_HEADER)) != PLAIN_HEADER:
+                return False
+        conn = connect(path, readonly=True)
+    except (OSError, StoreError):
         return False
-    return len(head) == 64 and head.startswith(PLAIN_HEADER) and head[60:64] == bytes(4)
+    try:
+        return _not_a_store(conn) == "an SQLite database of another program"
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
