@@ -358,7 +358,12 @@ def test_filters_that_name_records_but_none_together_are_refused(cli, trial, fmt
     result = cli(*args, "--site", "S1", "--participant", "P-0003")
     assert (result.exit_code, result.stdout, result.stderr) == (
         1, "", "error: nothing is both --site S1 and --participant P-0003: each names records, but together they "
-               "name none to judge; drop one\n")
+               "name none to judge, on any date; drop one\n")
+    # filters that fit, with nothing judged yet, are not refused: a date before anyone enrolled, a new specialist
+    cli.ok("fidelity", "--as-of", d(-30).isoformat(), "--site", "S1", "--participant", "P-0001", "--strict")
+    cli.ok("specialist", "add", "PS7", "--site", "S2")
+    cli.ok("fidelity", "--site", "S2", "--specialist", "PS7", "--format", fmt)
+    assert cli("fidelity", "--site", "S1", "--specialist", "PS7").exit_code == 1
 
 
 def test_fidelity_strict_exits_4_only_when_a_fail_rule_fails(cli, trial):

@@ -55,8 +55,8 @@ def fidelity(
                  "specialist": filtered(prog, "specialist", specialist),
                  "participant": filtered(prog, "participant", participant)}
         writer = None if explain else Writer(fmt)  # results written as they are judged
+        _refuse_disjoint(prog, scope)
         report = evaluate(prog.store, prog.catalog, book, day, **scope, sink=writer and writer.sink)
-        _refuse_disjoint(scope, report)
     if explain:
         explain_rule(report, explain, fmt)
     else:
@@ -110,17 +110,22 @@ def _matrix(ctx, as_of, site, fmt) -> None:
     render_matrix(result, fmt)
 
 
-def _refuse_disjoint(scope: dict, report) -> None:
-    """Filters that each name records but none together (`--site NORTH --participant P-0009` of
-    SOUTH) judge nothing: refused, as one filter naming nothing is, rather than passed as
-    "not scored" (a script under --strict would read it as a pass). Before any output: with nothing
-    judged, nothing was written."""
+def _refuse_disjoint(prog, scope: dict) -> None:
+    """Filters that each name records but none together, whatever the date (`--site NORTH
+    --participant P-0009` of SOUTH, a specialist who never saw the participant or anyone at the site,
+    and is not of it): refused, as one filter naming nothing is, rather than passed as "not scored"
+    (a script under --strict would read it as a pass). Filters that fit but find nothing judged yet
+    (an early --as-of, a new specialist) are not refused."""
     from vpslog.errors import InputError
 
     given = [f"--{name} {value}" for name, value in scope.items() if value is not None]
-    if len(given) > 1 and not report.counts:
-        raise InputError(f"nothing is both {' and '.join(given)}: each names records, but together they name "
-                         "none to judge; drop one")
+    if len(given) < 2 or prog.store.fidelity_participants("9999-12-31", **scope):
+        return
+    site, specialist = scope["site"], scope["specialist"]
+    if site and specialist and scope["participant"] is None and prog.store.get("specialist", specialist)["site_id"] == site:
+        return  # the specialist's own rules are judged at their site
+    raise InputError(f"nothing is both {' and '.join(given)}: each names records, but together they name "
+                     "none to judge, on any date; drop one")
 
 
 def failing_rules(report) -> str:
