@@ -340,7 +340,9 @@ class Program:
         text = text.strip()
         if table in _STAFF and (same := self.store.id_ignoring_case(table, text)) is not None:
             return same
-        if table in ("participant", *_STAFF):
+        if table == "participant":
+            text = text.upper()  # as the model upper-cases a study code
+        elif table in _STAFF:
             text = upper_id(text)
         elif table in _LOGGED:
             text = text.lower()
