@@ -258,8 +258,9 @@ def test_a_store_with_two_names_is_refused(cli, program_db, tmp_path):
         assert (result.exit_code, result.stderr) == (3, (
             f"error: {db} has 2 names (hard links): SQLite keeps a store's write-ahead log beside the name it is "
             "opened by, so writes through two names can corrupt it, and each name has its own witness, so a trail "
-            f"cut through one goes unseen through the other; keep one name (the others: find / -samefile {db}), "
-            "or copy the store with `vpslog backup`\n"))
+            f"cut through one goes unseen through the other; keep one name (the others: find / -samefile {db}; "
+            f"a .{db.name}.tmp-…-old beside it is `vpslog encrypt` or `rekey` at work, or one killed, which "
+            "`vpslog doctor` clears)\n"))
     assert program_db.read_bytes() == before
     other.unlink()
     cli.ok("log", "P-0001", "45")

@@ -287,7 +287,8 @@ class Store(ResearchQueries, ReviewRecords, Staging):
             raise StoreError(f"{path} has {names} names (hard links): SQLite keeps a store's write-ahead log beside "
                              "the name it is opened by, so writes through two names can corrupt it, and each name "
                              f"has its own witness, so a trail cut through one goes unseen through the other; keep "
-                             f"one name (the others: find / -samefile {path}), or copy the store with `vpslog backup`")
+                             f"one name (the others: find / -samefile {path}; a .{path.name}.tmp-…-old beside it is "
+                             "`vpslog encrypt` or `rekey` at work, or one killed, which `vpslog doctor` clears)")
         try:
             conn, key = open_connection(path, key, cipher=cipher)
         except StoreError:
