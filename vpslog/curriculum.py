@@ -54,7 +54,7 @@ def check_entries(section: str, entries, keys: dict[str, str], unique: str = "co
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise Invalid(f"{section}: needs at least one [[{section}]] entry")
     for index, entry in enumerate(entries):
-        for key in entry.keys() - keys.keys():
+        for key in sorted(entry.keys() - keys.keys()):
             raise Invalid(f"{section}[{index}].{key}: unknown key")
         for key, kind in keys.items():
             if key not in entry:
@@ -69,7 +69,7 @@ def check_entries(section: str, entries, keys: dict[str, str], unique: str = "co
 
 
 def _check_curriculum(data: dict) -> dict:
-    for key in data.keys() - CURRICULUM.keys():
+    for key in sorted(data.keys() - CURRICULUM.keys()):
         raise Invalid(f"{key}: unknown key")
     for section, keys in CURRICULUM.items():
         if section not in data:
@@ -84,25 +84,23 @@ def _check_curriculum(data: dict) -> dict:
 
 
 def _check_participants(data: dict) -> dict:
-    """As strict as the curriculum: no unknown key, each code list's codes distinct, and the example
-    a study code the pattern takes (it is shown as the form to follow)."""
-    for key in data.keys() - {"id", "demographics"}:
+    """As strict as the curriculum: no unknown key, each code list's codes distinct. (The example is not
+    held to the pattern: programs changed the pattern alone, and refusing would stop every command.)"""
+    for key in sorted(data.keys() - {"id", "demographics"}):
         raise Invalid(f"{key}: unknown key")
     rule = data.get("id")
     if not isinstance(rule, dict) or not isinstance(rule.get("pattern"), str) or not isinstance(rule.get("example"), str):
         raise Invalid("id: needs pattern and example strings")
-    for key in rule.keys() - {"pattern", "example"}:
+    for key in sorted(rule.keys() - {"pattern", "example"}):
         raise Invalid(f"id.{key}: unknown key")
     try:
-        pattern = re.compile(rule["pattern"])
+        re.compile(rule["pattern"])
     except re.error as exc:
         raise Invalid(f"id.pattern: not a regular expression: {exc}") from None
-    if not pattern.fullmatch(rule["example"]):
-        raise Invalid(f"id.example: {rule['example']!r} is not a study code the pattern takes")
     lists = data.get("demographics")
     if not isinstance(lists, dict):
         raise Invalid("demographics: field required")
-    for name in lists.keys() - set(DEMOGRAPHICS):
+    for name in sorted(lists.keys() - set(DEMOGRAPHICS)):
         raise Invalid(f"demographics.{name}: unknown key; accepted: {', '.join(DEMOGRAPHICS)}")
     for name in DEMOGRAPHICS:
         if not isinstance(lists.get(name), list) or not lists[name]:

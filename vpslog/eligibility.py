@@ -32,7 +32,7 @@ class Criteria:
 
 
 def _check(data: dict) -> dict:
-    for key in data.keys() - {"criterion"}:
+    for key in sorted(data.keys() - {"criterion"}):
         raise Invalid(f"{key}: unknown key")
     entries = check_entries("criterion", data.get("criterion"), KEYS, unique="id")
     for index, entry in enumerate(entries):

@@ -47,11 +47,11 @@ def load_settings(catalog: Catalog) -> ReportSettings:
         units, deid = data.get("units"), data.get("deidentify")
         if not isinstance(units, dict) or not isinstance(deid, dict):
             raise Invalid("needs [units] and [deidentify] tables")
-        for key in data.keys() - {"units", "deidentify"}:
+        for key in sorted(data.keys() - {"units", "deidentify"}):
             raise Invalid(f"{key}: unknown table; accepted: units, deidentify")
         for table, keys in (("units", units.keys() - {"minutes_per_unit", "round_up_from", "session_types"}),
                             ("deidentify", deid.keys() - {"top_code_above"})):
-            for key in keys:
+            for key in sorted(keys):
                 raise Invalid(f"{table}.{key}: unknown key")
         for key, most in (("minutes_per_unit", 480), ("round_up_from", units.get("minutes_per_unit"))):
             if type(units.get(key)) is not int or not 1 <= units[key] <= most:

@@ -64,7 +64,7 @@ class RuleBook:
 def _params(where: str, kind: Kind, given, catalog: Catalog) -> dict:
     if not isinstance(given, dict):
         raise Invalid(f"{where}: must be a table of parameters")
-    for key in given.keys() - kind.params.keys():
+    for key in sorted(given.keys() - kind.params.keys()):
         raise Invalid(f"{where}.{key}: unknown parameter{did_you_mean(key, kind.params)}")
     params = {**kind.params, **given}
     for key, default in kind.params.items():
@@ -122,7 +122,7 @@ def load_rules(catalog: Catalog) -> RuleBook:
     path = Path(catalog.folder) / "fidelity.toml"
 
     def check(data: dict) -> RuleBook:
-        for key in data.keys() - {"rule", "scale"}:
+        for key in sorted(data.keys() - {"rule", "scale"}):
             raise Invalid(f"{key}: unknown key")
         entries = check_entries("rule", data.get("rule"), {**RULE_KEYS, "params": "table"}, unique="id")
         rules = []

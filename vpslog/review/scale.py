@@ -59,7 +59,7 @@ class ReviewScale:
 
 def _item(index: int, entry: dict, rules: tuple[str, ...], catalog: Catalog) -> Item:
     where = f"item[{index}]"
-    for key in entry.keys() - {*ITEM_KEYS, *ITEM_LISTS, "rule"}:
+    for key in sorted(entry.keys() - {*ITEM_KEYS, *ITEM_LISTS, "rule"}):
         raise Invalid(f"{where}.{key}: unknown key")
     for key in ("sources", "anchors"):
         if not isinstance(entry.get(key), list):
@@ -109,7 +109,7 @@ def load_review_scale(catalog: Catalog) -> ReviewScale:
     rules = tuple(rule.id for rule in load_rules(catalog).rules)
 
     def check(data: dict) -> ReviewScale:
-        for key in data.keys() - {"scale", "interval", "item"}:
+        for key in sorted(data.keys() - {"scale", "interval", "item"}):
             raise Invalid(f"{key}: unknown key")
         entries = data.get("item")
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
