@@ -254,7 +254,7 @@ def test_a_dash_for_the_new_file_is_refused_not_made_a_file_called_dash(cli, pro
     monkeypatch.chdir(tmp_path)
     result = cli(*command, "-")
     assert result.exit_code == 1 and result.stderr.startswith(
-        "error: - (standard output) is not taken here: give the name of the new file")
+        "error: - is not taken as a file name (to an export's --out it means standard output); choose a new file")
     assert not (tmp_path / "-").exists()
 
 

@@ -33,7 +33,7 @@ def new_file_refusal(path: Path) -> str | None:
     """Why vpslog will not create `path` as a new file (a link, anything already there, or a name too
     long for the temp file it is built as); else None."""
     if str(path) == "-":  # what exports read as standard output: a file called `-` is never what was meant
-        return "- (standard output) is not taken here: give the name of the new file"
+        return "- is not taken as a file name (to an export's --out it means standard output)"
     if path.is_dir() and not path.is_symlink():  # `--out ""` reads as `.`
         return f"{path} is a folder ({path.resolve()}), not a new file"
     return link_refusal(path) or (f"{path} already exists" if path.exists() else None) or name_refusal(path)
