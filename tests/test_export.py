@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -543,21 +543,39 @@ def test_a_deidentified_export_imports_into_a_fresh_store_and_fidelity_recompute
     assert summary("--db", str(fresh)) == summary()
 
 
-def test_a_deidentified_observation_is_dated_on_its_participants_shifted_calendar(cli, demo_db, tmp_path):
+def test_a_deidentified_observation_is_dated_by_its_sessions_shifted_day(cli, demo_db, tmp_path):
     """An observation's entry time was exported as it is while its session's date was shifted: a
-    session observed the day it took place gave that participant's offset away exactly. Now it moves
-    back by the offset of the participant of the session it observes."""
+    session observed the day it took place gave its participant's offset. Shifted, it fell between its
+    review's real start and signing, which gave it again. It is now its session's shifted day."""
     cli.ok("export", "review_observations", "sessions", "--out", str(tmp_path / "real"))
     cli.ok("export", "review_observations", "--out", str(tmp_path / "deid"), "--deidentify")
     sessions = {row["id"]: row for row in read_csv(tmp_path / "real" / "sessions.csv")}
     secret = bytes.fromhex((demo_db.parent.parent / "config" / "secret").read_text().strip())
     expected = []
     for row in read_csv(tmp_path / "real" / "review_observations.csv"):
-        offset = date_shift(secret, sessions[row["session_id"]]["participant_id"])
-        entered = datetime.strptime(row["entered_at"], "%Y-%m-%dT%H:%M:%SZ") - timedelta(days=offset)
-        expected.append(entered.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        session = sessions[row["session_id"]]
+        day = date.fromisoformat(session["date"]) - timedelta(days=date_shift(secret, session["participant_id"]))
+        expected.append(f"{day}T00:00:00Z")
     observed = [row["entered_at"] for row in read_csv(tmp_path / "deid" / "review_observations.csv")]
     assert expected and sorted(observed) == sorted(expected)
+
+
+def test_no_deidentified_date_time_keeps_its_time_of_day(cli, demo_db, tmp_path):
+    """A shift of whole days kept each entry's time of day, and staff times (a supervision, a review)
+    are not shifted: an entry of each made in one sitting matched to the second, which gave the
+    participant's offset, and every date of theirs with it (all 99 of the demo)."""
+    cli.ok("supervision", "log", "PS01", "45", "--supervisor", "Supervisor A")
+    cli.ok("export", "--out", str(tmp_path / "deid"), "--deidentify")
+    package = json.loads((tmp_path / "deid" / "datapackage.json").read_text())
+    moments = 0
+    for resource in package["resources"]:
+        columns = [f["name"] for f in resource["schema"]["fields"] if f["type"] == "datetime"]
+        for row in read_csv(tmp_path / "deid" / resource["path"]):
+            for column in columns:
+                if row[column]:
+                    assert row[column].endswith("T00:00:00Z"), (resource["path"], column, row[column])
+                    moments += 1
+    assert moments > 1000
 
 
 @pytest.mark.parametrize("extra", [["--since", "2026-06-01"], ["--until", "2026-06-01", "--deidentify"],

@@ -86,8 +86,18 @@ def plan(spec: TableSpec, catalog: Catalog, settings: ReportSettings, *, deident
             out.append((replace(column, description="Order of allocation within the site on the shifted timeline "
                                                     "(the real allocation number is not exported)."),
                         "shifted_rank", ("site_id", "allocated_at", "id")))
+        elif deidentify and spec.shifted_through and column.type == "datetime":
+            out.append((_described(column, f"De-identified: the day of its {spec.shifted_through}, shifted (its own "
+                                           "time would link the real dates of its review to the shifted ones)."),
+                        "through_day", spec.shifted_through))
         elif deidentify and spec.shifts_dates and column.type in ("date", "datetime"):
-            out.append((_described(column, "Shifted back by the participant's offset."), f"shift_{column.type}", name))
+            out.append((_described(column, "Shifted back by the participant's offset" + (
+                ", to the day (the time of day is dropped)." if column.type == "datetime" else ".")),
+                f"shift_{column.type}", name))
+        elif deidentify and column.type == "datetime":
+            out.append((_described(column, "De-identified: the day only (a time of day would match a "
+                                            "participant's shifted one entered in the same sitting)."),
+                        "day_datetime", name))
         elif deidentify and name == "age":
             out.append((replace(column, description=f"Age at enrollment; over {settings.top_code_above} "
                                                     f"reported as {settings.top_code_above + 1}."),

@@ -44,6 +44,13 @@ def _shifted_moment(column: str) -> str:
     return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column}, {_SHIFT})"
 
 
+def _day_moment(day: str) -> str:
+    """A date-time of a de-identified export: its day only. A shift of whole days keeps the time of day,
+    and a real time written in the same sitting (a supervision, a review signed) has the same: the pair
+    gave a participant's offset to the day."""
+    return f"strftime('%Y-%m-%dT00:00:00Z', {day})"
+
+
 def _pseudonym(kind: str, column: str) -> str:
     return f"(SELECT pseudonym FROM temp.deid_code WHERE kind = '{kind}' AND value = {column})"
 
@@ -80,7 +87,11 @@ def export_cell(kind: str, argument, sentinel: str = "") -> str:
     if kind == "shift_date":
         return shifted_day(column)
     if kind == "shift_datetime":
-        return _shifted_moment(column)
+        return _day_moment(shifted_day(column))
+    if kind == "day_datetime":
+        return _day_moment(column)
+    if kind == "through_day":  # an observation: the day of the session it is of, shifted
+        return _day_moment(shifted_day(f'(SELECT date FROM "{argument}" WHERE id = t."{argument}_id")'))
     if kind == "shifted_rank":
         partition, moment, record = (f't."{name}"' for name in argument)
         return (f"row_number() OVER (PARTITION BY {partition} "
