@@ -89,6 +89,13 @@ def test_flow_counts_each_step_of_the_trial(cli, trial):
     ]
 
 
+def test_flow_counts_a_reason_once_however_it_was_typed(cli, trial):
+    """`Moved away` and `moved away ` were two rows of the flow, each a count of one."""
+    cli.ok("participant", "exit", "P-0003", "--on", (D0 + timedelta(days=30)).isoformat(), "--reason", " Moved  away ")
+    exits = [(r["detail"], r["vps"], r["control"], r["total"]) for r in report(cli, "flow") if r["step"] == "exited"]
+    assert exits == [("moved away", 1, 1, 2)]
+
+
 def test_baseline_table_per_arm_and_overall(cli, trial):
     rows = {(r["characteristic"], r["category"]): r for r in report(cli, "baseline")}
     assert rows["participants", ""] | {} == rows["participants", ""]

@@ -68,9 +68,12 @@ def flow(prog, as_of: date) -> list[dict]:
     reached = [p for p in enrolled if getattr(results.get(p["id"]), "status", None) == "pass"]
     rows.append(_flow("reached the dose", None, len(reached), by_arm(reached)))
     exited = [p for p in enrolled if p["exited_on"] and p["exited_on"] <= day]
-    for reason in sorted({p["exit_reason"] for p in exited}):
-        people = [p for p in exited if p["exit_reason"] == reason]
-        rows.append(_flow("exited", reason, len(people), by_arm(people)))
+    by_reason: dict[str, list[dict]] = {}
+    for person in exited:  # one reason however it was typed: `moved away `, `Moved away`
+        by_reason.setdefault(" ".join((person["exit_reason"] or "").split()).casefold(), []).append(person)
+    for _, people in sorted(by_reason.items()):
+        shown = Counter(" ".join((p["exit_reason"] or "").split()) for p in people).most_common(1)[0][0]
+        rows.append(_flow("exited", shown, len(people), by_arm(people)))
     return rows
 
 
