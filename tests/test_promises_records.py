@@ -284,7 +284,7 @@ def test_a_note_that_is_not_utf8_is_never_shown_in_the_error_it_causes(cli, prog
 @pytest.mark.parametrize("args,message", [
     (["site", "add", "S9", "--name", "a very long site name " * 12], "error: name: string should have at most 200 characters\n"),
     (["participant", "add", "P-" + "1" * 60, "--site", "S1", "--enrolled", days_ago(3)],
-     f"error: id: string should have at most 32 characters (got 'P-{'1' * 35}...')\n"),
+     "error: id: string should have at most 32 characters\n"),  # a length error needs no value
     (["screen", "P-0001", "--answer", "smi=" + "y" * 200], f"error: answer '{'y' * 37}...' not understood: use yes or no\n"),
     (["log", "P-0001", "45", "-n", "private words", "--at", "25:99"], "error: start time '25:99' not understood: use HH:MM, e.g. 14:30\n"),
 ])

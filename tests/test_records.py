@@ -47,7 +47,7 @@ def test_participant_list_json_shows_every_field_including_the_arm(cli, program_
 
 PARTICIPANT_REFUSALS = [
     (["participant", "add", "Name Surname", "--site", "S1", "--enrolled", "2026-01-01"],
-     "error: id: 'NAME SURNAME' is not a study code: use a pseudonymous code like P-0017"),
+     "error: id: [text with spaces, not shown] is not a study code: use a pseudonymous code like P-0017"),
     (["participant", "add", "P-0009", "--site", "S9", "--enrolled", "2026-01-01"],
      "error: unknown site 'S9'; accepted: S1"),
     (["participant", "add", "P-0001", "--site", "S1", "--enrolled", "2026-01-01"],
@@ -240,7 +240,7 @@ def test_every_change_of_records_is_refused_to_a_user_whose_name_is_not_an_id(cl
                  ["import", "sites", str(sites)], ["merge", str(other)], ["screen", "P-0002"]):
         result = cli(*args)
         assert (result.exit_code, result.stderr) == (1, (
-            "error: you are 'Reviewer Z': not a user or specialist id (letters, digits and . _ @ -, no spaces); "
+            "error: you are [text with spaces, not shown]: not a user or specialist id (letters, digits and . _ @ -, no spaces); "
             "set yours with `vpslog config set specialist ID`\n")), args
     assert snapshot(program_db) == before
 

@@ -562,7 +562,7 @@ def test_a_user_whose_name_is_not_an_id_is_refused_before_a_review_not_at_its_si
     before = snapshot(program_db)
     result = cli("review", "start", "--site", "S1", "--reviewer", "RA")
     assert (result.exit_code, result.stderr) == (1, (
-        "error: you are 'Reviewer Z': not a user or specialist id (letters, digits and . _ @ -, no spaces); "
+        "error: you are [text with spaces, not shown]: not a user or specialist id (letters, digits and . _ @ -, no spaces); "
         "set yours with `vpslog config set specialist ID`\n"))
     assert snapshot(program_db) == before
 

@@ -48,6 +48,9 @@ def _participant(pid: str, **fields) -> dict:
 
 
 IMPORT_REFUSALS = [
+    ("participants", _participant("Zed Example"),  # a name typed for a study code: never echoed
+     "id: [text with spaces, not shown] is not a study code: use a pseudonymous code like P-0017 "
+     "(pattern [A-Z]+-?[0-9]+), never a name"),
     ("participants", _participant("P-0101", enrolled_on="2099-01-01"),
      f"enrollment date 2099-01-01 is in the future (today is {TODAY})"),
     ("participants", _participant("P-0102", status="exited", exited_on="2099-01-01", exit_reason="moved away"),

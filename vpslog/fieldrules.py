@@ -7,7 +7,7 @@ into the model's message.
 
 from __future__ import annotations
 
-from vpslog.parsing import did_you_mean
+from vpslog.parsing import did_you_mean, quoted
 
 
 def split_codes(value):
@@ -32,7 +32,7 @@ def participant_id(value: str, info) -> str:
     catalog = (info.context or {}).get("catalog")
     if catalog is not None and not catalog.participant_pattern.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a study code: use a pseudonymous code like {catalog.participant_example} "
+            f"{quoted(value)} is not a study code: use a pseudonymous code like {catalog.participant_example} "
             f"(pattern {catalog.participant_pattern.pattern}), never a name"
         )
     return value

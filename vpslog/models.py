@@ -356,7 +356,7 @@ def describe(exc: ValidationError) -> str:
     else:
         message = error["msg"].removeprefix("Value error, ")
         message = message[0].lower() + message[1:]
-    shown = (field.split(".")[0] not in SENSITIVE and error["type"] not in ("value_error", "missing", "extra_forbidden")
-             and not isinstance(error["input"], dict))
+    shown = (field.split(".")[0] not in SENSITIVE and not isinstance(error["input"], dict) and error["type"] not in (
+        "value_error", "missing", "extra_forbidden", "string_too_long"))  # (a length is all a length error needs)
     got = f" (got {quoted(error['input']) if isinstance(error['input'], str) else repr(error['input'])[:40]})" if shown else ""
     return f"{field}: {message}{got}" if field else message

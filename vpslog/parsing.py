@@ -43,7 +43,11 @@ def refuse_undecodable(args: Sequence[str]) -> None:
 
 
 def quoted(text: str, limit: int = 40) -> str:
-    """What the user typed, for an error message: repr'd (control characters escaped) and cut short."""
+    """What the user typed, for an error message: repr'd (control characters escaped) and cut short.
+    Text with a space inside is not shown at all: no code, date, duration or id has one, and a note
+    typed without -n (or a name typed for a study code) does."""
+    if len(text.split()) > 1:
+        return "[text with spaces, not shown]"
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
