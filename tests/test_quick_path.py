@@ -581,3 +581,13 @@ def test_amend_warns_as_log_does_on_both_paths(cli, program_db):
                     "no-clinical-services flags: VPS does not provide one\n")
     assert slow[:2] == (0, f"amended session {session}\n")
     assert slow[2].startswith("warning: P-0002 is in the control arm: individual sessions break arm-integrity")
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]])
+def test_a_session_logged_with_standard_output_closed_ends_well_on_both_paths(program_db, debug):
+    """`vpslog log ... >&-` (a cron job's habit): the quick path wrote its line to no stream and exited
+    70 after saving, so a script that retries on failure logged the session twice; typer writes nothing."""
+    done = subprocess.run([sys.executable, "-m", "vpslog", *debug, "log", "P-0001", "45"], env=os.environ.copy(),
+                          capture_output=False, stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=60)
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert len(session_rows(program_db)) == 1

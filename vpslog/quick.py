@@ -158,7 +158,10 @@ def _run(prog, settings: dict | None, command: str, positional: list[str], optio
 def echo(message: str, stream) -> None:
     """A line as the typer path writes it: control characters shown escaped (errors.shown), flushed, and
     in UTF-8 (characters it cannot encode replaced) where the stream says ASCII (PYTHONIOENCODING=ascii,
-    the C locale), as click does where Python would fail or write `\\xe9`."""
+    the C locale), as click does where Python would fail or write `\\xe9`. No stream (started with its descriptor closed, `>&-`):
+    nothing, as click writes nothing (the session was saved: exit 0, not 70)."""
+    if stream is None:
+        return
     message = shown(message)  # a control character is shown escaped, as on the typer path
     buffer = getattr(stream, "buffer", None)
     if buffer is not None and _ascii(getattr(stream, "encoding", None) or "ascii"):
