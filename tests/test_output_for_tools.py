@@ -199,9 +199,12 @@ def test_no_usage_error_shows_more_than_40_characters_of_what_was_typed(cli, pro
 
 
 def test_interactive_log_refuses_a_bad_date_at_the_date_prompt_then_saves_after_the_summary(cli, program_db):
-    answers = ["P-0001", "45", days_ago(121), "2999-01-01", days_ago(2), "", "", "career", "", "", "", "y"]
+    """A length out of bounds is asked again at its prompt too: it was taken, shown in the summary,
+    then refused after the confirmation, and everything typed (the note too) was lost."""
+    answers = ["P-0001", "999", "0", "45", days_ago(121), "2999-01-01", days_ago(2), "", "", "career", "", "", "", "y"]
     result = cli.ok("log", input="\n".join(answers) + "\n")
     before_note = result.stdout.split("Note:")[0]
+    assert "minutes: must be at most 480 (got 999)" in before_note and "minutes: must be at least 1 (got 0)" in before_note
     assert f"session date {days_ago(121)} is before P-0001 enrolled on {days_ago(120)}" in before_note
     assert "session date 2999-01-01 is in the future" in before_note
     assert f"to save: P-0001; {days_ago(2)}; 45m; individual; in-person; specialist PS1; " \

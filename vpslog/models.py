@@ -28,7 +28,7 @@ from pydantic import (
 
 from vpslog.fieldrules import (check_codes, code_case, criterion_ids, local_time, no_nul, participant_id,
                                split_codes)
-from vpslog.parsing import ACTOR_PATTERN, quoted
+from vpslog.parsing import ACTOR_PATTERN, MINUTES, quoted
 
 SENSITIVE = frozenset({"note", "detail", "exit_reason", "reason", "location", "supervisor", "void_reason",
                        "reviewers", "evidence", "name"})
@@ -58,7 +58,7 @@ ParticipantId = Annotated[
     AfterValidator(participant_id),
 ]
 RecordId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-Minutes = Annotated[int, Field(ge=1, le=480)]
+Minutes = Annotated[int, Field(ge=MINUTES[0], le=MINUTES[1])]
 Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)]
 FreeText = Annotated[str, Field(max_length=20_000, json_schema_extra={"x-free-text": True}), AfterValidator(no_nul)]
 PersonalText = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"x-free-text": True}),

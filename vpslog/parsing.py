@@ -23,6 +23,8 @@ DATE_FORMS = "today, yesterday, a weekday (monday), -3d or YYYY-MM-DD"
 
 
 MAX_NUMBER_DIGITS = 9
+MINUTES = (1, 480)
+"""A session's or a supervision's length in minutes: the models' bounds, and the prompt's."""
 """More digits than this in a duration or a day count is out of any range vpslog takes
 (and Python refuses to read ints of thousands of digits)."""
 
@@ -73,8 +75,17 @@ def parse_duration(text: str) -> int:
     if not match or not any(match.groupdict().values()):
         raise InputError(f"duration {quoted(text)} not understood: use {DURATION_FORMS}")
     if any(len(part or "") > MAX_NUMBER_DIGITS for part in match.groupdict().values()):
-        raise InputError(f"duration {quoted(text)} is out of range: at most 480 minutes")
+        raise InputError(f"duration {quoted(text)} is out of range: at most {MINUTES[1]} minutes")
     return int(match["h"] or 0) * 60 + int(match["m"] or 0)
+
+
+def parse_minutes(text: str) -> int:
+    """A duration within the models' bounds, refused as the model refuses it (the prompt asks again)."""
+    minutes = parse_duration(text)
+    if not MINUTES[0] <= minutes <= MINUTES[1]:
+        bound = f"at least {MINUTES[0]}" if minutes < MINUTES[0] else f"at most {MINUTES[1]}"
+        raise InputError(f"minutes: must be {bound} (got {minutes})")
+    return minutes
 
 
 def parse_time(text: str) -> time:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vpslog.errors import InputError
-from vpslog.parsing import format_duration, parse_date, parse_duration, resolve_code, resolve_codes
+from vpslog.parsing import format_duration, parse_date, parse_minutes, resolve_code, resolve_codes
 
 
 def ask_session(prog, participant: str | None, fields: dict) -> tuple[str, dict]:
@@ -42,7 +42,7 @@ def ask_session(prog, participant: str | None, fields: dict) -> tuple[str, dict]
     person = ask("Participant", prog.participant, participant,
                  hint=f"active: {', '.join(active[:12])}{' ...' if len(active) > 12 else ''}")
     minutes = fields.get("minutes")
-    fields["minutes"] = ask("Duration", parse_duration, format_duration(minutes) if minutes else "45m",
+    fields["minutes"] = ask("Duration", parse_minutes, format_duration(minutes) if minutes else "45m",
                             hint="45, 45m, 1h, 1h15m or 1:15")
     fields["date"] = ask("Date", session_date, fields["date"].isoformat(),
                          hint="today, yesterday, monday, -3d or YYYY-MM-DD")
