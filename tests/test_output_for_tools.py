@@ -94,6 +94,15 @@ def test_sessions_fit_a_100_column_terminal_without_breaking_ids_or_dates(cli, p
     assert lines[-1] == "not shown (too narrow): specialist, mode, supports, phase, voided; --format csv has every column"
 
 
+@pytest.mark.parametrize("columns", ["0", "5"])
+def test_a_terminal_too_narrow_for_anything_still_gets_the_table(cli, program_db, monkeypatch, columns):
+    """`COLUMNS=0` drew nothing (exit 0), and 5 cut the first column's ids: tables are at least 40 wide."""
+    cli.ok("log", "P-0001", "45")
+    monkeypatch.setenv("COLUMNS", columns)
+    out = cli.ok("sessions").stdout
+    assert session_rows(program_db)[0]["id"][:8] in out and max(map(len, out.splitlines())) <= 40
+
+
 def test_a_piped_table_is_80_columns_wide(cli, program_db, monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)
     cli.ok("log", "P-0001", "45", "-c", "career,job-s,resume,hope", "-s", "emo,info,link")

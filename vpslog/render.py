@@ -146,6 +146,8 @@ def _escaped(found: re.Match) -> str:
 
 
 LONGEST_WORD = 32
+NARROWEST = 40
+"""Tables are drawn at least this wide, whatever the terminal or $COLUMNS says: the first column whole."""
 """A word up to this long (an id, a date, a code) is never broken; a longer one folds."""
 
 
@@ -166,6 +168,8 @@ def _table(records: list[dict], columns: Sequence[str], title: str | None, drop:
     from rich.text import Text
 
     console = Console(soft_wrap=False, highlight=False)
+    if console.width < NARROWEST:  # `COLUMNS=0` drew nothing at all (exit 0), 5 cut the first column
+        console.width = NARROWEST
     console.on_broken_pipe = _reader_gone
     if not records:
         console.print(Text(f"{printable(title or 'nothing')}: none", style="dim"))
