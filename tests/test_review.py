@@ -463,6 +463,24 @@ def test_merge_and_import_refuse_a_finding_added_to_a_signed_review(cli, program
     assert snapshot(program_db) == before
 
 
+def test_a_review_is_not_signed_once_a_later_one_of_its_site_is(cli, program_db, tmp_path):
+    """A later review signed elsewhere and merged in, then this earlier one signed: the later one's
+    signed report then compared against it (`Previous review` changed after its signing)."""
+    laptop = tmp_path / "laptop.db"
+    shutil.copyfile(program_db, laptop)
+    later = re.search(r"started review ([0-9a-f]{8})", cli.ok(
+        "--db", str(laptop), "review", "start", "--reviewer", "Reviewer B", "--site", "S1", "--as-of", days_ago(10)).stdout)[1]
+    for item in REVIEWER_ITEMS:
+        cli.ok("--db", str(laptop), "review", "score", later, item, "4", "--source", "interview", "-n", "staff interview")
+    cli.ok("--db", str(laptop), "review", "sign", later)
+    earlier = start(cli, "--site", "S1", "--as-of", days_ago(20))
+    score_reviewer_items(cli, earlier)
+    cli.ok("merge", str(laptop))
+    refused(cli, program_db, ("review", "sign", earlier),
+            f"review {earlier} cannot be signed: review {later} of S1 as of {days_ago(10)}, a later one, is signed, "
+            "and would then compare against this one, changing its signed report")
+
+
 def test_merge_refuses_a_review_arriving_signed_with_reviewer_items_not_scored(cli, program_db, tmp_path):
     from vpslog.core import Program
     from vpslog.models import Review, ReviewItem

@@ -164,6 +164,11 @@ class Reviews:
                         if part["score"] is None and "records" not in part["sources"].split(";")]
             if unscored:
                 raise InputError(f"review {row['id'][:8]} cannot be signed: no score yet for {', '.join(unscored)}")
+            latest = self.store.latest_signed_reviews().get(row["site_id"])  # a later one signed, by a merge
+            if latest is not None and (row["as_of"], row["entered_at"]) < (latest["as_of"], latest["entered_at"]):
+                raise InputError(f"review {row['id'][:8]} cannot be signed: review {latest['id'][:8]} of "
+                                 f"{row['site_id'] or 'the program'} as of {latest['as_of']}, a later one, is signed, "
+                                 "and would then compare against this one, changing its signed report")
             signed = build(Review, {**row, "status": "signed", "signed_at": _now(), "signed_by": self.prog.actor},
                            self.prog.catalog)
             self.store.update("review", signed, actor=self.prog.actor, reason=None, action="sign")
