@@ -226,6 +226,7 @@ def test_every_refusal_says_why_in_one_line_and_writes_nothing(cli, program_db):
     fresh = logged(cli, "P-0001", "20", "-d", days_ago(2), "-c", "hope")
     voided = logged(cli, "P-0001", "30", "-d", days_ago(3), "-c", "hope")
     cli.ok("void", voided, "--reason", "logged twice")
+    missed = logged(cli, "P-0001", "30", "-d", days_ago(4), "-t", "no-show")
     review = start(cli, "--site", "S1", "--as-of", days_ago(2))
     cli.ok("review", "observe", review, "--session", here, "--present", "equality")
     strength = re.search(r"strength ([0-9a-f]{8})", cli.ok("review", "strength", review, "Warmth").stdout)[1]
@@ -261,6 +262,8 @@ def test_every_refusal_says_why_in_one_line_and_writes_nothing(cli, program_db):
             f"session {later} on {days_ago(1)} is after the review date {days_ago(2)}",
         ("review", "observe", review, "--session", voided, "--present", "hope"):
             f"session {voided} is voided: observe a session that took place",
+        ("review", "observe", review, "--session", missed, "--present", "hope"):  # its components were counted
+            f"session {missed} is a no-show: observe a session that took place",
         ("review", "observe", review, "--session", fresh, "--present", "hope", "--absent", "hope"):
             "hope cannot be both present and absent",
         ("review", "observe", review, "--session", fresh): "an observation needs components --present or --absent",

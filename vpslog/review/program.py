@@ -96,8 +96,9 @@ class Reviews:
             row = self.review(review)
             reason = self._addendum(row, addendum)
             seen = self.prog.session(session)
-            if seen["voided"]:
-                raise InputError(f"session {seen['id'][:8]} is voided: observe a session that took place")
+            if seen["voided"] or seen["type"] not in self.prog.catalog.delivered_types:
+                why = "voided" if seen["voided"] else f"a {seen['type']}"
+                raise InputError(f"session {seen['id'][:8]} is {why}: observe a session that took place")
             if seen["date"] > row["as_of"]:
                 raise InputError(f"session {seen['id'][:8]} on {seen['date']} is after the review date {row['as_of']}")
             site = self.store.get("participant", seen["participant_id"])["site_id"]
