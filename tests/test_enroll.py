@@ -204,3 +204,25 @@ def test_screen_checks_the_participant_and_the_date_before_asking_anything(cli, 
     result = cli(*args, input="y\n" * 6)
     assert result.exit_code == 1 and result.stderr.startswith(message) and "smi:" not in result.stdout
     assert snapshot(newcomers) == before
+
+
+def test_an_allocation_brought_in_is_kept_and_later_numbers_follow_it(cli, newcomers, tmp_path):
+    """An allocation imported with number 8 at a site that had 1: randomizing took the count plus one,
+    2, then 3 ... until 8, refused by the store for every participant after; and `enroll --arm`
+    gave its participant the other arm, against the allocation."""
+    for n in (3, 4, 5):
+        cli.ok("screen", f"P-000{n}", *answers())
+    cli.ok("enroll", "P-0003", "--consent", days_ago(1), "--randomize")  # number 1
+    path = tmp_path / "allocations.csv"
+    path.write_text("id,participant_id,site_id,number,arm,allocated_at\n"
+                    f"{'9' * 32},P-0004,S1,8,vps,{days_ago(2)}T10:00:00Z\n", encoding="utf-8")
+    cli.ok("import", "allocations", str(path))
+    before = snapshot(newcomers)
+    result = cli("enroll", "P-0004", "--consent", days_ago(1), "--arm", "control")
+    assert (result.exit_code, result.stderr) == (1, "error: P-0004 was randomized to vps (allocation 8 at S1): "
+                                                    "enroll with --arm vps, the allocation's\n")
+    assert snapshot(newcomers) == before
+    cli.ok("enroll", "P-0004", "--consent", days_ago(1), "--arm", "vps")
+    cli.ok("enroll", "P-0005", "--consent", days_ago(1), "--randomize")
+    numbers = open_db(newcomers).execute("SELECT participant_id, number FROM allocation ORDER BY number").fetchall()
+    assert [tuple(row) for row in numbers] == [("P-0003", 1), ("P-0004", 8), ("P-0005", 9)]

@@ -189,8 +189,12 @@ class Program:
             if not screening["eligible"]:
                 raise InputError(f"{person['id']} was not eligible at screening on {screening['date']}: "
                                  f"{screening['reasons']}")
+            allocated = self.store.allocation_of(person["id"])  # imported before the participant enrolled
+            if allocated is not None and arm != allocated["arm"]:
+                raise InputError(f"{person['id']} was randomized to {allocated['arm']} (allocation {allocated['number']} "
+                                 f"at {allocated['site_id']}): enroll with --arm {allocated['arm']}, the allocation's")
             if arm is None:
-                number = self.store.allocations_at(person["site_id"]) + 1
+                number = self.store.last_allocation_number(person["site_id"]) + 1
                 allocation = build("allocation", {
                     "id": uuid.uuid4().hex, "participant_id": person["id"], "site_id": person["site_id"],
                     "number": number, "arm": allocate(sequence_key or self.store.secret(), person["site_id"], number),

@@ -637,8 +637,11 @@ class Store(ResearchQueries, ReviewRecords, Staging):
         return self.conn.execute("SELECT min(date) FROM milestone WHERE participant_id = ?",
                                  (participant_id,)).fetchone()[0]
 
-    def allocations_at(self, site_id: str) -> int:
-        return self.conn.execute("SELECT count(*) FROM allocation WHERE site_id = ?", (site_id,)).fetchone()[0]
+    def last_allocation_number(self, site_id: str) -> int:
+        """The highest allocation number of the site (0: none yet); not a count, which an allocation
+        imported with a later number would make a number already taken."""
+        return self.conn.execute("SELECT coalesce(max(number), 0) FROM allocation WHERE site_id = ?",
+                                 (site_id,)).fetchone()[0]
 
     def last_session_date(self, participant_id: str) -> str | None:
         return self.participant_summary(participant_id)["last_session"]
