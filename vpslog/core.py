@@ -171,6 +171,10 @@ class Program:
         self.check_actor()
         person = self._active(participant)
         self._refuse_out_of_range(on, "screening date")
+        enrolled = person["consent_on"] or person["enrolled_on"]
+        if person["arm"] and on.isoformat() > enrolled:  # (one dated before it records a screening made then)
+            raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm (on {enrolled}): a screening "
+                             "after it would change who was eligible at enrollment, as the latest one counts")
         return person
 
     def enroll(self, participant: str, consent_on: date, arm: str | None = None,
