@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import snapshot
+from conftest import days_ago, snapshot
 from vpslog.core import Program
 from vpslog.deid import FORMULA_TRIGGERS, date_shift, neutralize, participant_pseudonym, restore, staff_pseudonym
 
@@ -322,6 +322,21 @@ def test_import_refuses_a_malformed_file_with_one_clear_line(cli, program_db, tm
     assert result.stderr.startswith(f"error: {path}:") and message in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
     assert snapshot(program_db) == before
+
+
+@pytest.mark.parametrize("line", [2, 15001])
+def test_a_byte_that_is_not_utf8_is_named_by_its_own_line(cli, program_db, tmp_path, line):
+    """The reader decodes ahead of the record it is at: the refusal named line 14973 for a byte on 15001,
+    and line 1 for one on line 2."""
+    header = b"id,participant_id,specialist_id,date,minutes,type,mode,entered_at,entered_by\n"
+    rows = [f"{n:032x},P-0001,PS1,{days_ago(5)},45,individual,phone,{days_ago(4)}T17:00:00Z,PS1\n".encode()
+            for n in range(1, 15001)]
+    rows[line - 2] = rows[line - 2].replace(b"phone", b"ph\xe9ne")
+    path = tmp_path / "latin.csv"
+    path.write_bytes(header + b"".join(rows))
+    result = cli("import", "sessions", str(path))
+    assert (result.exit_code, result.stderr) == (
+        1, f"error: {path}:{line}: not UTF-8 text (byte 0xe9); save the file as UTF-8 CSV\n")
 
 
 def test_import_refuses_an_id_that_exists_with_different_content(cli, program_db, tmp_path):

@@ -98,9 +98,21 @@ def _rows(path: Path, spec: TableSpec, sha256: str) -> Iterator[tuple[int, list[
             if "unexpected end of data" in problem or "EOF" in problem:
                 problem = "a quoted cell is never closed"
             raise InputError(f"{path}:{reader.line_num}: {problem}; not a well-formed CSV file") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}:{reader.line_num + 1}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
-                             "save the file as UTF-8 CSV") from None
+        except UnicodeDecodeError:
+            line, byte = _first_undecodable(path)  # the reader decodes ahead of the record it is at
+            raise InputError(f"{path}:{line}: not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8 CSV") from None
+
+
+def _first_undecodable(path: Path) -> tuple[int, int]:
+    """The line and the byte of the first bytes of `path` that are not UTF-8 (a line at a time: no
+    UTF-8 character spans a line break)."""
+    with open(path, "rb") as file:
+        for number, raw in enumerate(file, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, raw[exc.start]
+    return 0, 0
 
 
 class _Parser:
