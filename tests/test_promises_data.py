@@ -340,7 +340,10 @@ def test_history_of_an_id_that_is_also_a_session_prefix_is_that_records(cli, pro
 
 
 @pytest.mark.parametrize("entered_at,stored", [("2024-03-06T10:00:00", "2024-03-06T10:00:00Z"),
-                                               ("2024-03-09 10:00", "2024-03-09T10:00:00Z")])
+                                               ("2024-03-09 10:00", "2024-03-09T10:00:00Z"),
+                                               # a fraction was kept, and written back as `.500000Z`
+                                               ("2024-03-09T10:00:00.5Z", "2024-03-09T10:00:00Z"),
+                                               ("2024-03-09T10:00:59.999", "2024-03-09T10:00:59Z")])
 def test_an_imported_time_without_its_zone_is_read_as_utc_not_a_crash(cli, program_db, tmp_path, entered_at, stored):
     """A spreadsheet drops the Z: the import crashed (exit 70, a naive time compared with an aware one)."""
     path = tmp_path / "in.csv"

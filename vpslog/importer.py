@@ -142,8 +142,8 @@ class _Parser:
     def parse(self, cells: list[str]):
         """(record, row) of a record's cells; the model's ValidationError when it is not valid."""
         for index in self.moments:
-            if cells[index] and not cells[index].endswith("Z"):  # already UTC, as vpslog writes every time
-                cells[index] = _in_utc(cells[index])
+            if (cell := cells[index]) and (not cell.endswith("Z") or "." in cell):  # else as vpslog writes them
+                cells[index] = _in_utc(cell)
         compiled = self.compiled
         if compiled is not None:
             cells.append("")  # what a column missing from the file reads as
@@ -163,14 +163,15 @@ class _Parser:
 
 
 def _in_utc(cell: str) -> str:
-    """A date-time cell as vpslog writes one, in UTC (`…Z`): without its zone (a spreadsheet drops the
-    Z) it is read as UTC, and one in another zone is moved to UTC; anything else is left to the model."""
+    """A date-time cell as vpslog writes one, in UTC to the second (`…:05Z`): without its zone (a
+    spreadsheet drops the Z) it is read as UTC, one in another zone is moved to UTC, and a fraction of
+    a second is dropped (it was kept, and written back as `.500000Z`); anything else is left to the model."""
     try:
         moment = datetime.fromisoformat(cell)
     except ValueError:
         return cell
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _check_header(path: Path, header: list[str], spec: TableSpec) -> None:
