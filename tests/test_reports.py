@@ -110,8 +110,9 @@ def test_baseline_table_per_arm_and_overall(cli, trial):
 
 
 def test_units_round_each_session_by_the_rule(cli, trial):
+    """Sessions and minutes are those the units are of: a no-show's 60 minutes were counted beside them."""
     rows = report(cli, "units")
-    assert rows == [{"specialist": "PS1", "month": "2026-01", "sessions": 5, "minutes": 152, "units": 8},
+    assert rows == [{"specialist": "PS1", "month": "2026-01", "sessions": 4, "minutes": 92, "units": 8},
                     {"specialist": "PS1", "month": "2026-02", "sessions": 4, "minutes": 92, "units": 8},
                     {"specialist": "PS1", "month": "2026-03", "sessions": 2, "minutes": 46, "units": 4}]
 

@@ -295,8 +295,8 @@ class UnitsRow(_Shape):
 
     specialist: str
     month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$")
-    sessions: int = Field(ge=0)
-    minutes: int = Field(ge=0)
+    sessions: int = Field(ge=0, description="Sessions of the billable types (schemas/reports.toml [units]).")
+    minutes: int = Field(ge=0, description="Their minutes.")
     units: int = Field(ge=0, description="Billable units (schemas/reports.toml [units]).")
 
 

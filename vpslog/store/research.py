@@ -171,13 +171,16 @@ class ResearchQueries:
                GROUP BY site_id, arm ORDER BY site_id, arm""", [as_of]).fetchall()
 
     def units_by_month(self, as_of: str, minutes_per_unit: int, round_up_from: int, types) -> list[dict]:
-        """Billable units per specialist and month (non-voided sessions up to as_of)."""
+        """Billable units per specialist and month, with the sessions and minutes they are of: the
+        non-voided sessions of the billable types up to as_of (a no-show's minutes were counted beside
+        units that left them out)."""
         units = _export_cell("units", (minutes_per_unit, round_up_from, types))
+        marks = ", ".join("?" * len(types))
         return [dict(row) for row in self.conn.execute(
             f"""SELECT t.specialist_id AS specialist, substr(t.date, 1, 7) AS month, count(*) AS sessions,
                        sum(t.minutes) AS minutes, sum({units}) AS units
-                FROM session t WHERE t.voided = 0 AND t.date <= ?
-                GROUP BY t.specialist_id, month ORDER BY t.specialist_id, month""", [as_of])]
+                FROM session t WHERE t.voided = 0 AND t.date <= ? AND t.type IN ({marks})
+                GROUP BY t.specialist_id, month ORDER BY t.specialist_id, month""", [as_of, *types])]
 
     # -- bulk: import ----------------------------------------------------------
 
