@@ -466,6 +466,25 @@ def test_merge_and_import_refuse_a_finding_added_to_a_signed_review(cli, program
     assert snapshot(program_db) == before
 
 
+@pytest.mark.parametrize("debug", [[], ["--debug"]])  # the quick path, and the full command line
+def test_an_observed_session_stays_one_its_review_could_observe(cli, program_db, debug):
+    """Amended to after the review date or voided, an observed session changed its signed review's
+    report (it listed a session of another date, or a voided one) with no trace in the review."""
+    seen = logged(cli, "P-0001", "45", "-d", days_ago(5), "-c", "hope")
+    review = start(cli, "--site", "S1", "--as-of", days_ago(2))
+    cli.ok("review", "observe", review, "--session", seen, "--present", "hope")
+    score_reviewer_items(cli, review)
+    cli.ok("review", "sign", review)
+    prefix = f"session {seen} is observed in review {review}, so it stays one that review could observe: "
+    for args, problem in (((*debug, "amend", seen, "-d", days_ago(1), "--reason", "r"),
+                           f"session {seen} on {days_ago(1)} is after the review date {days_ago(2)}"),
+                          ((*debug, "void", seen, "--reason", "r"), f"session {seen} is voided: observe a session that took place"),
+                          ((*debug, "amend", seen, "-t", "no-show", "--reason", "r"),
+                           f"session {seen} is a no-show: observe a session that took place")):
+        refused(cli, program_db, args, f"{prefix}{problem}; nothing was changed")
+    cli.ok(*debug, "amend", seen, "50", "-d", days_ago(3), "--reason", "length and day")  # still observable
+
+
 def test_a_review_is_not_signed_once_a_later_one_of_its_site_is(cli, program_db, tmp_path):
     """A later review signed elsewhere and merged in, then this earlier one signed: the later one's
     signed report then compared against it (`Previous review` changed after its signing)."""

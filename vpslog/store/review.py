@@ -35,6 +35,12 @@ class ReviewRecords:
             latest[row["site_id"]] = dict(row)
         return latest
 
+    def observing_reviews(self, session_id: str) -> list[dict]:
+        """The reviews that observed a session (a plain read: quick entry's amend and void ask it)."""
+        return [dict(row) for row in self.conn.execute(
+            """SELECT r.* FROM review r JOIN review_observation o ON o.review_id = r.id
+               WHERE o.session_id = ? ORDER BY r.as_of""", (session_id,))]
+
     def review_part(self, table: str, review_id: str) -> list[dict]:
         """The items, observations or findings of a review, in the order they were made."""
         assert table in REVIEW_PARTS
