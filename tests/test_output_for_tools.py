@@ -103,6 +103,20 @@ def test_a_terminal_too_narrow_for_anything_still_gets_the_table(cli, program_db
     assert session_rows(program_db)[0]["id"][:8] in out and max(map(len, out.splitlines())) <= 40
 
 
+def test_show_and_history_wrap_code_lists_between_codes_never_inside_one(cli, program_db, monkeypatch):
+    """`show` and history's changes joined code lists with `;`, one long word that an 80-column table
+    broke inside a code (`normal` / `ization`) or left out whole."""
+    codes = ["employer-contact", "education-training", "flexible-contact", "normalization"]
+    session = cli.ok("log", "P-0001", "45", "-c", ",".join(codes)).stdout.split()[2].rstrip(":")
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = cli.ok("show", session).stdout
+    cli.ok("amend", session, "-c", "resume,hope", "--reason", "wrong codes")
+    history = cli.ok("history", session).stdout
+    for out in (shown, history):
+        assert all(code in out for code in codes), out
+    assert "resume; hope" in history
+
+
 def test_a_piped_table_is_80_columns_wide(cli, program_db, monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)
     cli.ok("log", "P-0001", "45", "-c", "career,job-s,resume,hope", "-s", "emo,info,link")

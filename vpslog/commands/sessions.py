@@ -51,7 +51,7 @@ def show(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="
 
         emit_record(Session.model_validate(row).model_dump(mode="json"), fmt)
     else:
-        emit_record(_listed(row, short=False) | {"note": row["note"]}, fmt, f"session {row['id'][:8]}")
+        emit_record(_listed(row, short=fmt is Format.table) | {"note": row["note"]}, fmt, f"session {row['id'][:8]}")
 
 
 def void(ctx: typer.Context, session_id: Annotated[str, typer.Argument(metavar="ID")],
@@ -79,6 +79,8 @@ def history(ctx: typer.Context, record: Annotated[str, typer.Argument(metavar="I
 
 
 def _listed(row: dict, short: bool) -> dict:
+    """A session as listed; `short` (a table): code lists `, `-joined, so they wrap between codes (a
+    `;`-joined list is one word, which a narrow table broke inside a code)."""
     row = {**row, "clinical": bool(row["clinical"]), "voided": bool(row["voided"])}
     for key in ("components", "supports"):
         row[key] = row[key].replace(";", ", " if short else ";")
@@ -93,4 +95,9 @@ def _changes(entry: dict) -> str:
     after = json.loads(entry["after"]) if entry["after"] else {}
     if not before:
         return f"created ({len(after)} fields)"
-    return "; ".join(f"{k}: {before.get(k)} -> {after.get(k)}" for k in after)
+    return "; ".join(f"{k}: {_spaced(before.get(k))} -> {_spaced(after.get(k))}" for k in after)
+
+
+def _spaced(value):
+    """A stored code list (`hope;resume`) with a space after each `;`: it wraps between codes."""
+    return value.replace(";", "; ").replace(";  ", "; ") if isinstance(value, str) else value
