@@ -353,6 +353,15 @@ def test_an_imported_time_without_its_zone_is_read_as_utc_not_a_crash(cli, progr
     assert [row["entered_at"] for row in session_rows(program_db)] == [stored]
 
 
+def test_blank_lines_in_an_imported_file_are_no_records(cli, program_db, tmp_path):
+    """A file ending in a blank line (as editors and spreadsheets save one) was refused: `0 cells`."""
+    path = tmp_path / "in.csv"
+    path.write_text(f"{HEADER}\n\n{1:032x},P-0001,PS1,{days_ago(10)},45,individual,phone,{days_ago(9)}T10:00:00Z,PS1\n\n\n",
+                    encoding="utf-8")
+    cli.ok("import", "sessions", str(path))
+    assert len(session_rows(program_db)) == 1
+
+
 def test_an_imported_time_in_another_zone_is_kept_in_utc(cli, program_db, tmp_path):
     path = tmp_path / "in.csv"
     path.write_text(f"{HEADER}\n{1:032x},P-0001,PS1,{days_ago(10)},45,individual,phone,2024-03-06T10:00:00+05:00,PS1\n",

@@ -86,6 +86,9 @@ def _rows(path: Path, spec: TableSpec, sha256: str) -> Iterator[tuple[int, list[
             yield 1, header
             start = reader.line_num + 1
             for cells in reader:
+                if not cells:  # a blank line (an editor's or a spreadsheet's last one): no record
+                    start = reader.line_num + 1
+                    continue
                 if "\x00" in "".join(cells):
                     raise InputError(f"{path}:{start}: contains a NUL byte; not a text CSV file")
                 yield start, cells if len(cells) == len(header) else f"{len(cells)} cells, the header has {len(header)}"
