@@ -349,7 +349,7 @@ def test_fidelity_table_shows_summary_scale_and_who_needs_attention(cli, trial):
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv", "json"])
-def test_filters_that_name_records_but_none_together_are_refused(cli, trial, fmt):
+def test_filters_that_name_records_but_none_together_are_refused(cli, trial, fmt, tmp_path):
     """`--site S1 --participant P-0003` (of S2) judged nothing and passed `--strict` with "not scored"."""
     cli.ok("site", "add", "S2", "--name", "Site two")
     cli.ok("participant", "add", "P-0003", "--site", "S2", "--enrolled", d(0).isoformat(), "--arm", "control")
@@ -363,7 +363,9 @@ def test_filters_that_name_records_but_none_together_are_refused(cli, trial, fmt
     cli.ok("fidelity", "--as-of", d(-30).isoformat(), "--site", "S1", "--participant", "P-0001", "--strict")
     cli.ok("specialist", "add", "PS7", "--site", "S2")
     cli.ok("fidelity", "--site", "S2", "--specialist", "PS7", "--format", fmt)
-    assert cli("fidelity", "--site", "S1", "--specialist", "PS7").exit_code == 1
+    for view in (["fidelity"], ["fidelity", "--by", "month"], ["report", "html", "--out", str(tmp_path / "r.html")]):
+        assert cli(*view, "--site", "S1", "--specialist", "PS7").exit_code == 1, view  # the trend, the page: the same
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_fidelity_strict_exits_4_only_when_a_fail_rule_fails(cli, trial):

@@ -137,3 +137,21 @@ def sweep_leftovers(*files: Path | None) -> None:
 
 def warn(message: str) -> None:
     typer.echo(shown(message), err=True)
+
+
+def refuse_disjoint(prog, scope: dict) -> None:
+    """Filters that each name records but none together, whatever the date (`--site NORTH
+    --participant P-0009` of SOUTH, a specialist who never saw the participant or anyone at the site,
+    and is not of it): refused, as one filter naming nothing is, rather than passed as "not scored"
+    (a script under --strict would read it as a pass): by `fidelity`, its trend and `report html`.
+    Filters that fit but find nothing judged yet (an early --as-of, a new specialist) are not refused."""
+    from vpslog.errors import InputError
+
+    given = [f"--{name} {value}" for name, value in scope.items() if value is not None]
+    if len(given) < 2 or prog.store.fidelity_participants("9999-12-31", **scope):
+        return
+    site, specialist = scope["site"], scope["specialist"]
+    if site and specialist and scope["participant"] is None and prog.store.get("specialist", specialist)["site_id"] == site:
+        return  # the specialist's own rules are judged at their site
+    raise InputError(f"nothing is both {' and '.join(given)}: each names records, but together they name "
+                     "none to judge, on any date; drop one")

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, filtered, parse_day, program, warn
+from vpslog.commands.common import FormatOption, filtered, parse_day, program, refuse_disjoint, warn
 from vpslog.completion import complete_participant
 from vpslog.render import Format
 
@@ -55,7 +55,7 @@ def fidelity(
                  "specialist": filtered(prog, "specialist", specialist),
                  "participant": filtered(prog, "participant", participant)}
         writer = None if explain else Writer(fmt)  # results written as they are judged
-        _refuse_disjoint(prog, scope)
+        refuse_disjoint(prog, scope)
         report = evaluate(prog.store, prog.catalog, book, day, **scope, sink=writer and writer.sink)
     if explain:
         explain_rule(report, explain, fmt)
@@ -92,10 +92,12 @@ def _trend(ctx, by: Period, since, until, site, specialist, fmt) -> None:
 
     with program(ctx) as prog:
         last = parse_day(until, prog.today) or prog.today
+        scope = {"site": filtered(prog, "site", site), "specialist": filtered(prog, "specialist", specialist),
+                 "participant": None}
+        refuse_disjoint(prog, scope)
         result = trend(prog.store, prog.catalog, load_rules(prog.catalog), by=by.value, until=last,
                        since=parse_day(since, prog.today) or default_since(by.value, last),
-                       site=filtered(prog, "site", site),
-                       specialist=filtered(prog, "specialist", specialist))
+                       site=scope["site"], specialist=scope["specialist"])
     render_trend(result, fmt)
 
 
@@ -108,24 +110,6 @@ def _matrix(ctx, as_of, site, fmt) -> None:
         result = matrix(prog.store, prog.catalog, load_rules(prog.catalog), parse_day(as_of, prog.today) or prog.today,
                         site=filtered(prog, "site", site))
     render_matrix(result, fmt)
-
-
-def _refuse_disjoint(prog, scope: dict) -> None:
-    """Filters that each name records but none together, whatever the date (`--site NORTH
-    --participant P-0009` of SOUTH, a specialist who never saw the participant or anyone at the site,
-    and is not of it): refused, as one filter naming nothing is, rather than passed as "not scored"
-    (a script under --strict would read it as a pass). Filters that fit but find nothing judged yet
-    (an early --as-of, a new specialist) are not refused."""
-    from vpslog.errors import InputError
-
-    given = [f"--{name} {value}" for name, value in scope.items() if value is not None]
-    if len(given) < 2 or prog.store.fidelity_participants("9999-12-31", **scope):
-        return
-    site, specialist = scope["site"], scope["specialist"]
-    if site and specialist and scope["participant"] is None and prog.store.get("specialist", specialist)["site_id"] == site:
-        return  # the specialist's own rules are judged at their site
-    raise InputError(f"nothing is both {' and '.join(given)}: each names records, but together they name "
-                     "none to judge, on any date; drop one")
 
 
 def failing_rules(report) -> str:

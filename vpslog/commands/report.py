@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import FormatOption, filtered, parse_day, program
+from vpslog.commands.common import FormatOption, filtered, parse_day, program, refuse_disjoint
 from vpslog.render import Format
 
 app = typer.Typer(help="Trial reports: dose, enrollment flow, baseline table, billing units, allocation; "
@@ -73,6 +73,7 @@ def html(
         day, key = parse_day(as_of, prog.today) or prog.today, prog.store.key
         site = filtered(prog, "site", site)
         specialist = filtered(prog, "specialist", specialist)
+        refuse_disjoint(prog, {"site": site, "specialist": specialist, "participant": None})
 
     def evaluated() -> View:  # in a child process (forked.apart), with a store of its own (notices said above)
         child = Program.open(prog.store.path, key=key)
