@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import days_ago, snapshot
+from conftest import days_ago, open_db, snapshot
 from vpslog.core import Program
 from vpslog.deid import FORMULA_TRIGGERS, date_shift, neutralize, participant_pseudonym, restore, staff_pseudonym
 
@@ -587,10 +587,23 @@ def test_no_deidentified_date_time_keeps_its_time_of_day(cli, demo_db, tmp_path)
         columns = [f["name"] for f in resource["schema"]["fields"] if f["type"] == "datetime"]
         for row in read_csv(tmp_path / "deid" / resource["path"]):
             for column in columns:
-                if row[column]:
-                    assert row[column].endswith("T00:00:00Z"), (resource["path"], column, row[column])
+                if row[column]:  # a participant's: seconds that only order that day's entries of theirs
+                    assert re.fullmatch(r"\d{4}-\d\d-\d\dT00:0\d:\d\dZ", row[column]), (resource["path"], column, row[column])
                     moments += 1
     assert moments > 1000
+
+
+def test_a_deidentified_export_keeps_the_order_of_a_participants_entries_of_a_day(cli, program_db, tmp_path):
+    """Written as their day only, two sessions of one day lost the order they were entered in, which
+    fidelity reads (runs, first sessions): a de-identified import then judged them otherwise."""
+    for code in ("resume", "hope", "empathy"):
+        cli.ok("log", "P-0001", "45", "-d", days_ago(3), "-c", code)
+    read = open_db(program_db).execute("SELECT components FROM session ORDER BY date, entered_at, id")
+    order = [row[0] for row in read]  # as fidelity reads them (in one second: by id)
+    cli.ok("export", "sessions", "--out", str(tmp_path / "deid"), "--deidentify")
+    rows = sorted(read_csv(tmp_path / "deid" / "sessions.csv"), key=lambda row: row["entered_at"])
+    assert [row["components"] for row in rows] == order
+    assert [row["entered_at"][10:] for row in rows] == ["T00:00:00Z", "T00:00:01Z", "T00:00:02Z"]
 
 
 @pytest.mark.parametrize("extra", [["--since", "2026-06-01"], ["--until", "2026-06-01", "--deidentify"],

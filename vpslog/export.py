@@ -92,7 +92,8 @@ def plan(spec: TableSpec, catalog: Catalog, settings: ReportSettings, *, deident
                         "through_day", spec.shifted_through))
         elif deidentify and spec.shifts_dates and column.type in ("date", "datetime"):
             out.append((_described(column, "Shifted back by the participant's offset" + (
-                ", to the day (the time of day is dropped)." if column.type == "datetime" else ".")),
+                ", to the day; its seconds only keep the order of the participant's entries that day (no time "
+                "of day is left)." if column.type == "datetime" else ".")),
                 f"shift_{column.type}", name))
         elif deidentify and column.type == "datetime":
             out.append((_described(column, "De-identified: the day only (a time of day would match a "

@@ -45,10 +45,18 @@ def _shifted_moment(column: str) -> str:
 
 
 def _day_moment(day: str) -> str:
-    """A date-time of a de-identified export: its day only. A shift of whole days keeps the time of day,
-    and a real time written in the same sitting (a supervision, a review signed) has the same: the pair
-    gave a participant's offset to the day."""
+    """A date-time of a de-identified export that is no participant's: its day only. A shift of whole
+    days keeps the time of day, and a real time written in the same sitting (a supervision, a review
+    signed) has the same: the pair gave a participant's offset to the day."""
     return f"strftime('%Y-%m-%dT00:00:00Z', {day})"
+
+
+def _shifted_ordinal_moment(column: str) -> str:
+    """A participant's date-time, de-identified: its shifted day, and as many seconds as entries of
+    theirs came before it that day, so their order stays (fidelity reads a day's sessions in the order
+    they were entered) and no time of day is left to match. (dp: the row's participant.)"""
+    rank = f"row_number() OVER (PARTITION BY dp.id, date({column}) ORDER BY {column}, t.id) - 1"
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {shifted_day(column)}, '+' || ({rank}) || ' seconds')"
 
 
 def _pseudonym(kind: str, column: str) -> str:
@@ -87,7 +95,7 @@ def export_cell(kind: str, argument, sentinel: str = "") -> str:
     if kind == "shift_date":
         return shifted_day(column)
     if kind == "shift_datetime":
-        return _day_moment(shifted_day(column))
+        return _shifted_ordinal_moment(column)
     if kind == "day_datetime":
         return _day_moment(column)
     if kind == "through_day":  # an observation: the day of the session it is of, shifted
