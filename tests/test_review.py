@@ -483,6 +483,9 @@ def test_an_observed_session_stays_one_its_review_could_observe(cli, program_db,
                            f"session {seen} is a no-show: observe a session that took place")):
         refused(cli, program_db, args, f"{prefix}{problem}; nothing was changed")
     cli.ok(*debug, "amend", seen, "50", "-d", days_ago(3), "--reason", "length and day")  # still observable
+    cli.ok("site", "add", "S2", "--name", "Site two")
+    cli.ok("participant", "edit", "P-0001", "--site", "S2", "--reason", "moved")  # since the review: not refused
+    cli.ok(*debug, "amend", seen, "55", "--reason", "length")
 
 
 def test_a_review_is_not_signed_once_a_later_one_of_its_site_is(cli, program_db, tmp_path):

@@ -269,13 +269,15 @@ class Program:
                 changes = {"components": (), "supports": (), "phase": None} | changes  # what did not happen goes
             session = self.build_session({**row, **changes})
             self.check_session(session, self.store.get("participant", session.participant_id))
-            self._keep_observable(session)
+            self._keep_observable(row, session)
             self.store.update("session", session, actor=self.actor, reason=_reason(reason))
         return session
 
-    def _keep_observable(self, session) -> None:
-        """An observed session stays one its reviews could observe (not voided, not a no-show, by the
-        review date, at the site): moved or voided, it changed a signed review's report unseen."""
+    def _keep_observable(self, row: dict, session) -> None:
+        """A change does not make an observed session one its reviews could not observe (voided, a
+        no-show, after the review date, at another site): moved or voided, it changed a signed review's
+        report unseen. What was so before the change (the participant moved site since) is not the
+        change's to refuse."""
         reviews = self.store.observing_reviews(session.id)
         if not reviews:
             return  # nearly always: and quick entry then never loads the review rules
@@ -284,7 +286,7 @@ class Program:
         seen = {"id": session.id, "voided": session.voided, "type": session.type, "date": str(session.date),
                 "participant_id": session.participant_id}
         for review in reviews:
-            if problem := unobservable(self, review, seen):
+            if (problem := unobservable(self, review, seen)) and not unobservable(self, review, row):
                 raise InputError(f"session {session.id[:8]} is observed in review {review['id'][:8]}, so it stays one "
                                  f"that review could observe: {problem}; nothing was changed")
 
@@ -293,7 +295,7 @@ class Program:
         with self.changing():
             row = self._live_session(session_id)
             session = self.build_session({**row, "voided": True, "void_reason": _reason(reason)})
-            self._keep_observable(session)
+            self._keep_observable(row, session)
             self.store.update("session", session, actor=self.actor, reason=reason, action="void")
         return session
 
