@@ -171,10 +171,12 @@ class Program:
         self.check_actor()
         person = self._active(participant)
         self._refuse_out_of_range(on, "screening date")
-        enrolled = person["consent_on"] or person["enrolled_on"]
-        if person["arm"] and on.isoformat() > enrolled:  # (one dated before it records a screening made then)
-            raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm (on {enrolled}): a screening "
-                             "after it would change who was eligible at enrollment, as the latest one counts")
+        if person["arm"]:  # the latest screening counts: after enrollment, one would change who was eligible
+            enrolled, latest = person["consent_on"] or person["enrolled_on"], self.store.latest_screening(person["id"])
+            if on.isoformat() > enrolled or (latest is not None and on.isoformat() >= latest["date"]):
+                after = f"its screening of {latest['date']}" if latest else f"on {enrolled}"
+                raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm ({after}): a later screening "
+                                 "would change who was eligible at enrollment, as the latest one counts")
         return person
 
     def enroll(self, participant: str, consent_on: date, arm: str | None = None,
