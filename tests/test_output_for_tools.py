@@ -114,7 +114,7 @@ def test_show_and_history_wrap_code_lists_between_codes_never_inside_one(cli, pr
     history = cli.ok("history", session).stdout
     for out in (shown, history):
         assert all(code in out for code in codes), out
-    assert "resume; hope" in history
+    assert "resume, hope" in history
 
 
 def test_a_piped_table_is_80_columns_wide(cli, program_db, monkeypatch):

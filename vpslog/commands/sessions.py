@@ -70,7 +70,7 @@ def history(ctx: typer.Context, record: Annotated[str, typer.Argument(metavar="I
     with program(ctx) as prog:
         entries = prog.history(record)
     columns = ("seq", "at", "actor", "action", "changes", "reason")
-    rows = [{**{c: e.get(c) for c in columns}, "changes": _changes(e)} for e in entries]
+    rows = [{**{c: e.get(c) for c in columns}, "changes": _changes(e, spaced=fmt is Format.table)} for e in entries]
     if fmt is Format.json:  # as schemas/history.listing.schema.json describes it
         from vpslog.shapes import HistoryEntry, as_json
 
@@ -87,17 +87,20 @@ def _listed(row: dict, short: bool) -> dict:
     return row
 
 
-def _changes(entry: dict) -> str:
-    """`field: before -> after` for each field an audit entry touched."""
+def _changes(entry: dict, spaced: bool = False) -> str:
+    """`field: before -> after` for each field an audit entry touched; `spaced` (a table): code lists
+    `, `-joined, as `show` has them, so they wrap between codes."""
     import json
+
+    from vpslog.tables import TABLES
+
+    lists = {c.name for spec in TABLES.values() if spec.table == entry["tbl"] for c in spec.columns if c.is_list}
 
     before = json.loads(entry["before"]) if entry["before"] else {}
     after = json.loads(entry["after"]) if entry["after"] else {}
     if not before:
         return f"created ({len(after)} fields)"
-    return "; ".join(f"{k}: {_spaced(before.get(k))} -> {_spaced(after.get(k))}" for k in after)
+    def shown(key: str, value):
+        return value.replace(";", ", ") if spaced and key in lists and isinstance(value, str) else value
 
-
-def _spaced(value):
-    """A stored code list (`hope;resume`) with a space after each `;`: it wraps between codes."""
-    return value.replace(";", "; ").replace(";  ", "; ") if isinstance(value, str) else value
+    return "; ".join(f"{k}: {shown(k, before.get(k))} -> {shown(k, after.get(k))}" for k in after)
