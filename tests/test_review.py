@@ -247,6 +247,8 @@ def test_every_refusal_says_why_in_one_line_and_writes_nothing(cli, program_db):
             f"unknown review item 'nosuch'; accepted: {ALL_ITEMS}",
         ("review", "score", review, "core", "3", "--source", "gossip", "-n", "x"):
             "unknown source 'gossip'; accepted: interview, observation, documents",
+        ("review", "score", review, "core", "3", "--source", "talked with the team", "-n", "x"):  # never shown
+            "unknown source [text with spaces, not shown]; accepted: interview, observation, documents",
         ("review", "score", review, "core", "3", "--source", "records", "-n", "x"):
             "records scores come from the fidelity engine when the review starts; score from interview, observation, documents",
         ("review", "score", review, "core", "3", "--source", "interview"):

@@ -74,4 +74,4 @@ def check_codes(values, coded_fields, catalog) -> None:
         accepted = catalog.codes(kind)
         for code in value if isinstance(value, tuple) else () if value is None else (value,):
             if code not in accepted:
-                raise ValueError(f"{name}: unknown {label} {code!r}{did_you_mean(code, accepted)}")
+                raise ValueError(f"{name}: unknown {label} {quoted(code)}{did_you_mean(code, accepted)}")

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from vpslog.core import _now, build
 from vpslog.errors import InputError
-from vpslog.parsing import utc_stamp
+from vpslog.parsing import quoted, utc_stamp
 from vpslog.models import Review, ReviewFinding, ReviewItem, ReviewObservation
 from vpslog.review.scale import REVIEWER_SOURCES, SOURCES, load_review_scale
 from vpslog.review.scoring import record_score
@@ -68,7 +68,7 @@ class Reviews:
         if not 1 <= score <= 5:
             raise InputError(f"score {score} is outside the scale: give 1 to 5")
         if source not in SOURCES:
-            raise InputError(f"unknown source {source!r}; accepted: {', '.join(REVIEWER_SOURCES)}")
+            raise InputError(f"unknown source {quoted(source)}; accepted: {', '.join(REVIEWER_SOURCES)}")
         if source == "records":
             raise InputError("records scores come from the fidelity engine when the review starts; "
                              f"score from {', '.join(REVIEWER_SOURCES)}")
@@ -132,7 +132,7 @@ class Reviews:
         """An action item done or dropped, with what was done or why not (allowed after signing:
         following up the action plan is what comes after a review)."""
         if status not in ("done", "dropped"):
-            raise InputError(f"unknown follow-up {status!r}; accepted: done, dropped")
+            raise InputError(f"unknown follow-up {quoted(status)}; accepted: done, dropped")
         note = _required(note, "say what was done, or why it was dropped, with -n")
         self.prog._refuse_out_of_range(on, "follow-up date")
         with self.prog.changing():
