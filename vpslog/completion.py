@@ -5,16 +5,22 @@ Completion must never fail loudly: any problem simply completes nothing.
 
 from __future__ import annotations
 
+import typer
 
-def complete_participant(incomplete: str) -> list[str]:
+
+def complete_participant(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Active study codes of the store the command line names (its --db, else as every command finds
+    it); an encrypted store only when its key file or keyring opens it: completion never asks for a
+    key (a prompt there hung the shell until killed)."""
     try:
-        from vpslog import config
+        from vpslog import config, keys
         from vpslog.store import Store
 
-        path = config.db_path(None)
+        path = config.db_path(ctx.find_root().params.get("db"))
         if not path.exists():
             return []
-        store = Store.open(path)
+        with keys.never_asked():
+            store = Store.open(path)
         try:
             return [row["id"] for row in store.participants(status="active") if row["id"].startswith(incomplete.upper())]
         finally:

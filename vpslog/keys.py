@@ -313,6 +313,20 @@ def _forget(backend, entry: str) -> None:
         pass
 
 
+_asking = [True]
+"""False while keys are never asked for (shell completion, which has no terminal to ask on)."""
+
+
+@contextmanager
+def never_asked() -> Iterator[None]:
+    """A store whose key file or keyring has no key is refused, not asked for its key."""
+    _asking[0] = False
+    try:
+        yield
+    finally:
+        _asking[0] = True
+
+
 def _ask(prompt: str) -> str:
     """A key typed without echo, the prompt on stderr; refused (exit 3) at the end of input or where
     no terminal can hide it (getpass would fall back to echoing it)."""
@@ -321,6 +335,8 @@ def _ask(prompt: str) -> str:
 
     import typer
 
+    if not _asking[0]:
+        raise StoreError("no key offered, and none is asked for here")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", getpass.GetPassWarning)
