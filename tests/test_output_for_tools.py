@@ -94,6 +94,11 @@ def test_sessions_fit_a_100_column_terminal_without_breaking_ids_or_dates(cli, p
     assert lines[-1] == "not shown (too narrow): specialist, mode, supports, phase, voided; --format csv has every column"
 
 
+def test_a_limit_past_sqlites_integers_is_a_usage_error_not_a_store_problem(cli, program_db):
+    result = cli("sessions", "--limit", "99999999999999999999")  # it was exit 3, "datatype mismatch"
+    assert result.exit_code == 2 and "Invalid value for '--limit'" in result.stderr
+
+
 @pytest.mark.parametrize("columns", ["0", "5"])
 def test_a_terminal_too_narrow_for_anything_still_gets_the_table(cli, program_db, monkeypatch, columns):
     """`COLUMNS=0` drew nothing (exit 0), and 5 cut the first column's ids: tables are at least 40 wide."""

@@ -18,7 +18,7 @@ def sessions(
     specialist: Annotated[Optional[str], typer.Option("--specialist")] = None,
     since: Since = None,
     until: Until = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1)] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, max=2**63 - 1)] = None,  # SQLite's largest
     all_: Annotated[bool, typer.Option("--all", help="Include voided sessions.")] = False,
     fmt: FormatOption = Format.table,
 ) -> None:
