@@ -91,6 +91,18 @@ def test_log_refuses_an_argument_that_is_not_utf8(program_db):
     assert snapshot(program_db) == before
 
 
+@pytest.mark.parametrize("command", [["init"], ["demo"]])
+def test_a_store_path_that_is_not_utf8_is_a_store_like_any_other(env, tmp_path, command):
+    """$VPSLOG_DB (or a HOME) naming a folder or file in another encoding: the witness file's name was
+    hashed from the path as UTF-8, which it cannot be: exit 70, and `demo` left its temp file."""
+    db = os.fsdecode(os.fsencode(str(tmp_path)) + b"/\xffstore.db")
+    done = subprocess.run([sys.executable, "-m", "vpslog", *command], stdin=subprocess.DEVNULL, capture_output=True,
+                          env={**os.environ, "VPSLOG_DB": db}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _vpslog("sessions", VPSLOG_DB=db).returncode == 0
+    assert not [name for name in os.listdir(os.fsencode(str(tmp_path))) if b".tmp-" in name]  # no temp file left
+
+
 def test_log_at_the_end_of_input_logs_nothing(program_db):
     before = snapshot(program_db)
     result = _vpslog("log")

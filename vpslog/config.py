@@ -104,7 +104,7 @@ def earlier_witness_paths(db: Path) -> tuple[Path, ...]:
 def _witness_file(key: str) -> Path:
     import hashlib
 
-    return config_dir() / "witness" / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:20]}.json"
+    return config_dir() / "witness" / f"{hashlib.sha256(os.fsencode(key)).hexdigest()[:20]}.json"
 
 
 def ensure_secret() -> bytes:
