@@ -307,6 +307,18 @@ def test_a_name_too_long_for_its_temp_file_is_refused_before_any_work(cli, progr
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["init"], ["demo"]])
+def test_a_store_name_too_long_for_the_files_beside_it_is_refused_before_any_work(cli, env, tmp_path, command):
+    """A 248-character store name: SQLite could not make its journal beside it (exit 3, "not a vpslog
+    store"), and init left an empty file of that name."""
+    folder = tmp_path / "stores"
+    folder.mkdir()
+    db = folder / ("c" * 245 + ".db")
+    result = cli("--db", str(db), *command)
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: {db}: the name is too long: at most 221 bytes")
+    assert list(folder.iterdir()) == []
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, where no file can be created")
 def test_a_folder_where_no_file_can_be_made_is_one_line_and_exit_1_not_an_internal_error(cli, program_db):
     result = cli("backup", "/proc/vpslog-backup.db")

@@ -16,7 +16,7 @@ from pathlib import Path
 from vpslog import config
 from vpslog.curriculum import Catalog
 from vpslog.errors import InputError, NotFoundError, StoreError
-from vpslog.files import link_refusal
+from vpslog.files import link_refusal, name_refusal
 from vpslog.parsing import ACTOR_PATTERN, quoted, upper_id
 from vpslog.store import Store
 from vpslog.store.base import another_programs, file_refusal
@@ -61,6 +61,8 @@ class Program:
         existing = Path(db).exists() and Path(db).stat().st_size > 0
         if create and not existing and (refusal := link_refusal(Path(db))):
             raise StoreError(refusal)  # before a secret is made for a store that cannot be
+        if create and not existing and (refusal := name_refusal(Path(db))):
+            raise InputError(refusal)  # SQLite keeps its journal beside it, under a longer name
         secret = config.ensure_secret() if create and not existing else config.read_secret()
         if create and existing and secret is None and not another_programs(Path(db)):  # that one is refused as such
             raise StoreError(f"{db} already exists but the project secret its audit trail is keyed with is not "

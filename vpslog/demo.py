@@ -21,7 +21,7 @@ from pathlib import Path
 from vpslog import config
 from vpslog.core import Program
 from vpslog.errors import InputError
-from vpslog.files import create_private_temp_file, link_refusal
+from vpslog.files import create_private_temp_file, link_refusal, name_refusal
 from vpslog.store import Store
 from vpslog.store.base import key_for, open_connection
 
@@ -79,7 +79,7 @@ def replace_refusal(path: Path) -> str | None:
     Only a pure demo store is ever replaced: built into an empty store, with no audit entry
     since that could change a record (exports are the only entries allowed: they change none).
     """
-    if refusal := link_refusal(path):
+    if refusal := link_refusal(path) or name_refusal(path):  # (it is built under a longer temp name)
         return f"{refusal}; use another --db"
     if not path.exists():
         return None
