@@ -272,6 +272,23 @@ def test_a_backup_the_file_system_refuses_leaves_nothing_beside_its_destination(
     assert cli.ok("audit", "verify").stdout.startswith("audit trail verified")
 
 
+def test_a_demo_the_file_system_refuses_leaves_nothing_beside_its_store(env, tmp_path):
+    """A demo stopped by a full disk (a file-size limit here) removed its temp store but left its
+    write-ahead log (hundreds of kB) and shared-memory file beside it."""
+    import resource
+
+    folder = tmp_path / "demo"
+    folder.mkdir()
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+
+    done = subprocess.run([sys.executable, "-m", "vpslog", "--db", str(folder / "demo.db"), "demo"],
+                          preexec_fn=small_files, capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    assert done.returncode == 74, done.stderr
+    assert list(folder.iterdir()) == []
+
+
 @pytest.mark.parametrize("args", [["sessions"], ["log", "P-0001", "45"]])
 def test_a_store_the_system_will_not_let_open_is_exit_74_not_a_damaged_store(cli, program_db, args):
     """Opening writes the WAL's -shm file beside the store; when the system refuses it (a full disk,

@@ -159,8 +159,8 @@ def build_demo_store(path: Path, seed: int, *, encrypt: bool = False) -> DemoSum
         if witness.exists():  # the new store's head, under its final name (an earlier store's no longer applies)
             os.replace(witness, config.witness_path(path))
     finally:
-        tmp.unlink(missing_ok=True)
-        witness.unlink(missing_ok=True)
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm"), witness):
+            leftover.unlink(missing_ok=True)  # (a full disk stops the build with its log beside it)
     return summary
 
 
