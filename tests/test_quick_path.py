@@ -591,3 +591,18 @@ def test_a_session_logged_with_standard_output_closed_ends_well_on_both_paths(pr
                           capture_output=False, stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=60)
     assert (done.returncode, done.stderr) == (0, b"")
     assert len(session_rows(program_db)) == 1
+
+
+def test_ctrl_c_while_the_command_line_is_still_loading_ends_quietly(monkeypatch, capsys):
+    """Ctrl-C in the first tenth of a second (vpslog still importing its modules) printed Python's
+    traceback; later it ends with exit 130 and no message, and now from the start too."""
+    from vpslog import quick
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(quick, "run", interrupted)
+    monkeypatch.setattr(sys, "argv", ["vpslog", "sessions"])
+    with pytest.raises(SystemExit) as ended:
+        quick.main()
+    assert ended.value.code == 130 and capsys.readouterr().err == ""

@@ -188,10 +188,14 @@ def quiet_stdout() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: quick entry, else the typer CLI."""
-    code = run(sys.argv[1:])
-    if code is None:
-        from vpslog.cli import run as full
+    """Console-script entry point: quick entry, else the typer CLI. Ctrl-C while either is still being
+    imported ends as it does later (exit 130, no message), not with Python's traceback."""
+    try:
+        code = run(sys.argv[1:])
+        if code is None:
+            from vpslog.cli import run as full
 
-        full()
+            full()
+    except KeyboardInterrupt:
+        code = INTERRUPTED
     sys.exit(code)
