@@ -126,7 +126,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Session logger and fidelity checker for vocational peer support (VPS).",
     epilog="Exit codes: 0 ok, 1 input refused (nothing written), 2 usage error, "
-    "3 store problem, 4 fidelity --strict found a failure.",
+    "3 store problem, 4 fidelity --strict found a failure, 70 a bug (rerun with --debug), "
+    "74 the system refused a read or write (a full disk).",
 )
 
 

@@ -183,28 +183,26 @@ def _write_export(prog, specs: list[TableSpec], folder: Path | None, settings: R
     `folder` (None: the one table to standard output). Returns the manifest."""
     store = prog.store
     written, stopped = [], None
-    store.conn.execute("BEGIN")  # one consistent snapshot of every table
-    try:
-        if deidentify:
-            _pseudonyms(store, specs)
-        for spec in specs:
-            columns = plan(spec, prog.catalog, settings, deidentify=deidentify, wide=wide)
-            cells = [(kind, argument) for _, kind, argument in columns]
-            lines = store.export_lines(
-                spec.table, cells, participant_column=("id" if spec.name == "participants" else "participant_id")
-                if spec.participant_linked else None, shifted_through=spec.shifted_through,
-                date_column=spec.date_column, deidentified=deidentify, **filters)
-            header = ",".join(column.name for column, _, _ in columns)
-            target = folder / f"{spec.name}.csv" if folder is not None else None
-            written.append({"table": spec.name, "path": f"{spec.name}.csv", "rows": 0, "sha256": None,
-                            "columns": [column for column, _, _ in columns]})
-            _write(target, header, lines, written[-1])
-    except BaseException as exc:
-        if folder is not None or not written:
-            raise  # nothing went out (the temp folder goes)
-        stopped = exc  # rows on standard output have left (a reader gone, Ctrl-C): audited all the same
-    finally:
-        store.conn.execute("COMMIT")
+    with store.snapshot():  # one consistent snapshot of every table
+        try:
+            if deidentify:
+                _pseudonyms(store, specs)
+            for spec in specs:
+                columns = plan(spec, prog.catalog, settings, deidentify=deidentify, wide=wide)
+                cells = [(kind, argument) for _, kind, argument in columns]
+                lines = store.export_lines(
+                    spec.table, cells, participant_column=("id" if spec.name == "participants" else "participant_id")
+                    if spec.participant_linked else None, shifted_through=spec.shifted_through,
+                    date_column=spec.date_column, deidentified=deidentify, **filters)
+                header = ",".join(column.name for column, _, _ in columns)
+                target = folder / f"{spec.name}.csv" if folder is not None else None
+                written.append({"table": spec.name, "path": f"{spec.name}.csv", "rows": 0, "sha256": None,
+                                "columns": [column for column, _, _ in columns]})
+                _write(target, header, lines, written[-1])
+        except BaseException as exc:
+            if folder is not None or not written:
+                raise  # nothing went out (the temp folder goes)
+            stopped = exc  # rows on standard output have left (a reader gone, Ctrl-C): audited all the same
     export_id = uuid.uuid4().hex
     record = {"tables": [w["table"] for w in written], "rows": {w["table"]: w["rows"] for w in written},
               "deidentified": deidentify, "wide": wide, "filters": filters, **({"stopped": True} if stopped else {})}

@@ -56,7 +56,7 @@ def merge(prog, other_path: Path, secret_file: Path | None = None, key_file: Pat
                 inserted, skipped, conflicts, brought = {}, {}, [], {}
                 known = _Known(store)
                 for spec in TABLES.values():
-                    theirs = [dict(row) for row in other.conn.execute(f'SELECT * FROM "{spec.table}" ORDER BY rowid')]
+                    theirs = other.rows(spec.table, order="rowid")
                     ours = store.rows_by_id(spec.table, [row["id"] for row in theirs])
                     new = []
                     for row in theirs:
