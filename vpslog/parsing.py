@@ -23,10 +23,10 @@ DATE_FORMS = "today, yesterday, a weekday (monday), -3d or YYYY-MM-DD"
 
 
 MAX_NUMBER_DIGITS = 9
-MINUTES = (1, 480)
-"""A session's or a supervision's length in minutes: the models' bounds, and the prompt's."""
 """More digits than this in a duration or a day count is out of any range vpslog takes
 (and Python refuses to read ints of thousands of digits)."""
+MINUTES = (1, 480)
+"""A session's or a supervision's length in minutes: the models' bounds, and the prompt's."""
 
 
 def refuse_undecodable(args: Sequence[str]) -> None:

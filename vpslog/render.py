@@ -146,9 +146,9 @@ def _escaped(found: re.Match) -> str:
 
 
 LONGEST_WORD = 32
+"""A word up to this long (an id, a date, a code) is never broken; a longer one folds."""
 NARROWEST = 40
 """Tables are drawn at least this wide, whatever the terminal or $COLUMNS says: the first column whole."""
-"""A word up to this long (an id, a date, a code) is never broken; a longer one folds."""
 
 
 def _label(column: str) -> str:
