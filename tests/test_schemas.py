@@ -57,6 +57,8 @@ def own_schemas(tmp_path, monkeypatch):
     ('vocational = true\ndescription = "Resumes', 'vocational = "sometimes"\ndescription = "Resumes',
      "component[8].vocational: input should be a valid boolean"),
     ('[[mode]]\ncode = "text"', '[[mode]]\ncode = "text"\ncolour = "blue"', "mode[3].colour: unknown key"),
+    # two unknown keys: the first in sorted order, the same one every run (a set's order varied)
+    ('[[mode]]\ncode = "text"', '[[mode]]\ncode = "text"\nzeta = 1\nalpha = 2\nmid = 3', "mode[3].alpha: unknown key"),
     ('[[phase]]\ncode = "keep"', '[[phase\ncode = "keep"', "not valid TOML"),
 ])
 def test_a_malformed_curriculum_is_refused_naming_the_file_and_key(own_schemas, old, new, message):
