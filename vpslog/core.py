@@ -19,7 +19,7 @@ from vpslog.errors import InputError, NotFoundError, StoreError
 from vpslog.files import link_refusal, name_refusal
 from vpslog.parsing import ACTOR_PATTERN, quoted, upper_id
 from vpslog.store import Store
-from vpslog.store.base import another_programs, file_refusal
+from vpslog.store.base import file_refusal, not_a_store
 
 TYPE_CHECKING = False  # typing itself costs quick entry a few ms
 if TYPE_CHECKING:
@@ -58,13 +58,15 @@ class Program:
         settings = config.load() if settings is None else settings
         if (refusal := file_refusal(Path(db))) is not None:
             raise refusal  # before `init` takes a folder for an existing store, or makes a secret for a pipe
-        existing = Path(db).exists() and Path(db).stat().st_size > 0
-        if create and not existing and (refusal := link_refusal(Path(db))):
+        # a store to be made: no file, an empty one, or an empty database (what a stopped init leaves)
+        fresh = create and (not Path(db).exists() or Path(db).stat().st_size == 0
+                            or not_a_store(Path(db)) == "an empty file")
+        if fresh and (refusal := link_refusal(Path(db))):
             raise StoreError(refusal)  # before a secret is made for a store that cannot be
-        if create and not existing and (refusal := name_refusal(Path(db))):
+        if fresh and (refusal := name_refusal(Path(db))):
             raise InputError(refusal)  # SQLite keeps its journal beside it, under a longer name
-        secret = config.ensure_secret() if create and not existing else config.read_secret()
-        if create and existing and secret is None and not another_programs(Path(db)):  # that one is refused as such
+        secret = config.ensure_secret() if fresh else config.read_secret()
+        if create and not fresh and secret is None and not_a_store(Path(db)) is None:  # another's: refused as such
             raise StoreError(f"{db} already exists but the project secret its audit trail is keyed with is not "
                              f"at {config.secret_path()}: restore that file from your backup (a new secret would "
                              "break the trail, so none is made for an existing store)")

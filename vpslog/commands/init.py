@@ -14,8 +14,11 @@ def init(ctx: typer.Context,
     """Create a store (0600) and the project secret, and print where they are."""
     from vpslog import config
 
+    from vpslog.store.base import not_a_store
+
     path = ctx.find_root().obj.db_path
-    existed = path.exists() and path.stat().st_size > 0  # an empty file (a stopped init) is taken up
+    # an empty file or an empty database (what a stopped init leaves) is taken up, as a store made now
+    existed = path.exists() and path.stat().st_size > 0 and not_a_store(path) != "an empty file"
     key = new_store_key(path) if encrypt else None
     with program(ctx, create=True, key=key) as prog:
         prog.store.check_key()  # an existing store: the secret here must be the one its trail was written with
@@ -30,11 +33,15 @@ def new_store_key(path):
     with a key that is kept nowhere); None when an encrypted store is already there."""
     from vpslog import keys
     from vpslog.errors import StoreError
-    from vpslog.store.base import another_programs, encrypted
+    from vpslog.store.base import encrypted, not_a_store
 
     if path.exists() and path.stat().st_size > 0:
-        if encrypted(path) or another_programs(path):
+        what = not_a_store(path)
+        if encrypted(path) or what == "an SQLite database of another program":
             return None  # one is opened with its key; the other is refused for what it is
+        if what == "an empty file":
+            raise StoreError(f"{path} is an empty database, as a stopped `vpslog init` leaves: remove it, then run "
+                             "`vpslog init --encrypt`")
         raise StoreError(f"{path} already exists and is not encrypted: `vpslog encrypt` encrypts it")
     key = keys.new_key(path)
     keys.keep(path, key)

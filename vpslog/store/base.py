@@ -93,21 +93,21 @@ def encrypted(path: Path) -> bool:
     return size > 0 and size % 512 == 0 and head != PLAIN_HEADER
 
 
-def another_programs(path: Path) -> bool:
-    """Whether `path` is another program's SQLite database, as SQLite itself reads it (read only):
-    tables but no schema version (`_not_a_store`). An empty database (a stopped `init` leaves one), an
-    encrypted file or one that cannot be read is not (others judge those)."""
+def not_a_store(path: Path) -> str | None:
+    """Why the plain SQLite file at `path` is no vpslog store, as SQLite itself reads it (read only):
+    "an SQLite database of another program", or "an empty file" (an empty database, as a stopped
+    `init` leaves one); None for a store, an encrypted file or one that cannot be read."""
     try:
         with open(path, "rb") as file:
             if file.read(len(PLAIN_HEADER)) != PLAIN_HEADER:
-                return False
+                return None
         conn = connect(path, readonly=True)
     except (OSError, StoreError):
-        return False
+        return None
     try:
-        return _not_a_store(conn) == "an SQLite database of another program"
+        return _not_a_store(conn)
     except sqlite3.DatabaseError:
-        return False
+        return None
     finally:
         conn.close()
 
