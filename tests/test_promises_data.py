@@ -353,6 +353,21 @@ def test_an_imported_time_without_its_zone_is_read_as_utc_not_a_crash(cli, progr
     assert [row["entered_at"] for row in session_rows(program_db)] == [stored]
 
 
+def test_a_store_holding_a_fraction_of_a_second_reimports_its_own_export(cli, program_db, tmp_path):
+    """An earlier import kept `…00.500000Z`; now an imported time is cut to the second, and re-importing
+    the store's own export was refused as different content."""
+    from conftest import tamper
+
+    path = tmp_path / "in.csv"
+    path.write_text(f"{HEADER}\n{1:032x},P-0001,PS1,{days_ago(10)},45,individual,phone,2024-03-09T10:00:00Z,PS1\n",
+                    encoding="utf-8")
+    cli.ok("import", "sessions", str(path))
+    tamper(program_db, "UPDATE session SET entered_at = '2024-03-09T10:00:00.500000Z'",
+           "UPDATE audit SET after = replace(after, '10:00:00Z', '10:00:00.500000Z') WHERE tbl = 'session'")
+    cli.ok("export", "sessions", "--out", str(tmp_path / "out"))
+    assert cli.ok("import", "sessions", str(tmp_path / "out" / "sessions.csv")).stdout.startswith("imported 0")
+
+
 def test_blank_lines_in_an_imported_file_are_no_records(cli, program_db, tmp_path):
     """A file ending in a blank line (as editors and spreadsheets save one) was refused: `0 cells`."""
     path = tmp_path / "in.csv"

@@ -132,7 +132,7 @@ class _Parser:
 
         self.model, self.context = RECORDS[spec.table], {"catalog": catalog}
         columns = {c.name: c for c in spec.columns}
-        self.moments = [index for index, name in enumerate(header) if name in columns and columns[name].type == "datetime"]
+        self.moments = [index for index, name in enumerate(header) if name in spec.moments]
         self.kept = [(index, name, columns[name].type in ("string", "object")) for index, name in enumerate(header)
                      if name in columns and not columns[name].derived]
         self.compiled = compile_rows(self.model, catalog)
@@ -325,6 +325,13 @@ def _check_references(prog, spec: TableSpec, record, row: dict, known: dict, peo
         known["specialist"].setdefault(row["id"].upper(), row)
 
 
+def _as_imported(spec: TableSpec, row: dict) -> dict:
+    """A stored row as an import of it would now write it: a time with a fraction of a second (an
+    earlier import kept one) to the second, so re-importing a store's own export stays a no-op."""
+    return {name: _in_utc(value) if isinstance(value, str) and "." in value and name in spec.moments else value
+            for name, value in row.items()}
+
+
 def _stage_batch(store, spec: TableSpec, batch: list[tuple[int, dict]], problems: list[tuple[int, str]],
                  fresh: bool, lines: array) -> tuple[int, int]:
     """Stage the new rows of a batch (their lines appended to `lines`); skip identical existing
@@ -336,7 +343,7 @@ def _stage_batch(store, spec: TableSpec, batch: list[tuple[int, dict]], problems
         if before is None:
             new.append(row)
             lines.append(line)
-        elif before == row:
+        elif before == row or _as_imported(spec, before) == row:
             skipped += 1
         else:
             changed = next(k for k in row if before.get(k) != row[k])

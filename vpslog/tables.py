@@ -64,6 +64,11 @@ class TableSpec:
         return _columns(self.model) + ((UNITS,) if self.name == "sessions" else ())
 
     @property
+    def moments(self) -> frozenset[str]:
+        """Its date-time columns."""
+        return frozenset(column.name for column in self.columns if column.type == "datetime")
+
+    @property
     def id_kind(self) -> str:
         """participant, staff, site or record: which pseudonym its ids get when de-identified."""
         return ID_KINDS.get(self.name, "record")
