@@ -200,7 +200,7 @@ def test_screen_asks_until_each_answer_is_yes_or_no(cli, newcomers):
     (["screen", "P-0003", "-d", "2999-01-01"], "error: screening date 2999-01-01 is in the future"),
     # a re-screen after enrollment: `report flow` then counted an allocated participant as ineligible
     (["screen", "P-0001", "-d", days_ago(10)], f"error: P-0001 is enrolled in the vps arm (on {days_ago(120)}): a "
-                                               "later screening would change who was eligible at enrollment"),
+                                               "screening on or after that day would change who was eligible"),
 ])
 def test_screen_checks_the_participant_and_the_date_before_asking_anything(cli, newcomers, args, message):
     before = snapshot(newcomers)
@@ -209,15 +209,18 @@ def test_screen_checks_the_participant_and_the_date_before_asking_anything(cli, 
     assert snapshot(newcomers) == before
 
 
-def test_a_screening_dated_before_an_enrollment_by_hand_can_still_be_recorded(cli, newcomers):
-    """A participant given an arm by hand (an older program) may have the screening made then recorded;
-    once one is, another on its day or after would become the one that counts, and is refused (one on
-    the consent day itself flipped an allocated participant to ineligible in the flow)."""
-    cli.ok("screen", "P-0002", "-d", days_ago(61), *answers())
+def test_screenings_made_before_an_enrollment_by_hand_can_still_be_recorded(cli, newcomers):
+    """A participant given an arm by hand (an older program) may have the screenings made before it
+    recorded, in any order, and the first one of the enrollment day; a second one of that day would
+    become the one that counts (one on the consent day flipped an allocated participant to ineligible)."""
+    cli.ok("screen", "P-0002", "-d", days_ago(90), *answers(vocational_goal="no"))
+    cli.ok("screen", "P-0002", "-d", days_ago(70), *answers())
+    cli.ok("screen", "P-0002", "-d", days_ago(80), *answers(vocational_goal="no"))
+    cli.ok("screen", "P-0002", "-d", days_ago(60), *answers())  # the enrollment day's first
     before = snapshot(newcomers)
-    result = cli("screen", "P-0002", "-d", days_ago(61), *answers(vocational_goal="no"))
+    result = cli("screen", "P-0002", "-d", days_ago(60), *answers(vocational_goal="no"))
     assert (result.exit_code, result.stderr) == (1, (
-        f"error: P-0002 is enrolled in the control arm (its screening of {days_ago(61)}): a later screening would "
+        f"error: P-0002 is enrolled in the control arm (on {days_ago(60)}): a screening on or after that day would "
         "change who was eligible at enrollment, as the latest one counts\n"))
     assert snapshot(newcomers) == before
 

@@ -177,10 +177,11 @@ class Program:
         self._refuse_out_of_range(on, "screening date")
         if person["arm"]:  # the latest screening counts: after enrollment, one would change who was eligible
             enrolled, latest = person["consent_on"] or person["enrolled_on"], self.store.latest_screening(person["id"])
-            if on.isoformat() > enrolled or (latest is not None and on.isoformat() >= latest["date"]):
-                after = f"its screening of {latest['date']}" if latest else f"on {enrolled}"
-                raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm ({after}): a later screening "
-                                 "would change who was eligible at enrollment, as the latest one counts")
+            day = on.isoformat()  # (one before it records a screening made then; on its day, the first one)
+            if day > enrolled or (day == enrolled and latest is not None and latest["date"] >= day):
+                raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm (on {enrolled}): a screening "
+                                 "on or after that day would change who was eligible at enrollment, as the latest "
+                                 "one counts")
         return person
 
     def enroll(self, participant: str, consent_on: date, arm: str | None = None,
