@@ -488,6 +488,11 @@ def test_an_observed_session_stays_one_its_review_could_observe(cli, program_db,
     cli.ok("site", "add", "S2", "--name", "Site two")
     cli.ok("participant", "edit", "P-0001", "--site", "S2", "--reason", "moved")  # since the review: not refused
     cli.ok(*debug, "amend", seen, "55", "--reason", "length")
+    for args, problem in (((*debug, "amend", seen, "-d", days_ago(1), "--reason", "r"),  # the site's rule broken
+                           f"session {seen} on {days_ago(1)} is after the review date {days_ago(2)}"),  # already,
+                          ((*debug, "void", seen, "--reason", "r"),  # the others still hold
+                           f"session {seen} is voided: observe a session that took place")):
+        refused(cli, program_db, args, f"{prefix}{problem}; nothing was changed")
 
 
 def test_a_review_is_not_signed_once_a_later_one_of_its_site_is(cli, program_db, tmp_path):

@@ -293,9 +293,10 @@ class Program:
         seen = {"id": session.id, "voided": session.voided, "type": session.type, "date": str(session.date),
                 "participant_id": session.participant_id}
         for review in reviews:
-            if (problem := unobservable(self, review, seen)) and not unobservable(self, review, row):
+            kept = unobservable(self, review, row)  # rules the session broke already are not this change's
+            if broken := [text for rule, text in unobservable(self, review, seen).items() if rule not in kept]:
                 raise InputError(f"session {session.id[:8]} is observed in review {review['id'][:8]}, so it stays one "
-                                 f"that review could observe: {problem}; nothing was changed")
+                                 f"that review could observe: {broken[0]}; nothing was changed")
 
     def void_session(self, session_id: str, reason: str) -> Session:
         """A wrong session is voided, never deleted: it stays in the store and its history."""

@@ -96,8 +96,8 @@ class Reviews:
             row = self.review(review)
             reason = self._addendum(row, addendum)
             seen = self.prog.session(session)
-            if problem := unobservable(self.prog, row, seen):
-                raise InputError(problem)
+            if problems := unobservable(self.prog, row, seen):
+                raise InputError(next(iter(problems.values())))
             if any(o["session_id"] == seen["id"] for o in self.store.review_part("review_observation", row["id"])):
                 raise InputError(f"session {seen['id'][:8]} is already observed in review {row['id'][:8]}")
             observation = build(ReviewObservation, {**self.prog._entered(), "review_id": row["id"],
@@ -191,19 +191,21 @@ def _required(text: str | None, refusal: str) -> str:
 REVIEW_PART_NAMES = {"review_item": "an item", "review_observation": "an observation", "review_finding": "a finding"}
 
 
-def unobservable(prog, review: dict, session: dict) -> str | None:
-    """Why `review` cannot observe `session` (None when it can): a session of the site reviewed, that
-    took place (not voided, not a no-show), on or before the review date. `observe` checks a new
-    observation; `amend` and `void` keep an observed session one its reviews could observe."""
+def unobservable(prog, review: dict, session: dict) -> dict[str, str]:
+    """Why `review` cannot observe `session`, each rule it breaks by name (none when it can): a session
+    of the site reviewed, that took place (not voided, not a no-show), on or before the review date.
+    `observe` checks a new observation; `amend` and `void` refuse a change that breaks a rule the
+    session kept (Program._keep_observable)."""
+    found = {}
     if session["voided"] or session["type"] not in prog.catalog.delivered_types:
         why = "voided" if session["voided"] else f"a {session['type']}"
-        return f"session {session['id'][:8]} is {why}: observe a session that took place"
+        found["took place"] = f"session {session['id'][:8]} is {why}: observe a session that took place"
     if session["date"] > review["as_of"]:
-        return f"session {session['id'][:8]} on {session['date']} is after the review date {review['as_of']}"
+        found["date"] = f"session {session['id'][:8]} on {session['date']} is after the review date {review['as_of']}"
     site = prog.store.get("participant", session["participant_id"])["site_id"]
     if review["site_id"] is not None and site != review["site_id"]:
-        return f"session {session['id'][:8]} is at {site}, not at {review['site_id']}, the site reviewed"
-    return None
+        found["site"] = f"session {session['id'][:8]} is at {site}, not at {review['site_id']}, the site reviewed"
+    return found
 
 
 def refuse_back_dated(store, site_id: str | None, as_of: date, entered_at: str | None = None) -> None:
