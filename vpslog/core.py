@@ -16,7 +16,7 @@ from pathlib import Path
 from vpslog import config
 from vpslog.curriculum import Catalog
 from vpslog.errors import InputError, NotFoundError, StoreError
-from vpslog.files import link_refusal, name_refusal
+from vpslog.files import link_refusal
 from vpslog.parsing import ACTOR_PATTERN, quoted, upper_id
 from vpslog.store import Store
 from vpslog.store.base import file_refusal, not_a_store
@@ -63,8 +63,6 @@ class Program:
                             or not_a_store(Path(db)) == "an empty file")
         if fresh and (refusal := link_refusal(Path(db))):
             raise StoreError(refusal)  # before a secret is made for a store that cannot be
-        if fresh and (refusal := name_refusal(Path(db))):
-            raise InputError(refusal)  # SQLite keeps its journal beside it, under a longer name
         secret = config.ensure_secret() if fresh else config.read_secret()
         if create and not fresh and secret is None and not_a_store(Path(db)) is None:  # another's: refused as such
             raise StoreError(f"{db} already exists but the project secret its audit trail is keyed with is not "

@@ -51,8 +51,8 @@ def name_refusal(path: Path) -> str | None:
         limit = 255
     if len(os.fsencode(path.name)) + TEMP_NAME_EXTRA <= limit:
         return None
-    return (f"{path}: the name is too long: at most {limit - TEMP_NAME_EXTRA} bytes here, since it is written "
-            "under a longer temp name first")  # the path whole, as every file named in an error is
+    return (f"{path}: the name is too long: at most {limit - TEMP_NAME_EXTRA} bytes here, since files are made "
+            "beside it under longer names (a temp copy, SQLite's journal)")  # the path whole, as every file named is
 
 
 def create_private_folders(folder: Path) -> None:

@@ -14,11 +14,15 @@ def init(ctx: typer.Context,
     """Create a store (0600) and the project secret, and print where they are."""
     from vpslog import config
 
+    from vpslog.errors import InputError
+    from vpslog.files import name_refusal
     from vpslog.store.base import not_a_store
 
     path = ctx.find_root().obj.db_path
     # an empty file or an empty database (what a stopped init leaves) is taken up, as a store made now
     existed = path.exists() and path.stat().st_size > 0 and not_a_store(path) != "an empty file"
+    if not existed and (refusal := name_refusal(path)):  # (demo checks its own: it builds under a temp name)
+        raise InputError(refusal)
     key = new_store_key(path) if encrypt else None
     with program(ctx, create=True, key=key) as prog:
         prog.store.check_key()  # an existing store: the secret here must be the one its trail was written with
