@@ -104,7 +104,11 @@ def earlier_witness_paths(db: Path) -> tuple[Path, ...]:
 def _witness_file(key: str) -> Path:
     import hashlib
 
-    return config_dir() / "witness" / f"{hashlib.sha256(os.fsencode(key)).hexdigest()[:20]}.json"
+    try:
+        data = key.encode("utf-8")  # every name filed before: a path in another locale's encoding too
+    except UnicodeEncodeError:  # a path that is not text (bytes no encoding reads): its own bytes
+        data = os.fsencode(key)
+    return config_dir() / "witness" / f"{hashlib.sha256(data).hexdigest()[:20]}.json"
 
 
 def ensure_secret() -> bytes:

@@ -70,7 +70,8 @@ def history(ctx: typer.Context, record: Annotated[str, typer.Argument(metavar="I
     with program(ctx) as prog:
         entries = prog.history(record)
     columns = ("seq", "at", "actor", "action", "changes", "reason")
-    rows = [{**{c: e.get(c) for c in columns}, "changes": _changes(e, spaced=fmt is Format.table)} for e in entries]
+    rows = [{**{c: e.get(c) for c in columns}, "changes": _changes(e, spaced=fmt in (Format.table, Format.markdown))}
+            for e in entries]
     if fmt is Format.json:  # as schemas/history.listing.schema.json describes it
         from vpslog.shapes import HistoryEntry, as_json
 
@@ -88,8 +89,8 @@ def _listed(row: dict, short: bool) -> dict:
 
 
 def _changes(entry: dict, spaced: bool = False) -> str:
-    """`field: before -> after` for each field an audit entry touched; `spaced` (a table): code lists
-    `, `-joined, as `show` has them, so they wrap between codes."""
+    """`field: before -> after` for each field an audit entry touched; `spaced` (a table, for people):
+    code lists `, `-joined, as `show` has them, so they wrap between codes."""
     import json
 
     from vpslog.tables import TABLES
