@@ -606,3 +606,20 @@ def test_ctrl_c_while_the_command_line_is_still_loading_ends_quietly(monkeypatch
     with pytest.raises(SystemExit) as ended:
         quick.main()
     assert ended.value.code == 130 and capsys.readouterr().err == ""
+
+
+def test_ctrl_c_while_vpslog_is_still_being_imported_ends_quietly(monkeypatch, capsys):
+    """The `vpslog` command imports quick entry's modules inside its own handler: Ctrl-C there (the first
+    tenth of a second) printed Python's traceback through `quick.py, line 18, in <module>`."""
+    import types
+
+    import vpslog
+
+    class Importing(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt  # as if it came while the module was being imported
+
+    monkeypatch.setitem(sys.modules, "vpslog.quick", Importing("vpslog.quick"))
+    with pytest.raises(SystemExit) as ended:
+        vpslog.main()
+    assert ended.value.code == 130 and capsys.readouterr().err == ""

@@ -1,3 +1,3 @@
-from vpslog.quick import main
+from vpslog import main
 
 main()
