@@ -51,12 +51,19 @@ def _day_moment(day: str) -> str:
     return f"strftime('%Y-%m-%dT00:00:00Z', {day})"
 
 
-def _shifted_ordinal_moment(column: str) -> str:
+def ordinal(name: str, participant_column: str) -> str:
+    """SQL for the rank of a row's date-time `name` among its participant's of that day (from 0), over
+    the whole table: the export ranks before it filters, so an export filtered by date gives each row
+    the value an unfiltered one does (two exports of one store import together)."""
+    return (f'row_number() OVER (PARTITION BY "{participant_column}", date("{name}") ORDER BY "{name}", id) - 1 '
+            f'AS "_rank_{name}"')
+
+
+def _shifted_ordinal_moment(column: str, name: str) -> str:
     """A participant's date-time, de-identified: its shifted day, and as many seconds as entries of
-    theirs came before it that day, so their order stays (fidelity reads a day's sessions in the order
-    they were entered) and no time of day is left to match. (dp: the row's participant.)"""
-    rank = f"row_number() OVER (PARTITION BY dp.id, date({column}) ORDER BY {column}, t.id) - 1"
-    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {shifted_day(column)}, '+' || ({rank}) || ' seconds')"
+    theirs came before it that day (`ordinal`), so their order stays (fidelity reads a day's sessions
+    in the order they were entered) and no time of day is left to match."""
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {shifted_day(column)}, '+' || t.\"_rank_{name}\" || ' seconds')"
 
 
 def _pseudonym(kind: str, column: str) -> str:
@@ -95,7 +102,7 @@ def export_cell(kind: str, argument, sentinel: str = "") -> str:
     if kind == "shift_date":
         return shifted_day(column)
     if kind == "shift_datetime":
-        return _shifted_ordinal_moment(column)
+        return _shifted_ordinal_moment(column, argument)
     if kind == "day_datetime":
         return _day_moment(column)
     if kind == "through_day":  # an observation: the day of the session it is of, shifted
