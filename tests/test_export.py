@@ -609,12 +609,15 @@ def test_a_deidentified_export_keeps_the_order_of_a_participants_entries_of_a_da
 def test_a_filtered_deidentified_export_gives_each_row_the_time_an_unfiltered_one_does(cli, demo_db, tmp_path):
     """The order of a participant's entries of a day was ranked among the rows a filter kept: an export
     `--since` gave some rows another time, and it no longer imported beside the full export."""
-    cli.ok("export", "sessions", "milestones", "--out", str(tmp_path / "all"), "--deidentify")
-    cli.ok("export", "sessions", "milestones", "--out", str(tmp_path / "part"), "--deidentify", "--since", "2026-06-01")
-    for name in ("sessions.csv", "milestones.csv"):
-        whole = {row["id"]: row["entered_at"] for row in read_csv(tmp_path / "all" / name)}
-        part = {row["id"]: row["entered_at"] for row in read_csv(tmp_path / "part" / name)}
-        assert part and all(whole[record] == moment for record, moment in part.items())
+    tables = ("sessions", "milestones", "allocations")
+    cli.ok("export", *tables, "--out", str(tmp_path / "all"), "--deidentify")
+    cli.ok("export", *tables, "--out", str(tmp_path / "part"), "--deidentify", "--since", "2026-06-01")
+    cli.ok("export", *tables, "--out", str(tmp_path / "arm"), "--deidentify", "--arm", "vps")
+    for name, column in (("sessions.csv", "entered_at"), ("milestones.csv", "entered_at"), ("allocations.csv", "number")):
+        whole = {row["id"]: row[column] for row in read_csv(tmp_path / "all" / name)}
+        for part in ("part", "arm"):  # an allocation's number is its order within the site: the same too
+            kept = {row["id"]: row[column] for row in read_csv(tmp_path / part / name)}
+            assert kept and all(whole[record] == value for record, value in kept.items()), (part, name)
 
 
 @pytest.mark.parametrize("extra", [["--since", "2026-06-01"], ["--until", "2026-06-01", "--deidentify"],

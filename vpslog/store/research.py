@@ -9,7 +9,7 @@ from operator import itemgetter
 from vpslog.errors import StoreError
 from vpslog.store.sql import day as _day
 from vpslog.store.sql import export_cell as _export_cell
-from vpslog.store.sql import ordinal
+from vpslog.store.sql import ranks as _ranks
 from vpslog.store.sql import plain_cells as _plain_cells
 from vpslog.store.sql import shifted_day as _shifted_day
 from vpslog.store.sql import where as _where
@@ -296,8 +296,9 @@ class ResearchQueries:
         sql, params = _where(conditions)
         guarded = _line([("any" if kind == "plain" else kind, argument) for kind, argument in plan])
         if deidentified:  # in the order of the first (pseudonymous) column; every cell guarded
-            ranks = [ordinal(argument, participant_column) for kind, argument in plan if kind == "shift_datetime"]
-            source = f'(SELECT *, {", ".join(ranks)} FROM "{table}")' if ranks else f'"{table}"'
+            ranked = _ranks(plan, participant_column)
+            source = (f'(SELECT u.*, {", ".join(ranked)} FROM "{table}" u LEFT JOIN temp.deid_participant du '
+                      f'ON du.id = u."{participant_column}")' if ranked else f'"{table}"')
             cursor = self.conn.cursor()
             cursor.row_factory = None  # plain tuples: a Row per line costs a tenth of the export
             cursor.execute(f'SELECT {guarded} FROM {source} t{joins}{sql} ORDER BY {_export_cell(*plan[0])}', params)

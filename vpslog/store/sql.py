@@ -40,10 +40,6 @@ def shifted_day(column: str) -> str:
     return f"date({column}, {_SHIFT})"
 
 
-def _shifted_moment(column: str) -> str:
-    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column}, {_SHIFT})"
-
-
 def _day_moment(day: str) -> str:
     """A date-time of a de-identified export that is no participant's: its day only. A shift of whole
     days keeps the time of day, and a real time written in the same sitting (a supervision, a review
@@ -51,17 +47,28 @@ def _day_moment(day: str) -> str:
     return f"strftime('%Y-%m-%dT00:00:00Z', {day})"
 
 
-def ordinal(name: str, participant_column: str) -> str:
-    """SQL for the rank of a row's date-time `name` among its participant's of that day (from 0), over
-    the whole table: the export ranks before it filters, so an export filtered by date gives each row
-    the value an unfiltered one does (two exports of one store import together)."""
-    return (f'row_number() OVER (PARTITION BY "{participant_column}", date("{name}") ORDER BY "{name}", id) - 1 '
-            f'AS "_rank_{name}"')
+def ranks(plan: list[tuple[str, object]], participant_column: str) -> list[str]:
+    """The ranks a de-identified plan reads (`_rank_<column>`, `_rank_order`), as SQL over the whole
+    table (u, its participant's shift du): the export ranks before it filters, so an export filtered by
+    date or arm gives each row the value an unfiltered one does (two exports of one store import
+    together). A date-time's rank: among its participant's of that day, from 0; an allocation's: its
+    order within the site on the shifted timeline."""
+    found = []
+    for kind, argument in plan:
+        if kind == "shift_datetime":
+            found.append(f'row_number() OVER (PARTITION BY u."{participant_column}", date(u."{argument}") '
+                         f'ORDER BY u."{argument}", u.id) - 1 AS "_rank_{argument}"')
+        elif kind == "shifted_rank":
+            partition, moment, record = argument
+            found.append(f"row_number() OVER (PARTITION BY u.\"{partition}\" ORDER BY strftime('%Y-%m-%dT%H:%M:%SZ', "
+                         f"u.\"{moment}\", '-' || du.shift || ' days'), {_pseudonym('record', f'u.{chr(34)}{record}{chr(34)}')}) "
+                         'AS "_rank_order"')
+    return found
 
 
 def _shifted_ordinal_moment(column: str, name: str) -> str:
     """A participant's date-time, de-identified: its shifted day, and as many seconds as entries of
-    theirs came before it that day (`ordinal`), so their order stays (fidelity reads a day's sessions
+    theirs came before it that day (`ranks`), so their order stays (fidelity reads a day's sessions
     in the order they were entered) and no time of day is left to match."""
     return f"strftime('%Y-%m-%dT%H:%M:%SZ', {shifted_day(column)}, '+' || t.\"_rank_{name}\" || ' seconds')"
 
@@ -107,10 +114,8 @@ def export_cell(kind: str, argument, sentinel: str = "") -> str:
         return _day_moment(column)
     if kind == "through_day":  # an observation: the day of the session it is of, shifted
         return _day_moment(shifted_day(f'(SELECT date FROM "{argument}" WHERE id = t."{argument}_id")'))
-    if kind == "shifted_rank":
-        partition, moment, record = (f't."{name}"' for name in argument)
-        return (f"row_number() OVER (PARTITION BY {partition} "
-                f"ORDER BY {_shifted_moment(moment)}, {_pseudonym('record', record)})")
+    if kind == "shifted_rank":  # an allocation's order within its site (`ranks`)
+        return 't."_rank_order"'
     if kind == "age":
         name, above = argument
         return f"CASE WHEN t.\"{name}\" > {int(above)} THEN {int(above) + 1} ELSE t.\"{name}\" END"
