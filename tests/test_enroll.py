@@ -200,7 +200,7 @@ def test_screen_asks_until_each_answer_is_yes_or_no(cli, newcomers):
     (["screen", "P-0003", "-d", "2999-01-01"], "error: screening date 2999-01-01 is in the future"),
     # a re-screen after enrollment: `report flow` then counted an allocated participant as ineligible
     (["screen", "P-0001", "-d", days_ago(10)], f"error: P-0001 is enrolled in the vps arm (on {days_ago(120)}): a "
-                                               "screening on or after that day would change who was eligible"),
+                                               "screening after that day would change who was eligible"),
 ])
 def test_screen_checks_the_participant_and_the_date_before_asking_anything(cli, newcomers, args, message):
     before = snapshot(newcomers)
@@ -211,18 +211,31 @@ def test_screen_checks_the_participant_and_the_date_before_asking_anything(cli, 
 
 def test_screenings_made_before_an_enrollment_by_hand_can_still_be_recorded(cli, newcomers):
     """A participant given an arm by hand (an older program) may have the screenings made before it
-    recorded, in any order, and the first one of the enrollment day; a second one of that day would
-    become the one that counts (one on the consent day flipped an allocated participant to ineligible)."""
-    cli.ok("screen", "P-0002", "-d", days_ago(90), *answers(vocational_goal="no"))
+    recorded, eligible or not, as long as an ineligible one would not become the one that counts (one
+    dated between the eligible screening and the consent flipped an allocated participant to
+    ineligible in the flow, randomized or not)."""
     cli.ok("screen", "P-0002", "-d", days_ago(70), *answers())
-    cli.ok("screen", "P-0002", "-d", days_ago(80), *answers(vocational_goal="no"))
-    cli.ok("screen", "P-0002", "-d", days_ago(60), *answers())  # the enrollment day's first
+    cli.ok("screen", "P-0002", "-d", days_ago(90), *answers(vocational_goal="no"))  # before the latest: history
+    cli.ok("screen", "P-0002", "-d", days_ago(60), *answers())  # the enrollment day's, eligible
+    cli.ok("screen", "P-0002", "-d", days_ago(65), *answers(vocational_goal="no"))  # before the latest: history
     before = snapshot(newcomers)
-    result = cli("screen", "P-0002", "-d", days_ago(60), *answers(vocational_goal="no"))
+    result = cli("screen", "P-0002", "-d", days_ago(60), *answers(vocational_goal="no"))  # it would be the latest
     assert (result.exit_code, result.stderr) == (1, (
-        f"error: P-0002 is enrolled in the control arm (on {days_ago(60)}): a screening on or after that day would "
-        "change who was eligible at enrollment, as the latest one counts\n"))
+        "error: P-0002 is enrolled in the control arm: this screening is not eligible, and as their latest it "
+        "would count, making them ineligible at enrollment; nothing was written\n"))
     assert snapshot(newcomers) == before
+
+
+def test_a_randomized_participant_is_not_made_ineligible_by_a_screening_before_their_consent(cli, newcomers):
+    """Screened eligible on one day, consented two days later: an ineligible screening dated between
+    became the latest, and the flow counted an allocated participant as ineligible."""
+    cli.ok("screen", "P-0003", "-d", days_ago(10), *answers())
+    cli.ok("enroll", "P-0003", "--consent", days_ago(8), "--randomize")
+    before = snapshot(newcomers)
+    result = cli("screen", "P-0003", "-d", days_ago(9), *answers(vocational_goal="no"))
+    assert result.exit_code == 1 and "this screening is not eligible, and as their latest it would count" in result.stderr
+    assert snapshot(newcomers) == before
+    cli.ok("screen", "P-0003", "-d", days_ago(9), *answers())  # an eligible one changes nothing that counts
 
 
 def test_an_allocation_brought_in_is_kept_and_later_numbers_follow_it(cli, newcomers, tmp_path):

@@ -160,6 +160,11 @@ class Program:
         eligible, reasons = assess(criteria, answers)
         with self.changing():
             person = self.screenable(participant, on)
+            latest = self.store.latest_screening(person["id"])
+            if person["arm"] and not eligible and (latest is None or on.isoformat() >= latest["date"]):
+                raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm: this screening is not "
+                                 "eligible, and as their latest it would count, making them ineligible at "
+                                 "enrollment; nothing was written")
             screening = build("screening", {
                 **self._entered(), "participant_id": person["id"], "date": on, "answers": answers,
                 "eligible": eligible, "reasons": "; ".join(reasons), "rules_version": criteria.version}, self.catalog)
@@ -173,13 +178,10 @@ class Program:
         self.check_actor()
         person = self._active(participant)
         self._refuse_out_of_range(on, "screening date")
-        if person["arm"]:  # the latest screening counts: after enrollment, one would change who was eligible
-            enrolled, latest = person["consent_on"] or person["enrolled_on"], self.store.latest_screening(person["id"])
-            day = on.isoformat()  # (one before it records a screening made then; on its day, the first one)
-            if day > enrolled or (day == enrolled and latest is not None and latest["date"] >= day):
-                raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm (on {enrolled}): a screening "
-                                 "on or after that day would change who was eligible at enrollment, as the latest "
-                                 "one counts")
+        enrolled = person["arm"] and (person["consent_on"] or person["enrolled_on"])
+        if enrolled and on.isoformat() > enrolled:  # (before it: a record of a screening made then; see screen)
+            raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm (on {enrolled}): a screening "
+                             "after that day would change who was eligible at enrollment, as the latest one counts")
         return person
 
     def enroll(self, participant: str, consent_on: date, arm: str | None = None,
