@@ -120,6 +120,8 @@ def test_show_and_history_wrap_code_lists_between_codes_never_inside_one(cli, pr
     for out in (shown, history):
         assert all(code in out for code in codes), out
     assert "resume, hope" in history
+    assert "resume, hope" in cli.ok("history", session, "--format", "markdown").stdout  # for people too
+    assert "resume;hope" in cli.ok("history", session, "--format", "csv").stdout  # for tools: as stored
 
 
 def test_a_piped_table_is_80_columns_wide(cli, program_db, monkeypatch):

@@ -608,6 +608,17 @@ def test_ctrl_c_while_the_command_line_is_still_loading_ends_quietly(monkeypatch
     assert ended.value.code == 130 and capsys.readouterr().err == ""
 
 
+def test_the_vpslog_command_is_the_entry_point_that_guards_the_imports():
+    """The console script is `vpslog:main` (which imports quick entry inside its Ctrl-C handler), and
+    `python -m vpslog` runs the same."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    assert tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"] == {"vpslog": "vpslog:main"}
+    assert (root / "vpslog" / "__main__.py").read_text() == "from vpslog import main\n\nmain()\n"
+
+
 def test_ctrl_c_while_vpslog_is_still_being_imported_ends_quietly(monkeypatch, capsys):
     """The `vpslog` command imports quick entry's modules inside its own handler: Ctrl-C there (the first
     tenth of a second) printed Python's traceback through `quick.py, line 18, in <module>`."""

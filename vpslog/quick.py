@@ -1,4 +1,5 @@
-"""Quick entry: the console script, which runs plain one-line `log`, `amend` and `void` without typer.
+"""Quick entry: plain one-line `log`, `amend` and `void` without typer (the console script `vpslog:main`
+runs it first).
 
 typer and pydantic take about 100 ms to start and parse a command line, more than Watson takes for
 a whole entry. So the command line is read here first: `vpslog [--db PATH] log P DURATION`, `amend
@@ -188,8 +189,8 @@ def quiet_stdout() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: quick entry, else the typer CLI. Ctrl-C while either is still being
-    imported ends as it does later (exit 130, no message), not with Python's traceback."""
+    """What the console script (`vpslog:main`) runs: quick entry, else the typer CLI. Ctrl-C while the
+    typer CLI is still being imported ends as it does later (exit 130, no message), not with a traceback."""
     try:
         code = run(sys.argv[1:])
         if code is None:
