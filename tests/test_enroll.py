@@ -222,7 +222,11 @@ def test_screenings_made_before_an_enrollment_by_hand_can_still_be_recorded(cli,
     result = cli("screen", "P-0002", "-d", days_ago(60), *answers(vocational_goal="no"))  # it would be the latest
     assert (result.exit_code, result.stderr) == (1, (
         "error: P-0002 is enrolled in the control arm: this screening is not eligible, and as their latest it "
-        "would count, making them ineligible at enrollment; nothing was written\n"))
+        "would count, making them ineligible at enrollment (an earlier ineligible one is recorded once the "
+        "eligible screening that followed it is); nothing was written\n"))
+    asked = cli("screen", "P-0002", "-d", days_ago(60), input="y\ny\nn\ny\nn\nn\n")  # said before the questions
+    assert asked.stderr.startswith(f"note: P-0002 is enrolled: a screening on {days_ago(60)} would become their "
+                                   "latest, so only an eligible one can be recorded\n") and asked.exit_code == 1
     assert snapshot(newcomers) == before
 
 

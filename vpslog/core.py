@@ -160,11 +160,11 @@ class Program:
         eligible, reasons = assess(criteria, answers)
         with self.changing():
             person = self.screenable(participant, on)
-            latest = self.store.latest_screening(person["id"])
-            if person["arm"] and not eligible and (latest is None or on.isoformat() >= latest["date"]):
+            if not eligible and self.only_eligible(person, on):
                 raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm: this screening is not "
                                  "eligible, and as their latest it would count, making them ineligible at "
-                                 "enrollment; nothing was written")
+                                 "enrollment (an earlier ineligible one is recorded once the eligible screening "
+                                 "that followed it is); nothing was written")
             screening = build("screening", {
                 **self._entered(), "participant_id": person["id"], "date": on, "answers": answers,
                 "eligible": eligible, "reasons": "; ".join(reasons), "rules_version": criteria.version}, self.catalog)
@@ -183,6 +183,12 @@ class Program:
             raise InputError(f"{person['id']} is enrolled in the {person['arm']} arm (on {enrolled}): a screening "
                              "after that day would change who was eligible at enrollment, as the latest one counts")
         return person
+
+    def only_eligible(self, person: dict, on: date) -> bool:
+        """Whether a screening of `person` on `on` can only be an eligible one: they are enrolled and it
+        would become their latest, which counts (an ineligible one would unmake their enrollment)."""
+        latest = self.store.latest_screening(person["id"]) if person["arm"] else None
+        return bool(person["arm"]) and (latest is None or on.isoformat() >= latest["date"])
 
     def enroll(self, participant: str, consent_on: date, arm: str | None = None,
                sequence_key: bytes | None = None) -> Participant:

@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpslog.commands.common import parse_day, program, say
+from vpslog.commands.common import parse_day, program, say, warn
 from vpslog.commands.participant import Arm
 from vpslog.completion import complete_participant
 
@@ -27,7 +27,10 @@ def screen(
         if answer:
             answers = _given(answer, criteria.ids)
         else:
-            prog.screenable(participant, day)
+            person = prog.screenable(participant, day)
+            if prog.only_eligible(person, day):  # said before the questions, not after them
+                warn(f"note: {person['id']} is enrolled: a screening on {day} would become their latest, so only "
+                     "an eligible one can be recorded")
             answers = {c.id: _asked(f"{c.id}: {c.question}") for c in criteria.items}
         screening = prog.screen(participant, day, answers)
     if screening.eligible:
