@@ -63,13 +63,18 @@ def own_schemas(tmp_path, monkeypatch):
 ])
 def test_a_malformed_curriculum_is_refused_naming_the_file_and_key(own_schemas, old, new, message):
     path = own_schemas / "curriculum.toml"
+    refusal = _refusal(path, old, new, Catalog)
+    assert refusal.startswith(f"{path}: ") and message in refusal
+
+
+def _refusal(path: Path, old: str, new: str, load) -> str:
+    """What `load` refuses once `old` in the data file at `path` reads `new`."""
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new, 1))
     with pytest.raises(DataFileError) as refused:
-        Catalog()
-    assert str(refused.value).startswith(f"{path}: ")
-    assert message in str(refused.value)
+        load()
+    return str(refused.value)
 
 
 @pytest.mark.parametrize("old,new,message", [
@@ -84,12 +89,7 @@ def test_a_malformed_reports_file_is_refused_naming_the_file_and_key(own_schemas
     from vpslog.export import load_settings
 
     path = own_schemas / "reports.toml"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-    with pytest.raises(DataFileError) as refused:
-        load_settings(Catalog())
-    assert str(refused.value) == f"{path}: {message}"
+    assert _refusal(path, old, new, lambda: load_settings(Catalog())) == f"{path}: {message}"
 
 
 def test_a_malformed_curriculum_stops_the_cli_with_one_line(cli, program_db, own_schemas):
@@ -120,7 +120,7 @@ def test_participant_pattern_and_demographic_codes_come_from_the_schemas(cli, pr
 
 
 @pytest.mark.parametrize("old,new,message", [
-    # accepted before: the example is shown as the form to follow, a code twice listed it twice
+    # accepted before: a code given twice was listed twice (`did you mean female or female?`)
     ('gender = ["female", "male"', 'gender = ["female", "female"', "demographics.gender[1]: 'female' is given twice"),
     ('education = [', 'religion = ["none"]\neducation = [',
      "demographics.religion: unknown key; accepted: gender, race, residence, marital, education"),
@@ -129,12 +129,7 @@ def test_participant_pattern_and_demographic_codes_come_from_the_schemas(cli, pr
 ])
 def test_a_malformed_participants_file_is_refused_naming_the_file_and_key(own_schemas, old, new, message):
     path = own_schemas / "participants.toml"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-    with pytest.raises(DataFileError) as refused:
-        Catalog()
-    assert str(refused.value) == f"{path}: {message}"
+    assert _refusal(path, old, new, Catalog) == f"{path}: {message}"
 
 
 def _schema(name: str) -> dict:
