@@ -58,13 +58,13 @@ class Program:
         settings = config.load() if settings is None else settings
         if (refusal := file_refusal(Path(db))) is not None:
             raise refusal  # before `init` takes a folder for an existing store, or makes a secret for a pipe
-        # a store to be made: no file, an empty one, or an empty database (what a stopped init leaves)
-        fresh = create and (not Path(db).exists() or Path(db).stat().st_size == 0
-                            or not_a_store(Path(db)) == "an empty file")
+        # init: a store to be made is no file, an empty one, or an empty database (what a stopped init leaves)
+        what = not_a_store(Path(db)) if create and Path(db).exists() and Path(db).stat().st_size > 0 else None
+        fresh = create and (what == "an empty file" or not Path(db).exists() or Path(db).stat().st_size == 0)
         if fresh and (refusal := link_refusal(Path(db))):
             raise StoreError(refusal)  # before a secret is made for a store that cannot be
         secret = config.ensure_secret() if fresh else config.read_secret()
-        if create and not fresh and secret is None and not_a_store(Path(db)) is None:  # another's: refused as such
+        if create and not fresh and secret is None and what is None:  # another program's is refused as such
             raise StoreError(f"{db} already exists but the project secret its audit trail is keyed with is not "
                              f"at {config.secret_path()}: restore that file from your backup (a new secret would "
                              "break the trail, so none is made for an existing store)")
