@@ -79,20 +79,19 @@ def _usage_message(message: str, args: list[str]) -> str:
     arguments are not shown (a note typed without -n would be), text with a space inside is not
     shown either, and anything longer than 40 characters is cut, as every other error does
     (parsing.quoted), however the message escapes it."""
-    from vpslog.parsing import quoted
+    from vpslog.parsing import quoted, spaced
 
     if message.startswith("Got unexpected extra argument"):
         return ("Got unexpected extra argument(s), not shown (they may be a note: a note goes after -n, "
                 "in quotes)")
     typed = {*args, *(part for arg in args if arg.startswith("-")
                       for part in (*arg.partition("=")[::2], arg[2:]))}  # --opt=VALUE, -oVALUE too
-    for text in sorted((text for text in typed if len(text) > 40 or len(text.split()) > 1), key=len, reverse=True):
-        spaced = len(text.split()) > 1
+    for text in sorted((text for text in typed if len(text) > 40 or spaced(text)), key=len, reverse=True):
         for form in _shown_forms(text):
             at = message.find(form[:40])
             if at >= 0:  # shown: cut, and what follows dropped where the rest is shown another way
                 end = at + len(form) if message.startswith(form, at) else len(message)
-                message = f"{message[:at]}{quoted(text) if spaced else form[:37] + '...'}{message[end:]}"
+                message = f"{message[:at]}{quoted(text) if spaced(text) else form[:37] + '...'}{message[end:]}"
     # typer validates a choice through pydantic, whose "Value error, " means nothing to a user
     return " ".join(message.replace(": Value error, ", ": ").split())
 

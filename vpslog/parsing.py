@@ -48,9 +48,14 @@ def quoted(text: str, limit: int = 40) -> str:
     """What the user typed, for an error message: repr'd (control characters escaped) and cut short.
     Text with a space inside is not shown at all: no code, date, duration or id has one, and a note
     typed without -n (or a name typed for a study code) does."""
-    if len(text.split()) > 1:
+    if spaced(text):
         return "[text with spaces, not shown]"
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def spaced(text: str) -> bool:
+    """Whether typed text has a space inside (what `quoted` never shows)."""
+    return len(text.split()) > 1
 
 
 ACTOR_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}"

@@ -31,13 +31,14 @@ QUOTED_GLOB = '*[",\r\n]*'
 """GLOB: a cell that must be quoted in CSV."""
 
 
-_SHIFT = "'-' || dp.shift || ' days'"
-"""The participant's date shift (dp: the export's temp.deid_participant row), as a date modifier."""
+def _shift(row: str = "dp") -> str:
+    """The participant's date shift (`row`: their temp.deid_participant row), as a date modifier."""
+    return f"'-' || {row}.shift || ' days'"
 
 
 def shifted_day(column: str) -> str:
     """SQL for the day of a date or date-time column moved back by its participant's shift."""
-    return f"date({column}, {_SHIFT})"
+    return f"date({column}, {_shift()})"
 
 
 def _day_moment(day: str) -> str:
@@ -59,10 +60,10 @@ def ranks(plan: list[tuple[str, object]], participant_column: str) -> list[str]:
             found.append(f'row_number() OVER (PARTITION BY u."{participant_column}", date(u."{argument}") '
                          f'ORDER BY u."{argument}", u.id) - 1 AS "_rank_{argument}"')
         elif kind == "shifted_rank":
-            partition, moment, record = argument
-            found.append(f"row_number() OVER (PARTITION BY u.\"{partition}\" ORDER BY strftime('%Y-%m-%dT%H:%M:%SZ', "
-                         f"u.\"{moment}\", '-' || du.shift || ' days'), {_pseudonym('record', f'u.{chr(34)}{record}{chr(34)}')}) "
-                         'AS "_rank_order"')
+            partition, moment, record = (f'u."{name}"' for name in argument)
+            shifted = f"strftime('%Y-%m-%dT%H:%M:%SZ', {moment}, {_shift('du')})"
+            found.append(f'row_number() OVER (PARTITION BY {partition} ORDER BY {shifted}, '
+                         f'{_pseudonym("record", record)}) AS "_rank_order"')
     return found
 
 
