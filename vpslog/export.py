@@ -25,8 +25,8 @@ from vpslog.curriculum import Catalog, Invalid, load_data_file
 from vpslog.deid import (FORMULA_TRIGGERS, date_shift, participant_pseudonym, record_pseudonym,
                          site_pseudonym, staff_pseudonym)
 from vpslog.errors import InputError
-from vpslog.parsing import utc_stamp
 from vpslog.files import create_private_temp_folder, leftovers, link_refusal, name_refusal, open_new_private
+from vpslog.parsing import utc_stamp
 from vpslog.tables import Column, TableSpec
 
 

@@ -13,7 +13,6 @@ def init(ctx: typer.Context,
                                "keyring, else typed.")] = False) -> None:
     """Create a store (0600) and the project secret, and print where they are."""
     from vpslog import config
-
     from vpslog.errors import InputError
     from vpslog.files import name_refusal
     from vpslog.store.base import not_a_store

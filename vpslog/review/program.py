@@ -159,8 +159,7 @@ class Reviews:
                         if part["score"] is None and "records" not in part["sources"].split(";")]
             if unscored:
                 raise InputError(f"review {row['id'][:8]} cannot be signed: no score yet for {', '.join(unscored)}")
-            latest = self.store.latest_signed_reviews().get(row["site_id"])  # a later one signed, by a merge
-            if latest is not None and (row["as_of"], row["entered_at"]) < (latest["as_of"], latest["entered_at"]):
+            if latest := later_signed(self.store, row["site_id"], row["as_of"], row["entered_at"]):  # merged in
                 raise InputError(f"review {row['id'][:8]} cannot be signed: review {latest['id'][:8]} of "
                                  f"{row['site_id'] or 'the program'} as of {latest['as_of']}, a later one, is signed, "
                                  "and would then compare against this one, changing its signed report")
@@ -208,18 +207,22 @@ def unobservable(prog, review: dict, session: dict) -> dict[str, str]:
     return found
 
 
-def refuse_back_dated(store, site_id: str | None, as_of: date, entered_at: str | None = None) -> None:
-    """A new review of a site (or of the whole program) does not come before its latest signed one (by
-    date, then entry time, as reviews are ordered; `entered_at` of one brought in, None for one started
-    now): it would become the review the signed one compares against, changing a signed report."""
+def later_signed(store, site_id: str | None, as_of: str, entered_at: str | None = None) -> dict | None:
+    """The latest signed review of a site (or of the whole program) when it comes after a review as of
+    `as_of` (by date, then entry time, as reviews are ordered; `entered_at` None: one started now, whose
+    entry time is later than any): the signed one would then compare against it."""
     latest = store.latest_signed_reviews().get(site_id)
     if latest is None:
-        return
-    if entered_at is None:
-        before = as_of.isoformat() < latest["as_of"]
-    else:
-        before = (as_of.isoformat(), entered_at) < (latest["as_of"], latest["entered_at"])
-    if before:
+        return None
+    mine, theirs = (as_of,) if entered_at is None else (as_of, entered_at), (latest["as_of"], latest["entered_at"])
+    return latest if mine < theirs[:len(mine)] else None
+
+
+def refuse_back_dated(store, site_id: str | None, as_of: date, entered_at: str | None = None) -> None:
+    """A new review of a site (or of the whole program) does not come before its latest signed one
+    (`entered_at` of one brought in, None for one started now): it would become the review the signed
+    one compares against, changing a signed report."""
+    if latest := later_signed(store, site_id, as_of.isoformat(), entered_at):
         raise InputError(f"review {latest['id'][:8]} of {site_id or 'the program'} as of {latest['as_of']} is signed: "
                          f"a new review is not dated before it ({as_of}), or its signed report would change")
 
